@@ -1,0 +1,1484 @@
+/*
+ * config.c — read and validate pgprelude's INI file (see config.h).
+ *
+ * inih does the tokenising, but Debian's build of it cannot tell the handler
+ * the line number (INI_HANDLER_LINENO=0), silently splits lines longer than
+ * INI_MAX_LINE - 1 bytes, does not report section headers to the handler and
+ * keeps going after an error.  So the file is fed to ini_parse_stream()
+ * through our own reader, which:
+ *   - counts lines, so every message can name the line;
+ *   - refuses an over-long line instead of letting inih split it;
+ *   - classifies each line exactly as inih will (blank/comment, continuation,
+ *     [section], key = value) and handles [section] headers itself;
+ *   - stops feeding lines (returns NULL) after the first error.
+ *
+ * A key's value is only interpreted once it is complete: inih calls the
+ * handler again for each indented continuation line, so the raw value is
+ * kept "pending" and committed (expanded, parsed, stored) when the next
+ * key, the next section or the end of the file shows that it has ended.
+ * Messages about a value therefore always name the line of its key.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "log.h"
+
+#define SECRET_MAX (1024L * 1024) /* largest *_FILE secret we read */
+#define SUGGEST_MAX 128		 /* longest key config_suggest compares */
+#define MSG_MAX 512
+
+/* ---- small string helpers --------------------------------------------- */
+
+/* A growable string; oom is set (and sticks) when an allocation fails. */
+struct sbuf {
+	char *p;
+	size_t len;
+	size_t cap;
+	bool oom;
+};
+
+static void sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 32;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_putc(struct sbuf *b, char c)
+{
+	sb_putn(b, &c, 1);
+}
+
+/* Hand over the string (never NULL unless out of memory) and reset b. */
+static char *sb_take(struct sbuf *b)
+{
+	char *p = NULL;
+	if (!b->p && !b->oom) {
+		b->p = calloc(1, 1);
+		b->oom = !b->p;
+	}
+	if (b->oom)
+		free(b->p);
+	else
+		p = b->p;
+	*b = (struct sbuf){ 0 };
+	return p;
+}
+
+static void sb_reset(struct sbuf *b)
+{
+	free(b->p);
+	*b = (struct sbuf){ 0 };
+}
+
+void strv_free(struct strv *sv)
+{
+	if (!sv)
+		return;
+	for (int i = 0; sv->v && i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+/* Append s (taking ownership) and keep v NULL-terminated; false (s freed) when out of memory. */
+static bool strv_push(struct strv *sv, char *s)
+{
+	char **v;
+	if (!s)
+		return false;
+	v = realloc(sv->v, ((size_t)sv->n + 2) * sizeof(*v));
+	if (!v) {
+		free(s);
+		return false;
+	}
+	v[sv->n++] = s;
+	v[sv->n] = NULL;
+	sv->v = v;
+	return true;
+}
+
+/* Make sure an empty list still has its NULL terminator. */
+static bool strv_terminate(struct strv *sv)
+{
+	if (sv->v)
+		return true;
+	sv->v = calloc(1, sizeof(*sv->v));
+	return sv->v != NULL;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static bool is_ascii_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_ascii_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_name_char(char c)
+{
+	return is_ascii_alpha(c) || is_ascii_digit(c) || c == '_';
+}
+
+/* ---- durations -------------------------------------------------------- */
+
+/*
+ * Durations are capped at INT_MAX milliseconds (24.8 days): PostgreSQL's
+ * lock_timeout and statement_timeout take an int of milliseconds, and poll()
+ * timeouts are ints too, so a larger value could only overflow somewhere.
+ */
+bool config_parse_duration(const char *s, long *ms)
+{
+	long long n = 0;
+	long long unit = 1000;
+	const char *p = s;
+
+	if (!s || !is_ascii_digit(*p))
+		return false;
+	for (; is_ascii_digit(*p); p++) {
+		n = n * 10 + (*p - '0');
+		if (n > INT_MAX)
+			return false;
+	}
+	if (*p == '\0' || strcmp(p, "s") == 0)
+		unit = 1000;
+	else if (strcmp(p, "ms") == 0)
+		unit = 1;
+	else if (strcmp(p, "m") == 0)
+		unit = 60LL * 1000;
+	else if (strcmp(p, "h") == 0)
+		unit = 60LL * 60 * 1000;
+	else
+		return false;
+	if (n * unit > INT_MAX)
+		return false;
+	*ms = (long)(n * unit);
+	return true;
+}
+
+/* ---- word and list splitting ------------------------------------------ */
+
+bool config_split_words(const char *s, struct strv *out, const char **err)
+{
+	struct sbuf word = { 0 };
+	bool in_word = false;
+	const char *msg = NULL;
+
+	*out = (struct strv){ 0 };
+	for (const char *p = s; *p;) {
+		char c = *p;
+		if (is_blank(c)) {
+			if (in_word && !strv_push(out, sb_take(&word))) {
+				msg = "out of memory";
+				goto out;
+			}
+			in_word = false;
+			p++;
+		} else if (c == '\\') {
+			if (p[1] == '\0') {
+				msg = "trailing backslash";
+				goto out;
+			}
+			if (p[1] != '\n') { /* backslash-newline joins lines */
+				sb_putc(&word, p[1]);
+				in_word = true;
+			}
+			p += 2;
+		} else if (c == '\'') {
+			const char *end = strchr(p + 1, '\'');
+			if (!end) {
+				msg = "unterminated single quote";
+				goto out;
+			}
+			sb_putn(&word, p + 1, (size_t)(end - p - 1));
+			in_word = true;
+			p = end + 1;
+		} else if (c == '"') {
+			p++;
+			for (;;) {
+				if (*p == '\0') {
+					msg = "unterminated double quote";
+					goto out;
+				}
+				if (*p == '"')
+					break;
+				if (*p == '\\' && p[1] != '\0' && strchr("\"\\$`\n", p[1])) {
+					if (p[1] != '\n')
+						sb_putc(&word, p[1]);
+					p += 2;
+					continue;
+				}
+				sb_putc(&word, *p++);
+			}
+			in_word = true;
+			p++;
+		} else {
+			sb_putc(&word, c);
+			in_word = true;
+			p++;
+		}
+		if (word.oom) {
+			msg = "out of memory";
+			goto out;
+		}
+	}
+	if ((in_word && !strv_push(out, sb_take(&word))) || !strv_terminate(out))
+		msg = "out of memory";
+out:
+	sb_reset(&word);
+	if (msg) {
+		strv_free(out);
+		if (err)
+			*err = msg;
+		return false;
+	}
+	return true;
+}
+
+bool config_split_list(const char *s, struct strv *out)
+{
+	*out = (struct strv){ 0 };
+	for (const char *p = s; *p;) {
+		size_t n = 0;
+		while (*p == ',' || is_blank(*p))
+			p++;
+		while (p[n] && p[n] != ',' && !is_blank(p[n]))
+			n++;
+		if (n == 0)
+			break;
+		if (!strv_push(out, strndup(p, n))) {
+			strv_free(out);
+			return false;
+		}
+		p += n;
+	}
+	if (!strv_terminate(out)) {
+		strv_free(out);
+		return false;
+	}
+	return true;
+}
+
+/* ---- suggestions ------------------------------------------------------ */
+
+/* Case-insensitive Levenshtein distance; both strings shorter than SUGGEST_MAX. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t prev[SUGGEST_MAX + 1];
+	size_t cur[SUGGEST_MAX + 1];
+
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t best = prev[j - 1] + cost;
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			cur[j] = best;
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+const char *config_suggest(const char *key, const char *const *known)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+	size_t lk = strlen(key);
+
+	if (lk >= SUGGEST_MAX)
+		return NULL;
+	for (int i = 0; known[i]; i++) {
+		size_t ln = strlen(known[i]);
+		size_t d;
+		if (ln >= SUGGEST_MAX || (lk > ln ? lk - ln : ln - lk) > 2)
+			continue;
+		d = edit_distance(key, lk, known[i], ln);
+		if (d < best_d) {
+			best = known[i];
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* ---- ${VAR} expansion ------------------------------------------------- */
+
+enum expand_result {
+	EXP_OK = 0,
+	EXP_SYNTAX, /* unterminated or malformed ${...} */
+	EXP_UNSET,  /* variable not set and no default */
+	EXP_FILE,   /* VAR_FILE could not be read */
+	EXP_OOM
+};
+
+/* Why read_secret failed when it is not an errno value. */
+#define SECRET_HAS_NUL (-1)
+#define SECRET_TOO_BIG (-2)
+
+static const char *secret_reason(int code)
+{
+	if (code == SECRET_HAS_NUL)
+		return "file contains a NUL byte";
+	if (code == SECRET_TOO_BIG)
+		return "file is larger than 1 MiB";
+	return strerror(code);
+}
+
+/*
+ * Read the whole file at path into *out (malloc'd) without one trailing
+ * "\n" or "\r\n".  Returns 0, an errno value, or SECRET_HAS_NUL /
+ * SECRET_TOO_BIG.  Logs nothing: the content may be a password.
+ */
+static int read_secret(const char *path, char **out)
+{
+	struct sbuf b = { 0 };
+	char chunk[4096];
+	int fd;
+	int rc = 0;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno ? errno : EIO;
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = errno ? errno : EIO;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (memchr(chunk, '\0', (size_t)n)) {
+			rc = SECRET_HAS_NUL;
+			goto out;
+		}
+		if (b.len + (size_t)n > (size_t)SECRET_MAX) {
+			rc = SECRET_TOO_BIG;
+			goto out;
+		}
+		sb_putn(&b, chunk, (size_t)n);
+		if (b.oom) {
+			rc = ENOMEM;
+			goto out;
+		}
+	}
+	if (b.len > 0 && b.p[b.len - 1] == '\n') {
+		b.p[--b.len] = '\0';
+		if (b.len > 0 && b.p[b.len - 1] == '\r')
+			b.p[--b.len] = '\0';
+	}
+	*out = sb_take(&b);
+	if (!*out)
+		rc = ENOMEM;
+out:
+	close(fd);
+	if (b.p) /* only on error: sb_take emptied b */
+		explicit_bzero(b.p, b.cap);
+	sb_reset(&b);
+	return rc;
+}
+
+static void errf(char *errbuf, int errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void errf(char *errbuf, int errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errbuf || errlen <= 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, (size_t)errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The value of variable name (namelen bytes): getenv(name), else the
+ * content of the file named by name_FILE, else NULL.  *val is malloc'd.
+ */
+static enum expand_result lookup_var(const char *name, size_t namelen, char **val, char *errbuf,
+				     int errlen)
+{
+	char *var = malloc(namelen + sizeof("_FILE"));
+	const char *v;
+	enum expand_result r = EXP_OK;
+
+	*val = NULL;
+	if (!var)
+		return EXP_OOM;
+	memcpy(var, name, namelen);
+	var[namelen] = '\0';
+	v = getenv(var);
+	if (v) {
+		*val = strdup(v);
+		if (!*val)
+			r = EXP_OOM;
+		goto out;
+	}
+	memcpy(var + namelen, "_FILE", sizeof("_FILE"));
+	v = getenv(var);
+	if (v && *v) {
+		int code = read_secret(v, val);
+		if (code == ENOMEM) {
+			r = EXP_OOM;
+		} else if (code) {
+			errf(errbuf, errlen, "could not read %s \"%s\": %s", var, v, secret_reason(code));
+			r = EXP_FILE;
+		}
+	}
+out:
+	free(var);
+	return r;
+}
+
+/* Expand s[0..len) into out; see config_expand. */
+static enum expand_result expand_into(struct sbuf *out, const char *s, size_t len, char *errbuf,
+				      int errlen)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		size_t name_at, j, def_at = 0, def_len = 0, end;
+		bool has_default = false;
+		char *val = NULL;
+		enum expand_result r;
+
+		if (s[i] != '$') {
+			sb_putc(out, s[i++]);
+			continue;
+		}
+		if (i + 1 < len && s[i + 1] == '$') {
+			sb_putc(out, '$');
+			i += 2;
+			continue;
+		}
+		if (i + 1 >= len || s[i + 1] != '{') {
+			sb_putc(out, s[i++]);
+			continue;
+		}
+		name_at = j = i + 2;
+		while (j < len && is_name_char(s[j]))
+			j++;
+		if (j >= len) {
+			errf(errbuf, errlen, "unterminated ${");
+			return EXP_SYNTAX;
+		}
+		if (j == name_at || is_ascii_digit(s[name_at]) ||
+		    (s[j] != '}' && !(s[j] == ':' && j + 1 < len && s[j + 1] == '-'))) {
+			errf(errbuf, errlen, "bad variable reference: use ${NAME} or ${NAME:-default}");
+			return EXP_SYNTAX;
+		}
+		if (s[j] == '}') {
+			end = j + 1;
+		} else {
+			int depth = 0;
+			has_default = true;
+			def_at = end = j + 2;
+			for (;;) {
+				if (end >= len) {
+					errf(errbuf, errlen, "unterminated ${");
+					return EXP_SYNTAX;
+				}
+				if (s[end] == '$' && end + 1 < len && s[end + 1] == '$') {
+					end += 2;
+				} else if (s[end] == '$' && end + 1 < len && s[end + 1] == '{') {
+					depth++;
+					end += 2;
+				} else if (s[end] == '}' && depth-- == 0) {
+					break;
+				} else {
+					end++;
+				}
+			}
+			def_len = end - def_at;
+			end++;
+		}
+		r = lookup_var(s + name_at, j - name_at, &val, errbuf, errlen);
+		if (r != EXP_OK)
+			return r;
+		if (val && (*val || !has_default)) {
+			sb_putn(out, val, strlen(val));
+			free(val);
+		} else if (has_default) {
+			free(val);
+			r = expand_into(out, s + def_at, def_len, errbuf, errlen);
+			if (r != EXP_OK)
+				return r;
+		} else {
+			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at), s + name_at);
+			return EXP_UNSET;
+		}
+		i = end;
+	}
+	return out->oom ? EXP_OOM : EXP_OK;
+}
+
+static enum expand_result expand(const char *s, char **out, char *errbuf, int errlen)
+{
+	struct sbuf b = { 0 };
+	enum expand_result r = expand_into(&b, s, strlen(s), errbuf, errlen);
+
+	*out = NULL;
+	if (r == EXP_OK && b.oom)
+		r = EXP_OOM;
+	if (r == EXP_OK)
+		*out = sb_take(&b);
+	if (r == EXP_OK && !*out)
+		r = EXP_OOM;
+	if (r == EXP_OOM)
+		errf(errbuf, errlen, "out of memory");
+	sb_reset(&b);
+	return r;
+}
+
+char *config_expand(const char *s, char *errbuf, int errlen)
+{
+	char *out = NULL;
+	if (expand(s, &out, errbuf, errlen) != EXP_OK)
+		return NULL;
+	return out;
+}
+
+/* ---- the file's sections and keys ------------------------------------- */
+
+enum sect {
+	SECT_GLOBAL = 0,
+	SECT_DATABASE,
+	SECT_HISTORY,
+	SECT_PHASE,
+	SECT_EXEC,
+	SECT__COUNT
+};
+
+static const char *const sect_names[SECT__COUNT] = {
+	[SECT_GLOBAL] = "",	    [SECT_DATABASE] = "database", [SECT_HISTORY] = "history",
+	[SECT_PHASE] = "phase", [SECT_EXEC] = "exec",
+};
+
+static const char *const known_sections[] = { "database", "history", "phase", "exec", NULL };
+
+enum key {
+	K_LOG_FORMAT,
+	K_LOG_LEVEL,
+	K_URL,
+	K_WAIT_TIMEOUT,
+	K_LOCK_WAIT_TIMEOUT,
+	K_TABLE,
+	K_DIR,
+	K_RUN,
+	K_WAIT_FOR,
+	K_WAIT_FOR_QUERY,
+	K_TIMEOUT,
+	K_EXPECT,
+	K_LOCK_TIMEOUT,
+	K_STATEMENT_TIMEOUT,
+	K_COMMAND,
+	K__COUNT
+};
+
+#define KIND_BIT(k) (1u << (k))
+#define KINDS_ALL (KIND_BIT(PHASE_DIR) | KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR))
+
+struct key_def {
+	const char *name;
+	enum sect sect;
+	enum phase_kind sets_kind; /* a kind key: the kind it gives the phase */
+	unsigned applies;	   /* phase keys: KIND_BITs of the kinds it is for */
+	bool multi_line;	   /* may continue on indented lines */
+};
+
+static const struct key_def key_defs[K__COUNT] = {
+	[K_LOG_FORMAT] = { "log_format", SECT_GLOBAL, PHASE_NONE, 0 },
+	[K_LOG_LEVEL] = { "log_level", SECT_GLOBAL, PHASE_NONE, 0 },
+	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
+	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0 },
+	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0 },
+	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0 },
+	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR) },
+	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
+	[K_WAIT_FOR] = { "wait_for", SECT_PHASE, PHASE_WAIT_FOR, KIND_BIT(PHASE_WAIT_FOR), true },
+	[K_WAIT_FOR_QUERY] = { "wait_for_query", SECT_PHASE, PHASE_WAIT_FOR, KIND_BIT(PHASE_WAIT_FOR), true },
+	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR) },
+	[K_EXPECT] = { "expect", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
+	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
+	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
+	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
+};
+
+static const char *const global_keys[] = { "log_format", "log_level", NULL };
+static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
+static const char *const history_keys[] = { "table", NULL };
+static const char *const phase_keys[] = { "dir",     "run",	"wait_for",	    "wait_for_query",
+					  "timeout", "expect", "lock_timeout", "statement_timeout",
+					  NULL };
+static const char *const exec_keys[] = { "command", NULL };
+
+static const char *const *const sect_keys[SECT__COUNT] = {
+	[SECT_GLOBAL] = global_keys, [SECT_DATABASE] = database_keys, [SECT_HISTORY] = history_keys,
+	[SECT_PHASE] = phase_keys,   [SECT_EXEC] = exec_keys,
+};
+
+static const char *const kind_names[] = {
+	[PHASE_NONE] = "none", [PHASE_DIR] = "dir", [PHASE_RUN] = "run", [PHASE_WAIT_FOR] = "wait_for"
+};
+
+/* ---- the loader ------------------------------------------------------- */
+
+enum line_kind {
+	LINE_SKIP,	   /* blank or comment */
+	LINE_CONT,	   /* indented: continues the previous key's value */
+	LINE_SECTION,	   /* [section] */
+	LINE_KEY,	   /* key = value */
+	LINE_BAD_SECTION, /* "[" without "]" */
+	LINE_BAD	   /* none of the above */
+};
+
+struct loader {
+	struct config *cfg;
+	const char *path;
+	char *base;		/* folder of the config file, or NULL for "." */
+	FILE *fp;
+	char *raw;		/* the current line, as read */
+	size_t rawcap;
+	int lineno;
+	enum line_kind kind;	/* of the current line */
+	bool have_prev_key;	/* inih's prev_name is set: indented lines continue it */
+	enum status st;		/* ST_OK until the first error */
+	bool may_hint;		/* the error just logged may get a hint line */
+
+	enum sect sect;		/* the current section */
+	int sect_seen[SECT__COUNT]; /* line of each non-phase section's header */
+	int key_line[K__COUNT];	    /* keys seen in the current section */
+	enum key kind_key;	    /* the key that gave the current phase its kind */
+
+	int pend_key;		/* key whose value is being collected, or -1 */
+	int pend_line;
+	int pend_cont_line;	/* its first continuation line, or 0 */
+	struct sbuf pend;
+};
+
+static struct phase *cur_phase(struct loader *ld)
+{
+	return ld->sect == SECT_PHASE ? &ld->cfg->phases[ld->cfg->n_phases - 1] : NULL;
+}
+
+/* "[database]", "[phase x]" or "the global section" for messages. */
+static const char *sect_label(struct loader *ld, char *buf, size_t size)
+{
+	if (ld->sect == SECT_GLOBAL)
+		snprintf(buf, size, "the global section");
+	else if (ld->sect == SECT_PHASE)
+		snprintf(buf, size, "[phase %s]", cur_phase(ld)->name);
+	else
+		snprintf(buf, size, "[%s]", sect_names[ld->sect]);
+	return buf;
+}
+
+static void fail(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Log the one error line for the configuration and stop loading. */
+static void fail(struct loader *ld, int line, const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+
+	if (ld->st != ST_OK)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_at(LOG_ERROR, ld->path, line, 0, "%s", msg);
+	ld->st = ST_USAGE;
+	ld->may_hint = true;
+}
+
+/* Like fail, for an error that is not about a line of the file. */
+static void fail_plain(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail_plain(struct loader *ld, const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+
+	if (ld->st != ST_OK)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+	ld->st = ST_USAGE;
+	ld->may_hint = true;
+}
+
+static void hint(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A hint line for the error fail() has just logged; at most one, and never without an error. */
+static void hint(struct loader *ld, const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+
+	if (!ld->may_hint)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_hint("%s", msg);
+	ld->may_hint = false;
+}
+
+static void fail_oom(struct loader *ld)
+{
+	if (ld->st != ST_OK)
+		return;
+	log_error("out of memory");
+	ld->st = ST_INTERNAL;
+}
+
+/* inih's find_chars_or_comment: the first of chars, or an inline ";" after a blank. */
+static const char *find_chars_or_comment(const char *s, const char *chars)
+{
+	bool was_space = false;
+	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return s;
+}
+
+/*
+ * How inih (v55, default options) will read line: the same tests in the same
+ * order as ini_parse_stream().  For a section, *name and *name_len give the text
+ * between the brackets and *rest what follows "]".
+ */
+static enum line_kind classify_line(const char *line, bool have_prev_key, const char **name,
+				    size_t *name_len, const char **rest)
+{
+	const char *s = line;
+	const char *e;
+
+	while (*s && isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return LINE_SKIP;
+	if (have_prev_key && s > line)
+		return LINE_CONT;
+	if (*s == '[') {
+		e = find_chars_or_comment(s + 1, "]");
+		if (*e != ']')
+			return LINE_BAD_SECTION;
+		*name = s + 1;
+		*name_len = (size_t)(e - s - 1);
+		*rest = e + 1;
+		return LINE_SECTION;
+	}
+	e = find_chars_or_comment(s, "=:");
+	return (*e == '=' || *e == ':') ? LINE_KEY : LINE_BAD;
+}
+
+static bool valid_phase_name(const char *s)
+{
+	for (; *s; s++)
+		if (!is_name_char(*s) && *s != '-' && *s != '.')
+			return false;
+	return true;
+}
+
+/* An SQL identifier as written unquoted: a letter or "_", then letters, digits, "_"; at most 63 bytes. */
+static bool valid_identifier(const char *s, size_t len)
+{
+	if (len == 0 || len > 63 || is_ascii_digit(s[0]))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_name_char(s[i]))
+			return false;
+	return true;
+}
+
+/* name or schema.name, each an identifier. */
+static bool valid_table_name(const char *s)
+{
+	const char *dot = strchr(s, '.');
+
+	if (!dot)
+		return valid_identifier(s, strlen(s));
+	return valid_identifier(s, (size_t)(dot - s)) && valid_identifier(dot + 1, strlen(dot + 1));
+}
+
+/* dir resolved against the config file's folder, without trailing slashes; NULL when out of memory. */
+static char *resolve_dir(const char *base, const char *dir)
+{
+	size_t len = strlen(dir);
+	size_t size;
+	char *out;
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (dir[0] == '/' || !base)
+		return strndup(dir, len);
+	size = strlen(base) + 1 + len + 1;
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	snprintf(out, size, "%s%s%.*s", base, strcmp(base, "/") == 0 ? "" : "/", (int)len, dir);
+	return out;
+}
+
+/* The folder of path ("/" for "/x.ini"), or NULL (meaning ".") when path has no slash. */
+static char *config_dirname(const char *path, bool *oom)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	char *out;
+
+	*oom = false;
+	if (!slash)
+		return NULL;
+	len = (size_t)(slash - path);
+	while (len > 0 && path[len - 1] == '/')
+		len--;
+	out = len == 0 ? strdup("/") : strndup(path, len);
+	if (!out)
+		*oom = true;
+	return out;
+}
+
+/* True when every key of phase ph (but except) is for its kind; else logs the first that is not. */
+static bool check_keys_fit_kind(struct loader *ld, struct phase *ph, enum key except)
+{
+	char label[MSG_MAX];
+	for (int k = 0; k < K__COUNT; k++) {
+		if (k == (int)except || ld->key_line[k] == 0 || key_defs[k].sect != SECT_PHASE)
+			continue;
+		if (key_defs[k].applies & KIND_BIT(ph->kind))
+			continue;
+		fail(ld, ld->key_line[k], "key \"%s\" does not apply to a %s phase in %s", key_defs[k].name,
+		     kind_names[ph->kind], sect_label(ld, label, sizeof(label)));
+		if (key_defs[k].applies == KIND_BIT(PHASE_DIR))
+			hint(ld, "%s is only for dir phases", key_defs[k].name);
+		else
+			hint(ld, "%s is only for run and wait_for phases", key_defs[k].name);
+		return false;
+	}
+	return true;
+}
+
+static bool set_duration(struct loader *ld, const char *value, long *dst)
+{
+	char label[MSG_MAX];
+	if (config_parse_duration(value, dst))
+		return true;
+	fail(ld, ld->pend_line, "bad duration \"%s\" for %s in %s", value, key_defs[ld->pend_key].name,
+	     sect_label(ld, label, sizeof(label)));
+	hint(ld, "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"");
+	return false;
+}
+
+/* Whether a run or command value split into words; logs the error otherwise. */
+static bool split_command(struct loader *ld, const char *value, struct strv *out, const char *what)
+{
+	const char *err = NULL;
+
+	if (config_split_words(value, out, &err))
+		return true;
+	if (strcmp(err, "out of memory") == 0) {
+		fail_oom(ld);
+	} else {
+		char label[MSG_MAX];
+		fail(ld, ld->pend_line, "%s in %s of %s", err, what, sect_label(ld, label, sizeof(label)));
+	}
+	return false;
+}
+
+/* Interpret the (expanded) value of a key of the current phase and store it in ph. */
+static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, const char *value)
+{
+	int line = ld->pend_line;
+	char label[MSG_MAX];
+
+	if (key_defs[k].sets_kind != PHASE_NONE) {
+		if (ph->kind != PHASE_NONE && ph->kind != key_defs[k].sets_kind) {
+			fail(ld, line, "phase \"%s\" has two kinds: \"%s\" here and \"%s\" on line %d", ph->name,
+			     key_defs[k].name, key_defs[ld->kind_key].name, ld->key_line[ld->kind_key]);
+			hint(ld, "a phase does one thing: split it into two [phase NAME] sections");
+			return;
+		}
+		if (ph->kind == PHASE_NONE) {
+			ph->kind = key_defs[k].sets_kind;
+			ld->kind_key = k;
+			if (!check_keys_fit_kind(ld, ph, k))
+				return;
+		}
+	} else if (ph->kind != PHASE_NONE && !(key_defs[k].applies & KIND_BIT(ph->kind))) {
+		check_keys_fit_kind(ld, ph, K__COUNT);
+		return;
+	}
+
+	switch (k) {
+	case K_DIR:
+		if (*value == '\0') {
+			fail(ld, line, "dir is empty in %s", sect_label(ld, label, sizeof(label)));
+			hint(ld, "give the folder of the phase's migrations, e.g. \"dir = db-init\"");
+			break;
+		}
+		ph->dir = resolve_dir(ld->base, value);
+		if (!ph->dir)
+			fail_oom(ld);
+		break;
+	case K_RUN:
+		if (split_command(ld, value, &ph->argv, "run") && ph->argv.n == 0) {
+			fail(ld, line, "run is empty in %s", sect_label(ld, label, sizeof(label)));
+			hint(ld, "give the command to run, e.g. \"run = directus bootstrap\"");
+		}
+		break;
+	case K_WAIT_FOR:
+		if (!config_split_list(value, &ph->relations))
+			fail_oom(ld);
+		break;
+	case K_WAIT_FOR_QUERY:
+		if (*value) {
+			ph->query = strdup(value);
+			if (!ph->query)
+				fail_oom(ld);
+		}
+		break;
+	case K_TIMEOUT:
+		set_duration(ld, value, &ph->timeout_ms);
+		break;
+	case K_EXPECT:
+		if (!config_split_list(value, &ph->expect))
+			fail_oom(ld);
+		break;
+	case K_LOCK_TIMEOUT:
+		set_duration(ld, value, &ph->lock_timeout_ms);
+		break;
+	case K_STATEMENT_TIMEOUT:
+		set_duration(ld, value, &ph->statement_timeout_ms);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Interpret the (expanded) value of a key outside [phase] sections and store it in cfg. */
+static void store_value(struct loader *ld, enum key k, const char *value)
+{
+	struct config *cfg = ld->cfg;
+	int line = ld->pend_line;
+	int lvl;
+
+	switch (k) {
+	case K_LOG_FORMAT:
+		if (strcasecmp(value, "text") == 0) {
+			cfg->log_format = LOG_FORMAT_TEXT;
+		} else if (strcasecmp(value, "json") == 0) {
+			cfg->log_format = LOG_FORMAT_JSON;
+		} else {
+			fail(ld, line, "bad log_format \"%s\"", value);
+			hint(ld, "use text or json");
+		}
+		break;
+	case K_LOG_LEVEL:
+		lvl = log_level_parse(value);
+		if (lvl < 0) {
+			fail(ld, line, "bad log_level \"%s\"", value);
+			hint(ld, "use debug, info, warning or error");
+		} else {
+			cfg->log_level = lvl;
+		}
+		break;
+	case K_URL:
+		free(cfg->db_url);
+		cfg->db_url = strdup(value);
+		if (!cfg->db_url)
+			fail_oom(ld);
+		break;
+	case K_WAIT_TIMEOUT:
+		set_duration(ld, value, &cfg->wait_timeout_ms);
+		break;
+	case K_LOCK_WAIT_TIMEOUT:
+		set_duration(ld, value, &cfg->lock_wait_timeout_ms);
+		break;
+	case K_TABLE: {
+		const char *dot = strchr(value, '.');
+		char *schema, *table;
+		if (!valid_table_name(value)) {
+			fail(ld, line, "bad history table name \"%s\"", value);
+			hint(ld, "use name or schema.name, with letters, digits and \"_\"");
+			break;
+		}
+		schema = dot ? strndup(value, (size_t)(dot - value)) : strdup("public");
+		table = strdup(dot ? dot + 1 : value);
+		if (!schema || !table) {
+			free(schema);
+			free(table);
+			fail_oom(ld);
+			break;
+		}
+		free(cfg->history_schema);
+		free(cfg->history_table);
+		cfg->history_schema = schema;
+		cfg->history_table = table;
+		break;
+	}
+	case K_COMMAND:
+		strv_free(&cfg->exec_command);
+		split_command(ld, value, &cfg->exec_command, "command");
+		break;
+	default:
+		break;
+	}
+}
+
+/* The pending value is complete: expand it, interpret it, store it. */
+static void commit_pending(struct loader *ld)
+{
+	struct phase *ph = cur_phase(ld);
+	char err[MSG_MAX];
+	char label[MSG_MAX];
+	char *value = NULL;
+	const char *raw;
+	enum expand_result r;
+
+	if (ld->pend_key < 0 || ld->st != ST_OK)
+		return;
+	if (ld->pend.oom) {
+		fail_oom(ld);
+		goto out;
+	}
+	if (ld->pend_cont_line && !key_defs[ld->pend_key].multi_line) {
+		fail(ld, ld->pend_line, "%s in %s takes one line, but line %d continues it",
+		     key_defs[ld->pend_key].name, sect_label(ld, label, sizeof(label)), ld->pend_cont_line);
+		hint(ld, "an indented line continues the value above it: remove the indentation");
+		goto out;
+	}
+	raw = ld->pend.p ? ld->pend.p : "";
+	r = expand(raw, &value, err, sizeof(err));
+	if (r == EXP_OOM) {
+		fail_oom(ld);
+		goto out;
+	}
+	if (r != EXP_OK) {
+		fail(ld, ld->pend_line, "%s (in %s of %s)", err, key_defs[ld->pend_key].name,
+		     sect_label(ld, label, sizeof(label)));
+		if (r == EXP_UNSET) {
+			/* err is "variable NAME is not set" */
+			const char *name = err + strlen("variable ");
+			const char *end = strstr(name, " is not set");
+			int n = end ? (int)(end - name) : 4;
+			if (!end)
+				name = "NAME";
+			hint(ld, "set %.*s, or give a default with ${%.*s:-default}", n, name, n, name);
+		}
+		goto out;
+	}
+	if (ph)
+		store_phase_value(ld, ph, (enum key)ld->pend_key, value);
+	else
+		store_value(ld, (enum key)ld->pend_key, value);
+out:
+	if (value)
+		explicit_bzero(value, strlen(value));
+	free(value);
+	sb_reset(&ld->pend);
+	ld->pend_key = -1;
+}
+
+/* The current section ends (at a new header or the end of the file). */
+static void close_section(struct loader *ld)
+{
+	struct phase *ph = cur_phase(ld);
+
+	if (!ph || ld->st != ST_OK)
+		return;
+	if (ph->kind == PHASE_NONE) {
+		fail(ld, ph->line, "phase \"%s\" has no kind: give one of dir, run, wait_for", ph->name);
+		return;
+	}
+	if (ph->kind == PHASE_WAIT_FOR && ph->relations.n == 0 && !ph->query) {
+		int line = ld->key_line[K_WAIT_FOR] ? ld->key_line[K_WAIT_FOR] : ld->key_line[K_WAIT_FOR_QUERY];
+		fail(ld, line, "phase \"%s\" has nothing to wait for", ph->name);
+		hint(ld, "give relations in wait_for, or a query in wait_for_query");
+	}
+}
+
+static void open_phase(struct loader *ld, const char *name, size_t len)
+{
+	struct config *cfg = ld->cfg;
+	struct phase *phases;
+	char *copy = strndup(name, len);
+
+	if (!copy) {
+		fail_oom(ld);
+		return;
+	}
+	if (!valid_phase_name(copy)) {
+		fail(ld, ld->lineno, "bad phase name \"%s\"", copy);
+		hint(ld, "a phase name may use letters, digits, \"_\", \"-\" and \".\"");
+		free(copy);
+		return;
+	}
+	for (int i = 0; i < cfg->n_phases; i++) {
+		if (strcmp(cfg->phases[i].name, copy) == 0) {
+			fail(ld, ld->lineno, "duplicate phase \"%s\" (first on line %d)", copy,
+			     cfg->phases[i].line);
+			free(copy);
+			return;
+		}
+	}
+	phases = realloc(cfg->phases, ((size_t)cfg->n_phases + 1) * sizeof(*phases));
+	if (!phases) {
+		free(copy);
+		fail_oom(ld);
+		return;
+	}
+	cfg->phases = phases;
+	phases[cfg->n_phases++] = (struct phase){
+		.name = copy,
+		.line = ld->lineno,
+		.kind = PHASE_NONE,
+		.timeout_ms = 10L * 60 * 1000,
+		.lock_timeout_ms = 5000,
+		.statement_timeout_ms = 0,
+	};
+}
+
+/* A [section] header: validate it and make it the current section. */
+static void open_section(struct loader *ld, const char *text, size_t len, const char *rest)
+{
+	const char *word, *arg;
+	size_t word_len, arg_len;
+	enum sect sect = SECT__COUNT;
+
+	while (*rest && isspace((unsigned char)*rest))
+		rest++;
+	if (*rest && *rest != ';' && *rest != '#') {
+		fail(ld, ld->lineno, "unexpected text after \"]\" in section header");
+		return;
+	}
+	while (len > 0 && isspace((unsigned char)*text)) {
+		text++;
+		len--;
+	}
+	while (len > 0 && isspace((unsigned char)text[len - 1]))
+		len--;
+	word = text;
+	for (word_len = 0; word_len < len && !isspace((unsigned char)word[word_len]); word_len++)
+		;
+	arg = word + word_len;
+	arg_len = len - word_len;
+	while (arg_len > 0 && isspace((unsigned char)*arg)) {
+		arg++;
+		arg_len--;
+	}
+	for (int s = SECT_DATABASE; s < SECT__COUNT; s++)
+		if (strlen(sect_names[s]) == word_len && strncmp(word, sect_names[s], word_len) == 0)
+			sect = (enum sect)s;
+
+	if (sect == SECT__COUNT) {
+		char *w = strndup(word, word_len);
+		const char *near;
+		if (!w) {
+			fail_oom(ld);
+			return;
+		}
+		fail(ld, ld->lineno, "unknown section [%.*s]", (int)len, text);
+		near = config_suggest(w, known_sections);
+		if (near && strcmp(near, "phase") == 0)
+			hint(ld, "did you mean [phase %.*s]?", (int)arg_len, arg);
+		else if (near)
+			hint(ld, "did you mean [%s]?", near);
+		else
+			hint(ld, "the sections are [database], [history], [phase NAME] and [exec]");
+		free(w);
+		return;
+	}
+	if (sect == SECT_PHASE && arg_len == 0) {
+		fail(ld, ld->lineno, "phase without a name");
+		hint(ld, "write [phase NAME], e.g. [phase schema]");
+		return;
+	}
+	if (sect != SECT_PHASE && arg_len > 0) {
+		fail(ld, ld->lineno, "section [%s] takes no name", sect_names[sect]);
+		return;
+	}
+	if (sect != SECT_PHASE && ld->sect_seen[sect]) {
+		fail(ld, ld->lineno, "duplicate section [%s] (first on line %d)", sect_names[sect],
+		     ld->sect_seen[sect]);
+		return;
+	}
+	if (sect == SECT_PHASE) {
+		open_phase(ld, arg, arg_len);
+		if (ld->st != ST_OK)
+			return;
+	} else {
+		ld->sect_seen[sect] = ld->lineno;
+	}
+	ld->sect = sect;
+	memset(ld->key_line, 0, sizeof(ld->key_line));
+}
+
+/*
+ * inih's reader callback: one line per call (fgets-like), NULL at the end
+ * of the file or after the first error.  See the comment at the top.
+ */
+static char *config_reader(char *buf, int num, void *stream)
+{
+	struct loader *ld = stream;
+	const char *line, *name = "", *rest = "";
+	size_t name_len = 0;
+	ssize_t n;
+
+	if (ld->st != ST_OK)
+		return NULL;
+	errno = 0;
+	n = getline(&ld->raw, &ld->rawcap, ld->fp);
+	if (n < 0) {
+		if (ferror(ld->fp)) {
+			if (errno == ENOMEM)
+				fail_oom(ld);
+			else
+				fail_plain(ld, "could not read configuration file \"%s\": %s", ld->path,
+					   strerror(errno));
+		}
+		return NULL;
+	}
+	ld->lineno++;
+	if (n > 0 && ld->raw[n - 1] == '\n')
+		ld->raw[--n] = '\0';
+	if (n > 0 && ld->raw[n - 1] == '\r')
+		ld->raw[--n] = '\0';
+	if (memchr(ld->raw, '\0', (size_t)n)) {
+		fail(ld, ld->lineno, "line contains a NUL byte");
+		return NULL;
+	}
+	if (n > num - 1) {
+		fail(ld, ld->lineno, "line too long (at most %d bytes); continue the value on indented lines",
+		     num - 1);
+		return NULL;
+	}
+	line = ld->raw;
+	if (ld->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+		line += 3; /* inih skips a UTF-8 BOM */
+
+	ld->kind = classify_line(line, ld->have_prev_key, &name, &name_len, &rest);
+	if (ld->kind != LINE_SKIP && ld->kind != LINE_CONT)
+		commit_pending(ld);
+	if (ld->st != ST_OK)
+		return NULL;
+	switch (ld->kind) {
+	case LINE_SKIP:
+	case LINE_CONT:
+		break;
+	case LINE_SECTION:
+		close_section(ld);
+		if (ld->st == ST_OK)
+			open_section(ld, name, name_len, rest);
+		ld->have_prev_key = false;
+		break;
+	case LINE_KEY:
+		ld->have_prev_key = true;
+		break;
+	case LINE_BAD_SECTION:
+		fail(ld, ld->lineno, "missing \"]\" in section header");
+		break;
+	case LINE_BAD:
+		fail(ld, ld->lineno, "expected \"key = value\", \"[section]\" or a comment");
+		hint(ld, "to continue the previous value, indent the line");
+		break;
+	}
+	if (ld->st != ST_OK)
+		return NULL;
+	memcpy(buf, ld->raw, (size_t)n + 1);
+	return buf;
+}
+
+/* inih's handler: a key = value line, or a continuation line of the previous key. */
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct loader *ld = user;
+	char label[MSG_MAX];
+	int k;
+
+	(void)section; /* ours: inih truncates long section names */
+	if (ld->st != ST_OK)
+		return 0;
+	if (ld->kind == LINE_CONT) {
+		if (ld->pend_key >= 0) {
+			if (!ld->pend_cont_line)
+				ld->pend_cont_line = ld->lineno;
+			sb_putc(&ld->pend, '\n');
+			sb_putn(&ld->pend, value, strlen(value));
+		}
+		return 1;
+	}
+	for (k = 0; k < K__COUNT; k++)
+		if (key_defs[k].sect == ld->sect && strcmp(key_defs[k].name, name) == 0)
+			break;
+	if (k == K__COUNT) {
+		if (*name == '\0') {
+			fail(ld, ld->lineno, "missing key name before \"=\"");
+			return 0;
+		}
+		if (ld->sect == SECT_GLOBAL)
+			fail(ld, ld->lineno, "unknown key \"%s\" at the top of the file (before any section)", name);
+		else
+			fail(ld, ld->lineno, "unknown key \"%s\" in %s", name, sect_label(ld, label, sizeof(label)));
+		const char *near = config_suggest(name, sect_keys[ld->sect]);
+		if (near) {
+			hint(ld, "did you mean \"%s\"?", near);
+			return 0;
+		}
+		for (int j = 0; j < K__COUNT; j++) {
+			if (strcmp(key_defs[j].name, name) != 0)
+				continue;
+			if (key_defs[j].sect == SECT_GLOBAL)
+				hint(ld, "%s belongs at the top of the file, before any section", name);
+			else if (key_defs[j].sect == SECT_PHASE)
+				hint(ld, "%s belongs in a [phase NAME] section", name);
+			else
+				hint(ld, "%s belongs in [%s]", name, sect_names[key_defs[j].sect]);
+			break;
+		}
+		return 0;
+	}
+	if (ld->key_line[k]) {
+		fail(ld, ld->lineno, "duplicate key \"%s\" in %s (first on line %d)", name,
+		     sect_label(ld, label, sizeof(label)), ld->key_line[k]);
+		hint(ld, "to continue a value on the next line, indent that line");
+		return 0;
+	}
+	ld->key_line[k] = ld->lineno;
+	ld->pend_key = k;
+	ld->pend_line = ld->lineno;
+	ld->pend_cont_line = 0;
+	sb_reset(&ld->pend);
+	sb_putn(&ld->pend, value, strlen(value));
+	return 1;
+}
+
+/* PGPASSWORD_FILE, for libpq, when PGPASSWORD is not set. */
+static void load_password(struct loader *ld)
+{
+	const char *file = getenv("PGPASSWORD_FILE");
+	int code;
+
+	if (getenv("PGPASSWORD") || !file || !*file)
+		return;
+	code = read_secret(file, &ld->cfg->db_password);
+	if (code == ENOMEM)
+		fail_oom(ld);
+	else if (code)
+		fail_plain(ld, "could not read PGPASSWORD_FILE \"%s\": %s", file, secret_reason(code));
+}
+
+enum status config_load(const char *path, struct config *cfg)
+{
+	struct loader ld = { .cfg = cfg, .path = path, .pend_key = -1, .st = ST_OK };
+	bool oom = false;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->log_format = LOG_FORMAT_TEXT;
+	cfg->log_level = LOG_INFO;
+	cfg->wait_timeout_ms = 60L * 1000;
+	cfg->lock_wait_timeout_ms = 5L * 60 * 1000;
+	cfg->path = strdup(path);
+	cfg->history_schema = strdup("public");
+	cfg->history_table = strdup("pgprelude_history");
+	ld.base = config_dirname(path, &oom);
+	if (!cfg->path || !cfg->history_schema || !cfg->history_table || oom) {
+		fail_oom(&ld);
+		goto out;
+	}
+
+	ld.fp = fopen(path, "re");
+	if (!ld.fp) {
+		log_error("could not open configuration file \"%s\": %s", path, strerror(errno));
+		ld.st = ST_USAGE;
+		goto out;
+	}
+	rc = ini_parse_stream(config_reader, &ld, config_handler, &ld);
+	commit_pending(&ld);
+	close_section(&ld);
+	if (ld.st == ST_OK && rc == -2)
+		fail_oom(&ld);
+	else if (ld.st == ST_OK && rc != 0)
+		fail(&ld, rc > 0 ? rc : 0, "syntax error"); /* the reader should have caught it */
+	if (ld.st == ST_OK)
+		load_password(&ld);
+out:
+	if (ld.fp)
+		fclose(ld.fp);
+	free(ld.raw);
+	free(ld.base);
+	sb_reset(&ld.pend);
+	if (ld.st != ST_OK)
+		config_free(cfg);
+	return ld.st;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (int i = 0; cfg->phases && i < cfg->n_phases; i++) {
+		struct phase *ph = &cfg->phases[i];
+		free(ph->name);
+		free(ph->dir);
+		strv_free(&ph->argv);
+		strv_free(&ph->relations);
+		free(ph->query);
+		strv_free(&ph->expect);
+	}
+	free(cfg->phases);
+	free(cfg->path);
+	free(cfg->db_url);
+	if (cfg->db_password)
+		explicit_bzero(cfg->db_password, strlen(cfg->db_password));
+	free(cfg->db_password);
+	free(cfg->history_schema);
+	free(cfg->history_table);
+	strv_free(&cfg->exec_command);
+	memset(cfg, 0, sizeof(*cfg));
+}

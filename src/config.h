@@ -1,0 +1,135 @@
+/*
+ * config.h — pgprelude's configuration: one INI file read with inih.
+ *
+ * Layout of the file (keys before any section are global):
+ *
+ *   log_format = text | json          log_level = debug | info | warning | error
+ *   [database]
+ *   url = ${DATABASE_URL:-}            libpq conninfo or URI; empty: libpq's PG* vars
+ *   wait_timeout = 60s                 total time to wait for the database
+ *   lock_wait_timeout = 5m             total time to wait for the migration lock
+ *   [history]
+ *   table = public.pgprelude_history   [schema.]name of the guard table
+ *   [phase NAME]                       one per phase, run in file order
+ *   dir = db-init                      kind "dir": a folder of migrations
+ *   run = directus schema apply --yes snapshot.yaml   kind "run": argv, no shell
+ *   wait_for = directus_collections, public.users     kind "wait_for": relations
+ *   wait_for_query = SELECT count(*) > 0 FROM x       kind "wait_for": a query
+ *   timeout = 10m                      run / wait_for: give up after this long
+ *   expect = organization_users, users relations that must exist afterwards
+ *   lock_timeout = 5s                  dir: lock_timeout for each file
+ *   statement_timeout = 0              dir: statement_timeout for each file
+ *   [exec]
+ *   command = npx directus start       used when no command follows "--"
+ *
+ * Values may use ${VAR} and ${VAR:-default}; when VAR is unset and VAR_FILE
+ * names a file, the file's content (without its trailing newline) is used.
+ * Durations are a number with an optional unit ms, s, m, h (no unit: s).
+ * Relative dir paths are taken relative to the folder of the config file.
+ * A value may continue on following indented lines (inih's multi-line);
+ * the pieces are joined with a newline.  Lines are at most 199 bytes.
+ *
+ * This module does no I/O beyond reading the config file and *_FILE secrets,
+ * and knows nothing of libpq.
+ */
+#ifndef PGPRELUDE_CONFIG_H
+#define PGPRELUDE_CONFIG_H
+
+#include <stdbool.h>
+
+#include "status.h"
+
+enum phase_kind {
+	PHASE_NONE = 0,
+	PHASE_DIR,
+	PHASE_RUN,
+	PHASE_WAIT_FOR
+};
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON
+};
+
+/* A NULL-terminated array of strings, owned by whoever holds it. */
+struct strv {
+	char **v;
+	int n;
+};
+
+struct phase {
+	char *name;
+	int line;		/* line of the [phase NAME] header */
+	enum phase_kind kind;
+	char *dir;		/* PHASE_DIR: resolved folder path */
+	struct strv argv;	/* PHASE_RUN: the command, split into words */
+	struct strv relations;	/* PHASE_WAIT_FOR: relations to wait for */
+	char *query;		/* PHASE_WAIT_FOR: query that must return true, or NULL */
+	struct strv expect;	/* relations that must exist when the phase ends */
+	long timeout_ms;	/* run / wait_for; default 10 minutes; 0 = none */
+	long lock_timeout_ms;	/* dir; default 5000 */
+	long statement_timeout_ms; /* dir; default 0 (none) */
+};
+
+struct config {
+	char *path;		/* the config file as given */
+	enum log_format log_format;
+	int log_level;		/* enum log_level from log.h; default info */
+	char *db_url;		/* conninfo or URI; NULL or "" = libpq's PG* variables */
+	char *db_password;	/* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
+	long wait_timeout_ms;	/* default 60000 */
+	long lock_wait_timeout_ms; /* default 300000 */
+	char *history_schema;	/* default "public" */
+	char *history_table;	/* default "pgprelude_history" */
+	struct phase *phases;
+	int n_phases;
+	struct strv exec_command; /* [exec] command, split into words; may be empty */
+};
+
+/*
+ * Read and validate the config file at path.  On success returns ST_OK and
+ * fills *cfg (free with config_free).  On any error logs one line naming
+ * file, line and key (with a "did you mean" hint where a known key is close),
+ * leaves *cfg freed, and returns ST_USAGE (or ST_INTERNAL when out of memory).
+ */
+enum status config_load(const char *path, struct config *cfg) __attribute__((warn_unused_result));
+
+/* Free everything cfg owns and zero it.  config_free on a zeroed config is a no-op. */
+void config_free(struct config *cfg);
+
+/*
+ * Expand ${VAR} and ${VAR:-default} in s, looking variables up with getenv
+ * (and VAR_FILE as described above).  "$$" yields "$"; a "$" not followed by
+ * "{" is kept as is.  Returns a malloc'd string, or NULL with a one-line
+ * message written into errbuf (errlen bytes): "unterminated ${",
+ * "variable X is not set", "could not read X_FILE \"path\": reason".
+ */
+char *config_expand(const char *s, char *errbuf, int errlen);
+
+/*
+ * Parse a duration ("250ms", "30s", "5m", "1h", "45" = seconds, "0").
+ * Returns true and sets *ms, or false when s is not a duration.
+ */
+bool config_parse_duration(const char *s, long *ms);
+
+/*
+ * Split a command line into words like a POSIX shell does, without any
+ * expansion: blanks separate words, '…' quotes literally, "…" quotes with
+ * \" \\ \$ \` escapes, a backslash outside quotes escapes the next character.
+ * Returns true and fills *out (free with strv_free), or false with a static
+ * message in *err (unterminated quote, trailing backslash).
+ */
+bool config_split_words(const char *s, struct strv *out, const char **err);
+
+/* Split a list of names separated by commas and/or blanks. */
+bool config_split_list(const char *s, struct strv *out);
+
+/*
+ * The known key closest to key (Levenshtein distance at most 2, or a
+ * case-insensitive match), from the NULL-terminated list known, or NULL.
+ */
+const char *config_suggest(const char *key, const char *const *known);
+
+void strv_free(struct strv *sv);
+
+#endif

@@ -1,0 +1,483 @@
+#include "db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The file NOTICEs are reported against; only one file runs at a time. */
+static const char *notice_file;
+
+long db_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool db_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	return true;
+}
+
+int db_interrupted(void)
+{
+	return 0;
+}
+
+enum status db_check_url(const struct config *cfg)
+{
+	char *err = NULL;
+	PQconninfoOption *opts;
+
+	if (!cfg->db_url || !*cfg->db_url)
+		return ST_OK;
+	opts = PQconninfoParse(cfg->db_url, &err);
+	if (!opts) {
+		/* libpq's message names the bad part but never echoes a password value. */
+		if (err) {
+			size_t n = strlen(err);
+			while (n > 0 && err[n - 1] == '\n')
+				err[--n] = '\0';
+		}
+		log_error("invalid database url in [database] url: %s", err ? err : "out of memory");
+		log_hint("Give a libpq connection string (host=... dbname=...) or a URI "
+			 "(postgresql://user@host:port/dbname).");
+		PQfreemem(err);
+		return ST_USAGE;
+	}
+	PQconninfoFree(opts);
+	return ST_OK;
+}
+
+/* Whether the conninfo in url sets a password itself. */
+static bool url_has_password(const char *url)
+{
+	PQconninfoOption *opts = PQconninfoParse(url, NULL);
+	bool has = false;
+	if (!opts)
+		return false;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+			has = true;
+	PQconninfoFree(opts);
+	return has;
+}
+
+static void notice_receiver(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	enum log_level level = LOG_INFO;
+	(void)arg;
+
+	if (!sev)
+		sev = "NOTICE";
+	if (strcmp(sev, "WARNING") == 0)
+		level = LOG_WARNING;
+	else if (strcmp(sev, "DEBUG") == 0)
+		level = LOG_DEBUG;
+	if (notice_file)
+		log_at(level, notice_file, 0, 0, "%s: %s", sev, msg ? msg : "");
+	else
+		log_msg(level, "server %s: %s", sev, msg ? msg : "");
+	if (detail)
+		log_detail("%s", detail);
+}
+
+void db_set_notice_file(PGconn *conn, const char *file)
+{
+	(void)conn;
+	notice_file = file;
+}
+
+/*
+ * Classify a failed connection attempt by libpq's message.  libpq exposes no
+ * SQLSTATE for connection failures, so the server's (English) messages and
+ * libpq's own are matched; anything unknown counts as "waiting may help".
+ */
+static enum status classify(const char *msg, const char **reason)
+{
+	static const struct {
+		const char *needle;
+		const char *reason;
+		enum status st;
+	} rules[] = {
+		{"invalid integer value", "the connection settings are invalid", ST_USAGE},
+		{"invalid connection option", "the connection settings are invalid", ST_USAGE},
+		{"invalid sslmode value", "the connection settings are invalid", ST_USAGE},
+		{"password authentication failed", "password authentication failed", ST_AUTH},
+		{"no password supplied", "no password was supplied", ST_AUTH},
+		{"SCRAM authentication", "authentication failed", ST_AUTH},
+		{"authentication failed", "authentication failed", ST_AUTH},
+		{"no pg_hba.conf entry", "pg_hba.conf rejects the connection", ST_AUTH},
+		{"role \"", "the role does not exist", ST_AUTH},
+		{"database \"", "the database does not exist", ST_AUTH},
+		{"SSL was required", "the server refuses SSL", ST_AUTH},
+		{"server does not support SSL", "the server refuses SSL", ST_AUTH},
+		{"certificate", "the server certificate is not accepted", ST_AUTH},
+		{"is starting up", "the server is starting up", ST_UNREACHABLE},
+		{"shutting down", "the server is shutting down", ST_UNREACHABLE},
+		{"recovery mode", "the server is in recovery", ST_UNREACHABLE},
+		{"too many clients", "the server has too many clients", ST_UNREACHABLE},
+		{"Connection refused", "connection refused", ST_UNREACHABLE},
+		{"No such file or directory", "no server socket yet", ST_UNREACHABLE},
+		{"could not translate host name", "host name not resolved", ST_UNREACHABLE},
+		{"timeout expired", "connection timed out", ST_UNREACHABLE},
+		{"No route to host", "no route to host", ST_UNREACHABLE},
+	};
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		if (strstr(msg, rules[i].needle)) {
+			*reason = rules[i].reason;
+			return rules[i].st;
+		}
+	}
+	*reason = "the server does not answer";
+	return ST_UNREACHABLE;
+}
+
+/* Copy libpq's message into errbuf as one line. */
+static void one_line(char *errbuf, size_t errlen, const char *msg)
+{
+	size_t j = 0;
+	if (!errlen)
+		return;
+	for (size_t i = 0; msg && msg[i] && j + 1 < errlen; i++) {
+		char c = msg[i];
+		if (c == '\n') {
+			if (!msg[i + 1])
+				break;
+			c = ' ';
+		}
+		errbuf[j++] = c;
+	}
+	errbuf[j] = '\0';
+}
+
+enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, PGconn **out,
+			    const char **reason, char *errbuf, size_t errlen)
+{
+	const char *keys[8];
+	const char *vals[8];
+	char timeout[24];
+	char appname[64];
+	char host[48] = "";
+	int n = 0;
+	const char *why = "unknown";
+	enum status st;
+	PGconn *conn;
+	PGresult *res;
+
+	*out = NULL;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(appname, sizeof(appname), "pgprelude/%s", host);
+	/* libpq's connect_timeout is whole seconds, at least 2. */
+	snprintf(timeout, sizeof(timeout), "%ld", connect_timeout_ms < 2000 ? 2 : connect_timeout_ms / 1000);
+
+	if (cfg->db_url && *cfg->db_url) {
+		keys[n] = "dbname";
+		vals[n++] = cfg->db_url;
+	}
+	if (cfg->db_password && !(cfg->db_url && url_has_password(cfg->db_url))) {
+		keys[n] = "password";
+		vals[n++] = cfg->db_password;
+	}
+	keys[n] = "connect_timeout";
+	vals[n++] = timeout;
+	keys[n] = "application_name";
+	vals[n++] = appname;
+	keys[n] = "client_encoding";
+	vals[n++] = "UTF8";
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (!conn) {
+		one_line(errbuf, errlen, "out of memory");
+		if (reason)
+			*reason = "out of memory";
+		return ST_INTERNAL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		one_line(errbuf, errlen, PQerrorMessage(conn));
+		st = classify(PQerrorMessage(conn), &why);
+		if (reason)
+			*reason = why;
+		/* keep the description of the target for the caller's messages */
+		db_describe(conn);
+		PQfinish(conn);
+		return st;
+	}
+	PQsetNoticeReceiver(conn, notice_receiver, NULL);
+	res = PQexec(conn, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		one_line(errbuf, errlen, PQerrorMessage(conn));
+		if (reason)
+			*reason = "SELECT 1 failed";
+		PQclear(res);
+		db_describe(conn);
+		PQfinish(conn);
+		return ST_UNREACHABLE;
+	}
+	PQclear(res);
+	*out = conn;
+	return ST_OK;
+}
+
+/* The last target described, kept so that messages after PQfinish can name it. */
+static char target[256];
+
+const char *db_describe(PGconn *conn)
+{
+	if (conn) {
+		const char *host = PQhost(conn);
+		const char *port = PQport(conn);
+		const char *db = PQdb(conn);
+		const char *user = PQuser(conn);
+		if (host && host[0] == '/')
+			snprintf(target, sizeof(target), "%s/.s.PGSQL.%s/%s as %s", host, port ? port : "",
+				 db ? db : "", user ? user : "");
+		else
+			snprintf(target, sizeof(target), "%s:%s/%s as %s", host && *host ? host : "localhost",
+				 port ? port : "", db ? db : "", user ? user : "");
+	}
+	return target;
+}
+
+enum status db_wait(const struct config *cfg, PGconn **out)
+{
+	long start = db_now_ms();
+	long deadline = start + cfg->wait_timeout_ms;
+	long next_report = start;
+	long backoff = 100;
+	int attempts = 0;
+	char err[512];
+	const char *reason = NULL;
+	enum status st;
+
+	*out = NULL;
+	for (;;) {
+		long now = db_now_ms();
+		long left = deadline - now;
+		attempts++;
+		st = db_connect_once(cfg, left < 10000 ? left : 10000, out, &reason, err, sizeof(err));
+		now = db_now_ms();
+		if (st == ST_OK) {
+			log_info("database %s is ready (%ld ms, %d attempt%s)", db_describe(*out), now - start,
+				 attempts, attempts == 1 ? "" : "s");
+			return ST_OK;
+		}
+		if (st != ST_UNREACHABLE) {
+			log_error("could not connect to %s: %s", db_describe(NULL), reason);
+			log_detail("%s", err);
+			if (st == ST_AUTH)
+				log_hint("Waiting cannot fix this: check the user, password, database name "
+					 "and SSL settings.");
+			else if (st == ST_USAGE)
+				log_hint("Check [database] url and the PG* environment variables.");
+			return st;
+		}
+		if (now >= deadline) {
+			log_error("database %s still not reachable after %ld s: %s", db_describe(NULL),
+				  (now - start) / 1000, reason);
+			log_detail("%s", err);
+			log_hint("Raise [database] wait_timeout if the server needs longer to start.");
+			return ST_UNREACHABLE;
+		}
+		if (now >= next_report) {
+			log_info("waiting for database %s: %s (%.1f s elapsed)", db_describe(NULL), reason,
+				 (double)(now - start) / 1000.0);
+			log_debug("%s", err);
+			next_report = now + 5000;
+		}
+		/* Exponential backoff up to 2 s, with jitter between 50 % and 100 %. */
+		long sleep_ms = backoff / 2 + (long)(rand() % (int)(backoff / 2 + 1));
+		if (sleep_ms > deadline - now)
+			sleep_ms = deadline - now;
+		if (!db_sleep_ms(sleep_ms))
+			return ST_SIGNAL;
+		if (backoff < 2000)
+			backoff *= 2;
+	}
+}
+
+enum status db_failure_status(PGconn *conn)
+{
+	return PQstatus(conn) == CONNECTION_BAD ? ST_CONNLOST : ST_SQL;
+}
+
+bool db_pos_to_linecol(const char *text, long pos, int *line, int *col)
+{
+	long ch = 0;
+	int l = 1, c = 1;
+	const unsigned char *p = (const unsigned char *)text;
+
+	for (; *p; p++) {
+		if ((*p & 0xC0) == 0x80)
+			continue; /* UTF-8 continuation byte: same character */
+		ch++;
+		if (ch == pos) {
+			*line = l;
+			*col = c;
+			return true;
+		}
+		if (*p == '\n') {
+			l++;
+			c = 1;
+		} else {
+			c++;
+		}
+	}
+	*line = l;
+	*col = c;
+	return pos == ch + 1;
+}
+
+void db_report_error(const PGresult *res, const struct db_where *where)
+{
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	const char *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
+	const char *position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+	const char *iquery = PQresultErrorField(res, PG_DIAG_INTERNAL_QUERY);
+	const char *ipos = PQresultErrorField(res, PG_DIAG_INTERNAL_POSITION);
+	const char *file = where ? where->file : NULL;
+	int line = 0, col = 0;
+
+	if (!msg) {
+		/* No server error fields: the connection broke, libpq's text says why. */
+		const char *m = PQresultErrorMessage(res);
+		char buf[512];
+		one_line(buf, sizeof(buf), m && *m ? m : "unknown error");
+		if (where && where->stmt_line > 0)
+			log_at(LOG_ERROR, file, where->stmt_line, where->stmt_col, "%s", buf);
+		else if (file)
+			log_at(LOG_ERROR, file, 0, 0, "%s", buf);
+		else
+			log_error("%s", buf);
+		return;
+	}
+	if (where && position && where->sent) {
+		db_pos_to_linecol(where->sent, atol(position), &line, &col);
+		if (where->sent_line > 1 || where->sent_col > 1) {
+			if (line == 1)
+				col += where->sent_col - 1;
+			line += where->sent_line - 1;
+		}
+	} else if (where && where->stmt_line > 0) {
+		line = where->stmt_line;
+		col = where->stmt_col;
+	}
+	if (file)
+		log_at(LOG_ERROR, file, line, col, "%s (%s)", msg, state ? state : "?????");
+	else
+		log_error("%s (%s)", msg, state ? state : "?????");
+	if (detail)
+		log_detail("%s", detail);
+	if (hint)
+		log_hint("%s", hint);
+	if (iquery) {
+		if (ipos)
+			log_msg(LOG_CONTEXT, "in internal query at character %s: %s", ipos, iquery);
+		else
+			log_msg(LOG_CONTEXT, "in internal query: %s", iquery);
+	}
+	if (context) {
+		/* one log line per context line */
+		const char *c = context;
+		while (*c) {
+			const char *e = strchr(c, '\n');
+			int len = e ? (int)(e - c) : (int)strlen(c);
+			if (len > 0)
+				log_msg(LOG_CONTEXT, "%.*s", len, c);
+			c += len + (e ? 1 : 0);
+		}
+	}
+}
+
+enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
+			   const struct sql_stmt *stmts, int nstmts)
+{
+	enum status st = ST_OK;
+	int index = 0; /* the statement whose result comes next */
+	PGresult *res;
+
+	if (!PQsendQuery(conn, sql)) {
+		char buf[512];
+		one_line(buf, sizeof(buf), PQerrorMessage(conn));
+		if (file)
+			log_at(LOG_ERROR, file, 0, 0, "could not send the file: %s", buf);
+		else
+			log_error("could not send query: %s", buf);
+		return db_failure_status(conn);
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		ExecStatusType rs = PQresultStatus(res);
+		if (rs == PGRES_COPY_IN) {
+			PQputCopyEnd(conn, "COPY FROM STDIN is not supported in migration files");
+		} else if (rs == PGRES_COPY_OUT) {
+			char *buf;
+			while (PQgetCopyData(conn, &buf, 0) > 0)
+				PQfreemem(buf);
+		} else if (st == ST_OK && rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK &&
+			   rs != PGRES_EMPTY_QUERY) {
+			struct db_where where = {.file = file, .sent = sql, .sent_line = 1, .sent_col = 1};
+			if (stmts && index < nstmts) {
+				where.stmt_line = stmts[index].line;
+				where.stmt_col = stmts[index].col;
+			}
+			db_report_error(res, &where);
+			st = ST_SQL;
+		}
+		index++;
+		PQclear(res);
+	}
+	if (st != ST_OK)
+		st = db_failure_status(conn);
+	return st;
+}
+
+enum status db_exec(PGconn *conn, const char *sql, const char *file)
+{
+	return db_exec_script(conn, sql, file, NULL, 0);
+}
+
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		   enum status *st)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType rs = PQresultStatus(res);
+
+	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
+		*st = ST_OK;
+		return res;
+	}
+	if (res)
+		db_report_error(res, NULL);
+	else
+		log_error("query failed: out of memory");
+	PQclear(res);
+	*st = db_failure_status(conn);
+	return NULL;
+}
+
+char *db_quote_ident(PGconn *conn, const char *name)
+{
+	char *q = PQescapeIdentifier(conn, name, strlen(name));
+	char *copy;
+	if (!q)
+		return NULL;
+	copy = strdup(q);
+	PQfreemem(q);
+	return copy;
+}

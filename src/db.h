@@ -1,0 +1,118 @@
+/*
+ * db.h — libpq wrappers: connect (and wait for the server), run statements,
+ * report errors in the compiler style, pass NOTICEs to the log.
+ */
+#ifndef PGPRELUDE_DB_H
+#define PGPRELUDE_DB_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "sqlsplit.h"
+#include "status.h"
+
+/*
+ * Check that cfg->db_url is a valid conninfo string or URI.  Logs the
+ * problem and returns ST_USAGE if it is not.
+ */
+enum status db_check_url(const struct config *cfg) __attribute__((warn_unused_result));
+
+/*
+ * Connect once and run SELECT 1.  On success stores the connection in *out
+ * and returns ST_OK.  On failure *out is NULL, *reason (if not NULL) gets a
+ * short static phrase ("connection refused", "the server is starting up",
+ * "password authentication failed", ...), nothing is logged, and the status
+ * says whether waiting can help: ST_UNREACHABLE (it can) or ST_AUTH (it
+ * cannot: bad password, unknown role or database, TLS refused), or ST_USAGE
+ * for settings libpq rejects (a port that is not a number).  errbuf
+ * receives libpq's message (one line, no password in it).
+ */
+enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, PGconn **out,
+			    const char **reason, char *errbuf, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Step 1 of the job: connect and SELECT 1 until it works, backing off with
+ * jitter, for at most cfg->wait_timeout_ms.  Logs why it is still waiting
+ * every few seconds, and the outcome.  Returns ST_OK with the connection in
+ * *out, ST_AUTH at once for errors waiting cannot fix, ST_UNREACHABLE after
+ * the timeout, ST_SIGNAL if interrupted (see db_interrupted).
+ */
+enum status db_wait(const struct config *cfg, PGconn **out) __attribute__((warn_unused_result));
+
+/* "127.0.0.1:5432/app as app" — never includes the password.  Static buffer. */
+const char *db_describe(PGconn *conn);
+
+/*
+ * Run sql (one or more statements, simple query protocol) and expect
+ * PGRES_COMMAND_OK or PGRES_TUPLES_OK for every result.  On error logs it
+ * (as a position in file when file is not NULL, else plainly) and returns
+ * ST_SQL, or ST_CONNLOST when the connection is gone.
+ */
+enum status db_exec(PGconn *conn, const char *sql, const char *file) __attribute__((warn_unused_result));
+
+/*
+ * Run a query with text parameters and return its PGRES_TUPLES_OK (or
+ * COMMAND_OK) result, which the caller PQclear()s.  On error logs it,
+ * stores the status in *st and returns NULL.
+ */
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		   enum status *st) __attribute__((warn_unused_result));
+
+/* Where a failed statement came from, to report the error against it. */
+struct db_where {
+	const char *file;  /* the file shown in messages, or NULL */
+	const char *sent;  /* the text sent to the server (for the error position) */
+	int sent_line;	   /* where sent starts in the file (1, 1 for a whole file) */
+	int sent_col;
+	int stmt_line;	   /* the failing statement's start, used when the */
+	int stmt_col;	   /* server gives no position (0: unknown) */
+};
+
+/*
+ * Log an error result like a compiler, then its detail, hint and context:
+ *   file:27:3: error: relation "x" does not exist (42P01)
+ * The line and column come from the server's error position in where->sent,
+ * else from the failing statement's start.  where may be NULL.
+ */
+void db_report_error(const PGresult *res, const struct db_where *where);
+
+/*
+ * Send sql (a whole file: many statements, one round trip) and report the
+ * first failing statement against file; stmts (from sqlsplit, may be NULL)
+ * tell which statement produced which result.  Returns ST_OK, ST_SQL, or
+ * ST_CONNLOST.
+ */
+enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
+			   const struct sql_stmt *stmts, int nstmts) __attribute__((warn_unused_result));
+
+/* The status for a failed statement: ST_CONNLOST when the connection is gone, else ST_SQL. */
+enum status db_failure_status(PGconn *conn);
+
+/*
+ * Convert PostgreSQL's 1-based character position pos in the UTF-8 text into
+ * a 1-based line and column (both counted in characters).  Returns false when
+ * pos is out of range (line/col then point at the end of the text).
+ */
+bool db_pos_to_linecol(const char *text, long pos, int *line, int *col);
+
+/* The file the NOTICEs of conn are reported against (NULL: none). */
+void db_set_notice_file(PGconn *conn, const char *file);
+
+/* Quote an identifier ("user" → "\"user\""), malloc'd; NULL when out of memory. */
+char *db_quote_ident(PGconn *conn, const char *name);
+
+/* Milliseconds on the monotonic clock. */
+long db_now_ms(void);
+
+/*
+ * Sleep ms milliseconds.  Returns false when a termination signal arrived
+ * (the caller then stops with ST_SIGNAL).
+ */
+bool db_sleep_ms(long ms);
+
+/* Signal number that interrupted a wait, or 0. */
+int db_interrupted(void);
+
+#endif

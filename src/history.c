@@ -1,0 +1,215 @@
+#include "history.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+
+static char *qualify(PGconn *conn, const struct config *cfg)
+{
+	char *s = db_quote_ident(conn, cfg->history_schema);
+	char *t = db_quote_ident(conn, cfg->history_table);
+	char *q = NULL;
+	if (s && t && (q = malloc(strlen(s) + strlen(t) + 2)))
+		sprintf(q, "%s.%s", s, t);
+	free(s);
+	free(t);
+	return q;
+}
+
+enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
+{
+	char name[256];
+	const char *params[1] = {name};
+	char *sql = NULL;
+	PGresult *res = NULL;
+	enum status st = ST_INTERNAL;
+
+	memset(h, 0, sizeof(*h));
+	h->qualified = qualify(conn, cfg);
+	h->schema = strdup(cfg->history_schema);
+	if (!h->qualified || !h->schema)
+		goto out;
+	snprintf(name, sizeof(name), "%s", h->qualified);
+	res = db_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, &st);
+	if (!res)
+		goto out;
+	h->exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	res = NULL;
+	if (!h->exists) {
+		st = ST_OK;
+		goto out;
+	}
+	if (asprintf(&sql,
+		     "SELECT phase, file, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		     " applied_by, outcome, duration_ms FROM %s ORDER BY applied_at, phase, file",
+		     h->qualified) < 0) {
+		sql = NULL;
+		st = ST_INTERNAL;
+		goto out;
+	}
+	res = db_query(conn, sql, 0, NULL, &st);
+	if (!res) {
+		log_hint("The history table %s exists but cannot be read as pgprelude's.", h->qualified);
+		goto out;
+	}
+	h->n = PQntuples(res);
+	h->rows = calloc((size_t)h->n + 1, sizeof(*h->rows));
+	if (!h->rows) {
+		st = ST_INTERNAL;
+		goto out;
+	}
+	for (int i = 0; i < h->n; i++) {
+		struct history_row *r = &h->rows[i];
+		r->phase = strdup(PQgetvalue(res, i, 0));
+		r->file = strdup(PQgetvalue(res, i, 1));
+		r->checksum = strdup(PQgetvalue(res, i, 2));
+		r->applied_at = strdup(PQgetvalue(res, i, 3));
+		r->applied_by = strdup(PQgetvalue(res, i, 4));
+		r->outcome = strdup(PQgetvalue(res, i, 5));
+		r->duration_ms = atol(PQgetvalue(res, i, 6));
+		if (!r->phase || !r->file || !r->checksum || !r->applied_at || !r->applied_by ||
+		    !r->outcome) {
+			st = ST_INTERNAL;
+			goto out;
+		}
+	}
+	st = ST_OK;
+out:
+	if (st == ST_INTERNAL)
+		log_error("out of memory");
+	PQclear(res);
+	free(sql);
+	if (st != ST_OK)
+		history_free(h);
+	return st;
+}
+
+enum status history_ensure(PGconn *conn, struct history *h)
+{
+	const char *params[1] = {h->schema};
+	char *sql = NULL;
+	PGresult *res;
+	enum status st;
+
+	if (h->exists)
+		return ST_OK;
+	/* Check first: CREATE SCHEMA IF NOT EXISTS wants a privilege even when the schema exists. */
+	res = db_query(conn, "SELECT to_regnamespace(quote_ident($1)) IS NOT NULL", 1, params, &st);
+	if (!res)
+		return st;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		char *q = db_quote_ident(conn, h->schema);
+		if (!q || asprintf(&sql, "CREATE SCHEMA %s", q) < 0) {
+			free(q);
+			PQclear(res);
+			log_error("out of memory");
+			return ST_INTERNAL;
+		}
+		free(q);
+		st = db_exec(conn, sql, NULL);
+		free(sql);
+		sql = NULL;
+		if (st != ST_OK) {
+			PQclear(res);
+			log_error("could not create the schema of the history table %s", h->qualified);
+			return st;
+		}
+	}
+	PQclear(res);
+	if (asprintf(&sql,
+		     "CREATE TABLE IF NOT EXISTS %s ("
+		     " phase text NOT NULL,"
+		     " file text NOT NULL,"
+		     " checksum text NOT NULL,"
+		     " applied_at timestamptz NOT NULL DEFAULT now(),"
+		     " duration_ms integer NOT NULL,"
+		     " applied_by text NOT NULL DEFAULT current_user,"
+		     " applied_host text NOT NULL,"
+		     " pgprelude_version text NOT NULL,"
+		     " outcome text NOT NULL,"
+		     " PRIMARY KEY (phase, file))",
+		     h->qualified) < 0) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	st = db_exec(conn, sql, NULL);
+	free(sql);
+	if (st != ST_OK) {
+		log_error("could not create the history table %s", h->qualified);
+		return st;
+	}
+	log_info("created the history table %s", h->qualified);
+	h->exists = true;
+	return ST_OK;
+}
+
+enum status history_record(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, long duration_ms, const char *outcome)
+{
+	char host[256] = "";
+	char duration[24];
+	const char *params[7] = {phase, file, checksum, duration, host, PGPRELUDE_VERSION, outcome};
+	char *sql = NULL;
+	PGresult *res;
+	enum status st;
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(duration, sizeof(duration), "%ld", duration_ms);
+	if (asprintf(&sql,
+		     "INSERT INTO %s AS h (phase, file, checksum, duration_ms, applied_host,"
+		     " pgprelude_version, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		     " ON CONFLICT (phase, file) DO UPDATE SET checksum = excluded.checksum,"
+		     " applied_at = now(), duration_ms = excluded.duration_ms,"
+		     " applied_by = current_user, applied_host = excluded.applied_host,"
+		     " pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome",
+		     h->qualified) < 0) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	res = db_query(conn, sql, 7, params, &st);
+	free(sql);
+	if (!res) {
+		log_error("could not record %s/%s in the history table %s", phase, file, h->qualified);
+		return st;
+	}
+	PQclear(res);
+	return ST_OK;
+}
+
+const struct history_row *history_find(const struct history *h, const char *phase, const char *file)
+{
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->rows[i].phase, phase) == 0 && strcmp(h->rows[i].file, file) == 0)
+			return &h->rows[i];
+	return NULL;
+}
+
+const struct history_row *history_find_moved(const struct history *h, const char *phase,
+					     const char *checksum)
+{
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->rows[i].phase, phase) != 0 && strcmp(h->rows[i].checksum, checksum) == 0)
+			return &h->rows[i];
+	return NULL;
+}
+
+void history_free(struct history *h)
+{
+	for (int i = 0; h->rows && i < h->n; i++) {
+		free(h->rows[i].phase);
+		free(h->rows[i].file);
+		free(h->rows[i].checksum);
+		free(h->rows[i].applied_at);
+		free(h->rows[i].applied_by);
+		free(h->rows[i].outcome);
+	}
+	free(h->rows);
+	free(h->qualified);
+	free(h->schema);
+	memset(h, 0, sizeof(*h));
+}

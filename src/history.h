@@ -1,0 +1,59 @@
+/*
+ * history.h — the guard table: one row per applied file, keyed by
+ * (phase, file).  A file and its row are written in one transaction.
+ */
+#ifndef PGPRELUDE_HISTORY_H
+#define PGPRELUDE_HISTORY_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "config.h"
+#include "status.h"
+
+struct history_row {
+	char *phase;
+	char *file;
+	char *checksum; /* SHA-256, 64 hex digits */
+	char *applied_at;
+	char *applied_by;
+	char *outcome;
+	long duration_ms;
+};
+
+struct history {
+	char *qualified; /* "schema"."table", quoted */
+	char *schema;	 /* the schema, unquoted */
+	bool exists;
+	struct history_row *rows;
+	int n;
+};
+
+/*
+ * Read the whole table (an absent table is an empty history).  Returns
+ * ST_OK, or the failure status after logging.  Free with history_free.
+ */
+enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
+	__attribute__((warn_unused_result));
+
+/* Create the table (and its schema) if it does not exist yet.  Logs on failure. */
+enum status history_ensure(PGconn *conn, struct history *h) __attribute__((warn_unused_result));
+
+/*
+ * Insert or update the row of (phase, file) inside the caller's open
+ * transaction.  Logs on failure.
+ */
+enum status history_record(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, long duration_ms, const char *outcome)
+	__attribute__((warn_unused_result));
+
+/* The row of (phase, file), or NULL. */
+const struct history_row *history_find(const struct history *h, const char *phase, const char *file);
+
+/* A row of another phase than phase with this checksum, or NULL. */
+const struct history_row *history_find_moved(const struct history *h, const char *phase,
+					     const char *checksum);
+
+void history_free(struct history *h);
+
+#endif

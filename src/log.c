@@ -1,0 +1,188 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX 8192
+
+static enum log_format log_format = LOG_FORMAT_TEXT;
+static enum log_level log_min = LOG_INFO;
+static bool log_last_shown = true; /* whether the last main message was shown */
+
+static const char *const level_names[] = {
+	[LOG_DEBUG] = "debug",	   [LOG_INFO] = "info", [LOG_WARNING] = "warning",
+	[LOG_ERROR] = "error",	   [LOG_DETAIL] = "detail", [LOG_HINT] = "hint",
+	[LOG_CONTEXT] = "context",
+};
+
+void log_setup(enum log_format format, enum log_level min_level)
+{
+	log_format = format;
+	log_min = min_level;
+}
+
+int log_level_parse(const char *s)
+{
+	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++)
+		if (strcasecmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Write all of buf with one write() where the kernel allows it. */
+static void log_write(const char *buf, size_t len)
+{
+	int saved = errno;
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		buf += n;
+		len -= (size_t)n;
+	}
+	errno = saved;
+}
+
+/* Append s to buf (JSON-escaped), keeping room for the closing bytes. */
+static size_t json_put(char *buf, size_t pos, size_t cap, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < len && pos + 8 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			buf[pos++] = '\\';
+			buf[pos++] = (char)c;
+		} else if (c == '\n') {
+			buf[pos++] = '\\';
+			buf[pos++] = 'n';
+		} else if (c == '\t') {
+			buf[pos++] = '\\';
+			buf[pos++] = 't';
+		} else if (c < 0x20) {
+			memcpy(buf + pos, "\\u00", 4);
+			buf[pos + 4] = hex[c >> 4];
+			buf[pos + 5] = hex[c & 15];
+			pos += 6;
+		} else {
+			buf[pos++] = (char)c;
+		}
+	}
+	return pos;
+}
+
+static bool log_wanted(enum log_level level)
+{
+	if (level >= LOG_DETAIL)
+		return log_last_shown;
+	log_last_shown = level >= log_min;
+	return log_last_shown;
+}
+
+static void log_emit(enum log_level level, const char *file, int line, int col, const char *text)
+{
+	char buf[LOG_LINE_MAX];
+	size_t pos = 0;
+	size_t len = strlen(text);
+
+	while (len > 0 && text[len - 1] == '\n')
+		len--;
+
+	if (log_format == LOG_FORMAT_JSON) {
+		struct timeval tv;
+		struct tm tm;
+		gettimeofday(&tv, NULL);
+		gmtime_r(&tv.tv_sec, &tm);
+		pos = (size_t)snprintf(buf, sizeof(buf),
+				       "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
+				       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+				       tm.tm_sec, (long)tv.tv_usec / 1000, level_names[level]);
+		pos = json_put(buf, pos, sizeof(buf) - 64, text, len);
+		buf[pos++] = '"';
+		if (file) {
+			pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"file\":\"");
+			pos = json_put(buf, pos, sizeof(buf) - 48, file, strlen(file));
+			pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, "\"");
+			if (line > 0)
+				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"line\":%d", line);
+			if (col > 0)
+				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"col\":%d", col);
+		}
+		pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, "}\n");
+	} else {
+		if (file && line > 0 && col > 0)
+			pos = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: %s: ", file, line, col,
+					       level_names[level]);
+		else if (file && line > 0)
+			pos = (size_t)snprintf(buf, sizeof(buf), "%s:%d: %s: ", file, line, level_names[level]);
+		else if (file)
+			pos = (size_t)snprintf(buf, sizeof(buf), "%s: %s: ", file, level_names[level]);
+		else
+			pos = (size_t)snprintf(buf, sizeof(buf), "pgprelude: %s: ", level_names[level]);
+		if (pos >= sizeof(buf) - 2)
+			pos = sizeof(buf) - 2;
+		/* Keep it one line: fold embedded newlines into " | ". */
+		for (size_t i = 0; i < len && pos + 4 < sizeof(buf); i++) {
+			if (text[i] == '\n') {
+				memcpy(buf + pos, " | ", 3);
+				pos += 3;
+			} else {
+				buf[pos++] = text[i];
+			}
+		}
+		buf[pos++] = '\n';
+	}
+	log_write(buf, pos);
+}
+
+static void log_vemit(enum log_level level, const char *file, int line, int col, const char *fmt,
+		      va_list ap)
+{
+	char text[LOG_LINE_MAX];
+	if (!log_wanted(level))
+		return;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	log_emit(level, file, line, col, text);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vemit(level, NULL, 0, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_at(enum log_level level, const char *file, int line, int col, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vemit(level, file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+void log_output(const char *prefix, const char *line, int len)
+{
+	char buf[LOG_LINE_MAX];
+	if (log_format == LOG_FORMAT_JSON) {
+		int n = snprintf(buf, sizeof(buf), "[%s] %.*s", prefix, len, line);
+		(void)n;
+		log_emit(LOG_INFO, NULL, 0, 0, buf);
+		return;
+	}
+	int n = snprintf(buf, sizeof(buf), "[%s] %.*s\n", prefix, len, line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf)) {
+		n = sizeof(buf) - 1;
+		buf[n - 1] = '\n';
+	}
+	log_write(buf, (size_t)n);
+}

@@ -1,0 +1,280 @@
+/*
+ * pgprelude — get the database into the shape the application needs, then
+ * hand the container over to the application.
+ *
+ *   argv → config → wait for the database → take the lock → phases → hand over
+ *
+ * Only main() turns a status into an exit code (status.h).
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "lock.h"
+#include "log.h"
+#include "phases.h"
+#include "proc.h"
+#include "status.h"
+
+#define DEFAULT_CONFIG "/entrypoint/pgprelude.ini"
+
+enum command {
+	CMD_RUN,     /* the whole job, then hand over */
+	CMD_MIGRATE, /* the phases, then exit */
+	CMD_STATUS,
+	CMD_WAIT
+};
+
+struct options {
+	enum command command;
+	const char *config_path;
+	bool json;
+	bool verbose;
+	int log_format; /* -1: from the config */
+	struct strv app; /* the command after "--" (points into argv) */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"pgprelude %s: get the database ready, then start the application.\n"
+		"\n"
+		"Usage:\n"
+		"  pgprelude [OPTION]... [--] COMMAND [ARG]...   run the phases, then exec COMMAND\n"
+		"  pgprelude [OPTION]... migrate                 run the phases, then exit\n"
+		"  pgprelude [OPTION]... status [--json]         show every file and its state\n"
+		"  pgprelude [OPTION]... wait                    wait for the database, then exit\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config=FILE      configuration file (default $PGPRELUDE_CONFIG, else\n"
+		"                         " DEFAULT_CONFIG ")\n"
+		"      --json             status: print JSON\n"
+		"      --log-format=FMT   text or json (overrides log_format in the file)\n"
+		"  -v, --verbose          also log debug lines\n"
+		"  -h, --help             show this help, then exit\n"
+		"  -V, --version          show the version, then exit\n"
+		"\n"
+		"Without COMMAND, [exec] command from the configuration is started.\n"
+		"\n"
+		"Exit codes:\n"
+		"  0    success (after the hand-over: the application's own status)\n"
+		"  2    bad command line or configuration, or a bad migration file\n"
+		"  3    database not reachable before [database] wait_timeout\n"
+		"  4    authentication failed, or unknown role or database (not retried)\n"
+		"  5    migration lock not obtained before [database] lock_wait_timeout\n"
+		"  6    SQL error in a migration (its transaction was rolled back)\n"
+		"  7    pre-flight check failed\n"
+		"  8    an applied file has changed (checksum mismatch)\n"
+		"  9    external step failed: run command, wait_for timeout, or expect unmet\n"
+		"  10   connection to the database lost during the run\n"
+		"  11   internal error (out of memory, I/O error)\n"
+		"  126  COMMAND is not executable\n"
+		"  127  COMMAND not found\n"
+		"  128+N  stopped by signal N before the hand-over\n",
+		PGPRELUDE_VERSION);
+}
+
+/* Parse argv.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
+static enum status parse_args(int argc, char **argv, struct options *o, bool *done)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
+		{"log-format", required_argument, NULL, 'f'}, {"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	       {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->log_format = -1;
+	*done = false;
+	opterr = 0;
+	/* "+": stop at the first non-option, so the application's own options stay its own. */
+	while ((c = getopt_long(argc, argv, "+c:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") == 0)
+				o->log_format = LOG_FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->log_format = LOG_FORMAT_JSON;
+			else {
+				log_error("invalid --log-format \"%s\": give text or json", optarg);
+				return ST_USAGE;
+			}
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			*done = true;
+			return ST_OK;
+		case 'V':
+			printf("pgprelude %s\n", PGPRELUDE_VERSION);
+			*done = true;
+			return ST_OK;
+		default:
+			if (optopt)
+				log_error("unknown option \"-%c\"", optopt);
+			else
+				log_error("unknown option \"%s\"", argv[optind - 1]);
+			log_hint("Try \"pgprelude --help\". Options for the application go after \"--\".");
+			return ST_USAGE;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+		static const struct {
+			const char *name;
+			enum command cmd;
+		} cmds[] = {{"migrate", CMD_MIGRATE}, {"status", CMD_STATUS}, {"wait", CMD_WAIT}};
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			if (strcmp(argv[optind], cmds[i].name) != 0)
+				continue;
+			o->command = cmds[i].cmd;
+			optind++;
+			/* status takes --json after its name too */
+			while (optind < argc) {
+				if (o->command == CMD_STATUS && strcmp(argv[optind], "--json") == 0) {
+					o->json = true;
+					optind++;
+					continue;
+				}
+				log_error("unexpected argument \"%s\" after \"%s\"", argv[optind], cmds[i].name);
+				return ST_USAGE;
+			}
+			break;
+		}
+	}
+	if (o->command == CMD_RUN && optind < argc) {
+		o->app.v = argv + optind;
+		o->app.n = argc - optind;
+	}
+	if (o->json && o->command != CMD_STATUS) {
+		log_error("--json goes with the status command");
+		return ST_USAGE;
+	}
+	if (!o->config_path)
+		o->config_path = getenv("PGPRELUDE_CONFIG");
+	if (!o->config_path || !*o->config_path)
+		o->config_path = DEFAULT_CONFIG;
+	return ST_OK;
+}
+
+/* The database part of the job: wait, lock, phases.  Leaves *conn open (lock held). */
+static enum status migrate(const struct config *cfg, PGconn **conn)
+{
+	struct phases p;
+	long start = db_now_ms();
+	enum status st;
+
+	st = db_wait(cfg, conn);
+	if (st != ST_OK)
+		return st;
+	st = lock_acquire(*conn, cfg);
+	if (st != ST_OK)
+		return st;
+	st = phases_prepare(&p, cfg, *conn, true);
+	if (st == ST_OK)
+		st = phases_run(&p);
+	phases_free(&p);
+	if (st == ST_OK)
+		log_info("database ready: %d phase%s done in %ld ms", cfg->n_phases,
+			 cfg->n_phases == 1 ? "" : "s", db_now_ms() - start);
+	else if (st == ST_CONNLOST)
+		log_hint("The database went away; the next start resumes where this one stopped.");
+	return st;
+}
+
+static enum status show_status(const struct config *cfg, bool json)
+{
+	struct phases p;
+	PGconn *conn = NULL;
+	enum status st = db_wait(cfg, &conn);
+
+	if (st != ST_OK)
+		return st;
+	st = phases_prepare(&p, cfg, conn, false);
+	if (st == ST_OK)
+		phases_print_status(&p, json);
+	phases_free(&p);
+	PQfinish(conn);
+	return st;
+}
+
+/* Close the lock connection (releasing the lock) and exec the application. */
+static enum status hand_over(const struct config *cfg, const struct strv *app, PGconn *conn,
+			     long started)
+{
+	const struct strv *cmd = app->n ? app : &cfg->exec_command;
+
+	lock_release(conn, cfg);
+	PQfinish(conn);
+	log_info("handing over to \"%s\" after %ld ms", cmd->v[0], db_now_ms() - started);
+	return proc_exec(cmd);
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt;
+	struct config cfg = {0};
+	PGconn *conn = NULL;
+	long started = db_now_ms();
+	bool done;
+	enum status st;
+
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	st = parse_args(argc, argv, &opt, &done);
+	if (st != ST_OK || done)
+		return status_exit_code(st, 0);
+	st = config_load(opt.config_path, &cfg);
+	if (st != ST_OK)
+		return status_exit_code(st, 0);
+	log_setup(opt.log_format >= 0 ? (enum log_format)opt.log_format : cfg.log_format,
+		  opt.verbose ? LOG_DEBUG : (enum log_level)cfg.log_level);
+	st = db_check_url(&cfg);
+	if (st != ST_OK)
+		goto out;
+	if (opt.command == CMD_RUN && opt.app.n == 0 && cfg.exec_command.n == 0) {
+		log_error("no command to hand over to");
+		log_hint("Give one after \"--\", or set [exec] command; use \"pgprelude migrate\" to only "
+			 "run the phases.");
+		st = ST_USAGE;
+		goto out;
+	}
+
+	switch (opt.command) {
+	case CMD_WAIT:
+		st = db_wait(&cfg, &conn);
+		break;
+	case CMD_STATUS:
+		st = show_status(&cfg, opt.json);
+		break;
+	case CMD_MIGRATE:
+		st = migrate(&cfg, &conn);
+		break;
+	case CMD_RUN:
+		st = migrate(&cfg, &conn);
+		if (st == ST_OK) {
+			st = hand_over(&cfg, &opt.app, conn, started);
+			conn = NULL;
+		}
+		break;
+	}
+out:
+	if (conn)
+		PQfinish(conn);
+	config_free(&cfg);
+	return status_exit_code(st, db_interrupted());
+}

@@ -1,0 +1,309 @@
+#include "phases.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "proc.h"
+
+static const char *kind_name(enum phase_kind k)
+{
+	switch (k) {
+	case PHASE_DIR:
+		return "dir";
+	case PHASE_RUN:
+		return "run";
+	case PHASE_WAIT_FOR:
+		return "wait_for";
+	case PHASE_NONE:
+		break;
+	}
+	return "?";
+}
+
+enum status phases_prepare(struct phases *p, const struct config *cfg, PGconn *conn, bool check)
+{
+	enum status st;
+
+	memset(p, 0, sizeof(*p));
+	p->cfg = cfg;
+	p->conn = conn;
+	p->plans = calloc((size_t)cfg->n_phases + 1, sizeof(*p->plans));
+	if (!p->plans) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	st = history_load(conn, cfg, &p->hist);
+	if (st != ST_OK)
+		return st;
+	for (int i = 0; i < cfg->n_phases; i++) {
+		if (cfg->phases[i].kind != PHASE_DIR)
+			continue;
+		st = migrate_scan(cfg, &cfg->phases[i], &p->hist, &p->plans[i]);
+		if (st != ST_OK)
+			return st;
+	}
+	if (!check)
+		return ST_OK;
+	/* Check every phase before running any, so a drift stops the start-up before it changes anything. */
+	for (int i = 0; i < cfg->n_phases; i++) {
+		if (cfg->phases[i].kind != PHASE_DIR)
+			continue;
+		enum status cst = migrate_check(&p->plans[i], &p->hist);
+		if (cst != ST_OK)
+			st = cst;
+	}
+	return st;
+}
+
+char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st)
+{
+	char *missing = NULL;
+	size_t len = 0;
+
+	*st = ST_OK;
+	for (int i = 0; i < names->n; i++) {
+		const char *params[1] = {names->v[i]};
+		PGresult *res = db_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, st);
+		bool exists;
+		if (!res) {
+			free(missing);
+			return NULL;
+		}
+		exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (exists)
+			continue;
+		size_t add = strlen(names->v[i]) + 2;
+		char *m = realloc(missing, len + add + 1);
+		if (!m) {
+			free(missing);
+			*st = ST_INTERNAL;
+			return NULL;
+		}
+		missing = m;
+		len += (size_t)sprintf(missing + len, "%s%s", len ? ", " : "", names->v[i]);
+	}
+	return missing;
+}
+
+/* Whether the phase's query returns true.  *st carries a query failure. */
+static bool query_true(PGconn *conn, const char *query, enum status *st)
+{
+	PGresult *res = db_query(conn, query, 0, NULL, st);
+	bool yes;
+	if (!res)
+		return false;
+	yes = PQntuples(res) == 1 && PQnfields(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return yes;
+}
+
+static enum status run_wait_for(struct phases *p, const struct phase *ph)
+{
+	long start = db_now_ms();
+	long next_report = start + 2000;
+	long backoff = 100;
+	enum status st;
+
+	for (;;) {
+		char *missing = phases_missing_relations(p->conn, &ph->relations, &st);
+		bool ok = false;
+		long now;
+
+		if (st != ST_OK) {
+			log_error("phase \"%s\": could not check the relations to wait for", ph->name);
+			return st;
+		}
+		if (!missing && ph->query) {
+			ok = query_true(p->conn, ph->query, &st);
+			if (st != ST_OK) {
+				log_error("phase \"%s\": wait_for_query failed", ph->name);
+				return st == ST_SQL ? ST_EXTERNAL : st;
+			}
+		} else {
+			ok = !missing;
+		}
+		now = db_now_ms();
+		if (ok) {
+			free(missing);
+			log_info("phase \"%s\": condition met after %ld ms", ph->name, now - start);
+			return ST_OK;
+		}
+		if (ph->timeout_ms > 0 && now - start >= ph->timeout_ms) {
+			if (missing)
+				log_error("phase \"%s\": timed out after %ld s waiting for %s to exist",
+					  ph->name, (now - start) / 1000, missing);
+			else
+				log_error("phase \"%s\": timed out after %ld s waiting for wait_for_query to "
+					  "return true",
+					  ph->name, (now - start) / 1000);
+			free(missing);
+			return ST_EXTERNAL;
+		}
+		if (now >= next_report) {
+			if (missing)
+				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
+					 (double)(now - start) / 1000.0);
+			else
+				log_info("phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
+					 ph->name, (double)(now - start) / 1000.0);
+			next_report = now + 5000;
+		}
+		free(missing);
+		long sleep_ms = backoff;
+		if (ph->timeout_ms > 0 && sleep_ms > ph->timeout_ms - (now - start))
+			sleep_ms = ph->timeout_ms - (now - start);
+		if (!db_sleep_ms(sleep_ms))
+			return ST_SIGNAL;
+		if (backoff < 1000)
+			backoff *= 2;
+	}
+}
+
+static enum status check_expect(struct phases *p, const struct phase *ph)
+{
+	enum status st;
+	char *missing;
+
+	if (ph->expect.n == 0)
+		return ST_OK;
+	missing = phases_missing_relations(p->conn, &ph->expect, &st);
+	if (st != ST_OK)
+		return st;
+	if (!missing)
+		return ST_OK;
+	log_error("phase \"%s\" finished, but %s %s not exist", ph->name, missing,
+		  strchr(missing, ',') ? "do" : "does");
+	log_detail("The phase's expect lists relations that must exist when it ends.");
+	if (ph->kind == PHASE_RUN)
+		log_hint("The command exited 0 without creating them; look at its output above "
+			 "(a schema tool may skip its work on a database it has not initialised).");
+	free(missing);
+	return ST_EXTERNAL;
+}
+
+enum status phases_run(struct phases *p)
+{
+	const struct config *cfg = p->cfg;
+	enum status st = ST_OK;
+
+	for (int i = 0; i < cfg->n_phases && st == ST_OK; i++) {
+		const struct phase *ph = &cfg->phases[i];
+		long start = db_now_ms();
+		int applied = 0;
+
+		switch (ph->kind) {
+		case PHASE_DIR:
+			st = migrate_apply(&p->plans[i], &p->hist, cfg, &p->work, &applied);
+			if (st == ST_OK)
+				log_info("phase \"%s\": %d file%s applied, %d up to date (%ld ms)", ph->name,
+					 applied, applied == 1 ? "" : "s", p->plans[i].n - applied,
+					 db_now_ms() - start);
+			break;
+		case PHASE_RUN:
+			st = proc_run(ph->name, &ph->argv, ph->timeout_ms);
+			break;
+		case PHASE_WAIT_FOR:
+			st = run_wait_for(p, ph);
+			break;
+		case PHASE_NONE:
+			st = ST_INTERNAL;
+			break;
+		}
+		if (st == ST_OK)
+			st = check_expect(p, ph);
+	}
+	return st;
+}
+
+/* Print s as a JSON string. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+void phases_print_status(const struct phases *p, bool json)
+{
+	const struct config *cfg = p->cfg;
+
+	if (json) {
+		printf("{\"history\":");
+		json_str(p->hist.qualified);
+		printf(",\"phases\":[");
+	} else
+		printf("%-12s %-9s %-40s %-8s %-25s %s\n", "PHASE", "KIND", "FILE", "STATE", "APPLIED AT",
+		       "CHECKSUM");
+	for (int i = 0; i < cfg->n_phases; i++) {
+		const struct phase *ph = &cfg->phases[i];
+		const struct mplan *plan = &p->plans[i];
+		if (json) {
+			printf("%s{\"name\":", i ? "," : "");
+			json_str(ph->name);
+			printf(",\"kind\":\"%s\",\"files\":[", kind_name(ph->kind));
+		} else if (ph->kind != PHASE_DIR) {
+			printf("%-12s %-9s %-40s %-8s %-25s %s\n", ph->name, kind_name(ph->kind), "-", "-", "-",
+			       "-");
+		}
+		for (int j = 0; j < plan->n; j++) {
+			const struct mfile *f = &plan->files[j];
+			const char *at = f->row ? f->row->applied_at : f->moved ? f->moved->applied_at : "";
+			if (json) {
+				printf("%s{\"file\":", j ? "," : "");
+				json_str(f->name);
+				printf(",\"path\":");
+				json_str(f->path);
+				printf(",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
+				       migrate_state_name(f->state), f->checksum, f->repeatable ? "true" : "false");
+				if (*at)
+					json_str(at);
+				else
+					printf("null");
+				if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
+					printf(",\"applied_checksum\":");
+					json_str(f->row->checksum);
+				}
+				if (f->moved) {
+					printf(",\"moved_from\":{\"phase\":");
+					json_str(f->moved->phase);
+					printf(",\"file\":");
+					json_str(f->moved->file);
+					printf("}");
+				}
+				printf("}");
+			} else {
+				printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, "dir", f->name,
+				       migrate_state_name(f->state), *at ? at : "-", f->checksum);
+			}
+		}
+		if (json)
+			printf("]}");
+	}
+	if (json)
+		printf("]}\n");
+	fflush(stdout);
+}
+
+void phases_free(struct phases *p)
+{
+	if (p->plans && p->cfg)
+		for (int i = 0; i < p->cfg->n_phases; i++)
+			mplan_free(&p->plans[i]);
+	free(p->plans);
+	history_free(&p->hist);
+	if (p->work)
+		PQfinish(p->work);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env bats
+# Waiting for the database, the migration lock, secrets, and the small commands.
+
+load test_helper/common
+load test_helper/pgprelude
+
+setup() {
+    new_db
+    setup_layout
+}
+
+# config URL [LINES...]: a [database] section with the given url (and short
+# timeouts unless the lines set them), then the lines
+config() {
+    local url=$1
+    shift
+    {
+        printf '%s\n' '[database]' "url = $url"
+        [[ " $* " == *" wait_timeout = "* ]] || echo 'wait_timeout = 3s'
+        [[ " $* " == *" lock_wait_timeout = "* ]] || echo 'lock_wait_timeout = 2s'
+        if (($#)); then printf '%s\n' "$@"; fi
+    } >"$CFG"
+}
+
+# A loopback port nothing listens on.
+closed_port() {
+    local p
+    for p in $(shuf -i 20000-60000 -n 50); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    return 1
+}
+
+@test "wait: a database that never comes up gives up after wait_timeout with exit 3, saying why" {
+    port=$(closed_port)
+    config "postgresql://postgres@127.0.0.1:$port/x" 'wait_timeout = 2s'
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 3
+    assert_output --partial "waiting for database 127.0.0.1:$port/x as postgres: connection refused"
+    assert_output --partial "still not reachable after 2 s: connection refused"
+}
+
+@test "wait: a server that starts late is waited for" {
+    port=$(closed_port)
+    tmp=$(mktemp -d /tmp/pgprelude-late.XXXXXX)
+    chmod 755 "$tmp"
+    config "postgresql://postgres:${PGPASSWORD}@127.0.0.1:$port/postgres" 'wait_timeout = 60s'
+    ( sleep 2; PGCLUSTER_PORT=$port "$REPO/tests/tools/pgcluster.sh" start "$tmp/pg" >/dev/null 2>&1 ) 3>&- &
+    run "$PGPRELUDE" -c "$CFG" wait
+    wait
+    "$REPO/tests/tools/pgcluster.sh" stop "$tmp/pg" >/dev/null 2>&1 3>&-
+    rm -rf "$tmp"
+    assert_success
+    assert_output --partial 'connection refused'
+    assert_output --regexp "database 127.0.0.1:$port/postgres as postgres is ready \([0-9]+ ms, [0-9]+ attempts\)"
+}
+
+@test "auth: a wrong password fails at once with exit 4 and is not retried" {
+    config "postgresql://postgres:wrong-pw-123@127.0.0.1:$PGPORT/$PGDATABASE" 'wait_timeout = 30s'
+    SECONDS=0
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 4
+    [ "$SECONDS" -lt 10 ]
+    assert_output --partial 'password authentication failed'
+    refute_output --partial 'waiting for database'
+    refute_output --partial 'wrong-pw-123'
+}
+
+@test "auth: a missing database and an unknown role fail at once with exit 4" {
+    config "postgresql://postgres:${PGPASSWORD}@127.0.0.1:$PGPORT/no_such_db" 'wait_timeout = 30s'
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 4
+    assert_output --partial 'the database does not exist'
+    refute_output --partial 'waiting for database'
+    config "postgresql://nobody:x@127.0.0.1:$PGPORT/$PGDATABASE" 'wait_timeout = 30s'
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 4
+    refute_output --partial 'waiting for database'
+}
+
+@test "connection: libpq's PG* variables when url is empty, and PGPASSWORD_FILE" {
+    config ''
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    printf '%s\n' '[phase pre]' 'dir = pre' >>"$CFG"
+    printf '%s\n' "$PGPASSWORD" >"$W/pw"
+    run env -u PGPASSWORD -u DATABASE_URL PGPASSWORD_FILE="$W/pw" PGPASSFILE=/dev/null "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_output --partial "database 127.0.0.1:$PGPORT/$PGDATABASE as postgres is ready"
+    run sql "SELECT count(*) FROM pgprelude_history"
+    assert_output 1
+    # over the unix socket too
+    run env PGHOST="$PGPRELUDE_TEST_SOCKDIR" "$PGPRELUDE" -c "$CFG" wait
+    assert_success
+    assert_output --partial "$PGPRELUDE_TEST_SOCKDIR/.s.PGSQL.$PGPORT/$PGDATABASE as postgres is ready"
+}
+
+@test "secrets: no password appears in any output, even on failure" {
+    secret='S3cret-Pa55-word'
+    sql "CREATE ROLE app LOGIN PASSWORD '$secret'; GRANT ALL ON SCHEMA public TO app" -d "$PGDATABASE"
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    echo "SELECT nope;" | mig post 001.sql
+    printf '%s\n' "$secret" >"$W/secret"
+    config "postgresql://app:\${APP_PW}@127.0.0.1:$PGPORT/$PGDATABASE" '[phase pre]' 'dir = pre' '[phase post]' 'dir = post'
+    # the password comes from APP_PW_FILE (a Docker secret)
+    run env APP_PW_FILE="$W/secret" "$PGPRELUDE" -v -c "$CFG" --log-format json -- true
+    assert_failure 6
+    assert_output --partial 'column \"nope\" does not exist'
+    refute_output --partial "$secret"
+    run env APP_PW_FILE="$W/secret" "$PGPRELUDE" -v -c "$CFG" status --json
+    refute_output --partial "$secret"
+    # a wrong one is not echoed either
+    printf 'Wr0ng-%s\n' "$secret" >"$W/secret"
+    run env APP_PW_FILE="$W/secret" "$PGPRELUDE" -v -c "$CFG" migrate
+    assert_failure 4
+    refute_output --partial "$secret"
+}
+
+@test "lock: a second pgprelude waits for the holder, names it, and gives up with exit 5" {
+    config "\${DATABASE_URL}" '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    # hold the migration lock from another session for a while
+    "$PSQL" -X -q -c "SET application_name = 'lock-holder'" \
+        -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
+        -c "SELECT pg_sleep(6)" >/dev/null 3>&- &
+    holder=$!
+    for _ in $(seq 50); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
+        sleep 0.1
+    done
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 5
+    assert_output --partial 'application "lock-holder"'
+    assert_output --partial 'gave up waiting for the migration lock after 2 s'
+    run sql "SELECT to_regclass('a') IS NULL"
+    assert_output t
+    # once the holder is gone, the same run goes through
+    wait "$holder"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+}
+
+@test "lock: replicas started together apply every file exactly once" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE runs (n int); INSERT INTO runs VALUES (1); SELECT pg_sleep(0.5);" | mig pre 001.sql
+    echo "INSERT INTO runs VALUES (2);" | mig pre 002.sql
+    pids=()
+    for i in 1 2 3 4; do
+        "$PGPRELUDE" -c "$CFG" -- sh -c "echo replica $i started" >"$W/out.$i" 2>&1 3>&- &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
+    run sql "SELECT string_agg(n::text, ',' ORDER BY n) FROM runs"
+    assert_output "1,2"
+    for i in 1 2 3 4; do grep -q "replica $i started" "$W/out.$i"; done
+    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    assert_output 0
+}
+
+@test "the lock is gone when pgprelude is killed" {
+    config "\${DATABASE_URL}" '[phase schema]' 'run = sleep 30'
+    "$PGPRELUDE" -c "$CFG" migrate 3>&- 2>/dev/null &
+    pid=$!
+    for _ in $(seq 50); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
+        sleep 0.1
+    done
+    kill -9 "$pid"
+    wait "$pid" || true
+    pkill -f -x 'sleep 30' || true
+    for _ in $(seq 50); do
+        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" = 0 ] && break
+        sleep 0.1
+    done
+    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    assert_output 0
+}
+
+@test "a connection lost in the middle of the run exits 10" {
+    config "\${DATABASE_URL}" '[phase pre]' 'dir = pre'
+    echo "SELECT pg_terminate_backend(pg_backend_pid());" | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 10
+    assert_output --partial 'pre/001.sql'
+    run sql "SELECT count(*) FROM pgprelude_history"
+    assert_output 0
+}
+
+@test "status: table and JSON, read-only" {
+    config "\${DATABASE_URL}" '[phase pre]' 'dir = pre' '[phase schema]' 'run = true'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" status
+    assert_success
+    assert_output --regexp 'pre +dir +001.sql +pending'
+    assert_output --regexp 'schema +run'
+    run sql "SELECT to_regclass('pgprelude_history') IS NULL"
+    assert_output t
+    "$PGPRELUDE" -c "$CFG" migrate 2>/dev/null
+    echo "CREATE TABLE b (x int);" | mig pre 002.sql
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" status --json
+    assert_success
+    # one JSON document on stdout
+    python3 -c 'import json,sys; d=json.loads(sys.argv[1]); f=d["phases"][0]["files"]; assert [x["state"] for x in f]==["applied","pending"], f; assert d["phases"][1]["kind"]=="run"' "$output"
+}
+
+@test "log_format = json: every line is one JSON object" {
+    config "\${DATABASE_URL}" '[phase pre]' 'dir = pre'
+    sed -i '1i log_format = json' "$CFG"
+    echo 'DO $$ BEGIN RAISE NOTICE $x$a "quoted"\ note$x$; END $$;' | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    [ "${#lines[@]}" -ge 3 ]
+    for l in "${lines[@]}"; do
+        python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["level"] and d["msg"] and d["ts"]' "$l"
+    done
+    assert_output --partial '"msg":"NOTICE: a \"quoted\"\\ note","file":"pre/001.sql"'
+}
+
+@test "--help, --version, and usage errors" {
+    run "$PGPRELUDE" --help
+    assert_success
+    assert_output --partial 'Exit codes:'
+    run "$PGPRELUDE" --version
+    assert_success
+    assert_output --regexp '^pgprelude [0-9]+\.[0-9]+\.[0-9]+$'
+    run "$PGPRELUDE" --bogus
+    assert_failure 2
+    assert_output --partial 'unknown option "--bogus"'
+    run "$PGPRELUDE" -c "$W/missing.ini" migrate
+    assert_failure 2
+    assert_output --partial "could not open configuration file \"$W/missing.ini\""
+    run "$PGPRELUDE" -c "$CFG" migrate extra
+    assert_failure 2
+    config "\${DATABASE_URL}"
+    run "$PGPRELUDE" -c "$CFG" migrate --json
+    assert_failure 2
+    config "postgresql://host:notaport:x/db"
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 2
+    assert_output --partial 'invalid integer value "notaport:x" for connection option "port"'
+    # PGPRELUDE_CONFIG names the file when -c is not given
+    config "\${DATABASE_URL}"
+    PGPRELUDE_CONFIG=$CFG run "$PGPRELUDE" wait
+    assert_success
+}
+
+@test "a TERM while waiting for the database ends the run with 128+15" {
+    port=$(closed_port)
+    config "postgresql://postgres@127.0.0.1:$port/x" 'wait_timeout = 60s'
+    "$PGPRELUDE" -c "$CFG" wait 2>/dev/null 3>&- &
+    pid=$!
+    sleep 0.5
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 143 ]
+}
+
+@test "an out-of-memory failure exits 11" {
+    config "\${DATABASE_URL}" '[phase pre]' 'dir = pre'
+    # a 64 MiB migration under a 48 MiB address-space limit
+    head -c $((64 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$W/pre/001.sql"
+    echo "SELECT 1;" >>"$W/pre/001.sql"
+    run bash -c 'ulimit -v 49152; exec "$@"' _ "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 11
+    assert_output --partial 'out of memory'
+}
+
+@test "a url libpq cannot parse is a usage error naming the problem" {
+    config "host=localhost port"
+    run "$PGPRELUDE" -c "$CFG" wait
+    assert_failure 2
+    assert_output --partial 'invalid database url in [database] url: missing "=" after "port"'
+}

@@ -1,0 +1,71 @@
+# Loaded by every test file with `load test_helper/common`.
+#
+# Gives:
+#   PGPRELUDE  the binary under test (<repo>/build/pgprelude)
+#   PSQL       the real psql (/usr/lib/postgresql/15/bin/psql; Debian's
+#              /usr/bin/psql is a slow Perl wrapper). That directory is also put
+#              first on PATH, so plain `psql`, `createdb`, `pg_isready` are fast.
+#   REPO       the repository root
+#   new_db           make a fresh, empty database for this test; exports
+#                    PGDATABASE and DATABASE_URL (call it from setup())
+#   sql QUERY [ARGS] run QUERY in $PGDATABASE (psql -X -A -t -q, ON_ERROR_STOP);
+#                    with no QUERY, reads SQL from stdin
+#   write_config FILE   write stdin to FILE (creating its directory)
+#   workdir [SUBDIR]    print this test's temp dir ($BATS_TEST_TMPDIR), or
+#                       create SUBDIR in it and print that
+# The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
+# PGPASSWORD, PGPRELUDE_TEST_SOCKDIR, PGPRELUDE_TEST_PGBIN, PGPRELUDE_TEST_CLUSTER).
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+PGPRELUDE=$REPO/build/pgprelude
+PSQL=/usr/lib/postgresql/15/bin/psql
+PATH=/usr/lib/postgresql/15/bin:$PATH
+export REPO PGPRELUDE PSQL PATH
+
+if [[ -z "${PGPRELUDE_TEST_CLUSTER:-}" || -z "${PGPORT:-}" ]]; then
+    echo "common.bash: error: no test cluster; run the tests with bats on the tests/bats" \
+        "folder (or a file in it) so that setup_suite.bash starts one" >&2
+    return 1
+fi
+
+# new_db: create a database with a unique name and make it this test's default.
+new_db() {
+    local name="t_${BATS_SUITE_TEST_NUMBER:-0}_${RANDOM}${RANDOM}"
+    "$PSQL" -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE \"$name\"" ||
+        { echo "new_db: could not create database $name" >&2; return 1; }
+    export PGDATABASE=$name
+    export DATABASE_URL="postgresql://postgres:${PGPASSWORD}@127.0.0.1:${PGPORT}/${name}"
+}
+
+# sql QUERY [PSQL-ARGS...]: run QUERY, print the unaligned, tuples-only result.
+# Without QUERY, the SQL is read from stdin.
+sql() {
+    if (($# == 0)); then
+        "$PSQL" -X -A -t -q -v ON_ERROR_STOP=1
+    else
+        local query=$1
+        shift
+        "$PSQL" -X -A -t -q -v ON_ERROR_STOP=1 "$@" -c "$query"
+    fi
+}
+
+# write_config FILE <<EOF ... EOF
+write_config() {
+    mkdir -p "$(dirname "$1")"
+    cat >"$1"
+}
+
+# workdir [SUBDIR]: this test's own temp dir (removed by bats afterwards).
+workdir() {
+    if (($# == 0)); then
+        echo "$BATS_TEST_TMPDIR"
+    else
+        mkdir -p "$BATS_TEST_TMPDIR/$1"
+        echo "$BATS_TEST_TMPDIR/$1"
+    fi
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for the tests and the demo.
+#
+#   pgcluster.sh start DIR   create (if needed) and start a cluster in DIR/data,
+#                            listening on 127.0.0.1:<free port> and DIR/sock;
+#                            writes DIR/env (sourceable, exports PG* variables)
+#   pgcluster.sh stop DIR    stop it (fast); a missing cluster is not an error
+#
+# PGCLUSTER_PORT=N asks for that port instead of a free one picked at random.
+#
+# The superuser is `postgres` with password "pgprelude-test-pw" (scram-sha-256
+# over TCP, trust over the unix socket). Durability is off: it is for tests.
+# initdb refuses to run as root, so when root everything runs as `postgres`.
+set -euo pipefail
+
+PGBIN=/usr/lib/postgresql/15/bin
+PASSWORD=pgprelude-test-pw
+prog=pgcluster.sh
+
+die() {
+    echo "$prog: error: $1" >&2
+    shift
+    for line in "$@"; do echo "$prog: $line" >&2; done
+    exit 1
+}
+
+usage() {
+    echo "usage: $prog start|stop DIR" >&2
+    exit 2
+}
+
+# as_pg CMD...: run CMD as the cluster owner (postgres when we are root).
+as_pg() {
+    if ((EUID == 0)); then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# port_free PORT: true when nothing listens on 127.0.0.1:PORT (or any address).
+port_free() {
+    local port=$1
+    if command -v ss >/dev/null 2>&1; then
+        [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        return 1
+    fi
+}
+
+pick_port() {
+    local i port
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+        if port_free "$port"; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "could not find a free TCP port in 20000-60000 after 100 tries"
+}
+
+is_running() {
+    [[ -f "$1/data/PG_VERSION" ]] && as_pg "$PGBIN/pg_ctl" -D "$1/data" status >/dev/null 2>&1
+}
+
+write_env() {
+    local dir=$1 port=$2
+    cat >"$dir/env.tmp" <<ENV
+export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGPASSWORD=$PASSWORD PGDATABASE=postgres PGPRELUDE_TEST_SOCKDIR=$dir/sock PGPRELUDE_TEST_PGBIN=$PGBIN
+ENV
+    mv "$dir/env.tmp" "$dir/env"
+}
+
+# check_reachable DIR: the postgres user must be able to reach DIR.
+check_reachable() {
+    local dir=$1
+    ((EUID == 0)) || return 0
+    if ! runuser -u postgres -- test -x "$dir" -a -w "$dir"; then
+        local d=$dir blocked=""
+        while [[ "$d" != / ]]; do
+            d=$(dirname "$d")
+            if ! runuser -u postgres -- test -x "$d"; then blocked=$d; fi
+        done
+        if [[ -n "$blocked" ]]; then
+            die "the postgres user cannot reach \"$dir\"" \
+                "detail: \"$blocked\" is not searchable by postgres (mode $(stat -c %a "$blocked"))." \
+                "hint: Put the cluster under a directory every user can traverse, e.g. mktemp -d /tmp/pg.XXXXXX && chmod 755 it."
+        fi
+        die "the postgres user cannot write to \"$dir\""
+    fi
+}
+
+# write_settings DIR PORT: the test settings, in a file postgresql.conf includes,
+# rewritten on every start (the port changes).
+write_settings() {
+    local dir=$1 port=$2
+    # shellcheck disable=SC2016 # $1 is for the inner sh
+    as_pg sh -c 'cat >"$1"' sh "$dir/data/pgprelude-test.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir/sock'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+logging_collector = off
+CONF
+    if ! grep -q "^include_if_exists = 'pgprelude-test.conf'" "$dir/data/postgresql.conf"; then
+        as_pg sh -c "echo \"include_if_exists = 'pgprelude-test.conf'\" >>\"\$1\"" sh "$dir/data/postgresql.conf"
+    fi
+}
+
+# close_inherited_fds: close every descriptor above 2 that we inherited, so
+# that the server (which pg_ctl leaves with them) does not hold a caller's
+# pipe open -- bats keeps its TAP stream on fd 3, and a reader of that pipe
+# would otherwise wait for the server to exit. Bash's own fd 255 is kept.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2 && fd < 255)); then
+            eval "exec $fd>&-" 2>/dev/null || true
+        fi
+    done
+}
+
+cmd_start() {
+    local dir=$1 port
+    close_inherited_fds
+    [[ -x "$PGBIN/initdb" ]] || die "$PGBIN/initdb not found" "hint: Run tests/tools/deps.sh (package postgresql-15)."
+
+    if is_running "$dir"; then
+        if [[ ! -f "$dir/env" ]]; then
+            # Running but its env file is gone: recover the port it listens on.
+            port=$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$dir/data/pgprelude-test.conf" 2>/dev/null || true)
+            [[ -n "$port" ]] || die "a server runs in \"$dir/data\" but its port is unknown" \
+                "hint: Stop it with: $prog stop $dir"
+            write_env "$dir" "$port"
+        fi
+        return 0
+    fi
+
+    mkdir -p "$dir"
+    if ((EUID == 0)); then
+        chown postgres:postgres "$dir"
+    fi
+    check_reachable "$dir"
+    as_pg mkdir -p "$dir/sock" "$dir/log"
+
+    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+        rm -rf "$dir/data"
+        local pwfile
+        pwfile="$dir/pwfile"
+        # shellcheck disable=SC2016 # $1 $2 are for the inner sh
+        as_pg sh -c 'umask 077; printf "%s\n" "$1" >"$2"' sh "$PASSWORD" "$pwfile"
+        if ! as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --pwfile="$pwfile" \
+                -E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 \
+                --no-sync >"$dir/log/initdb.log" 2>&1; then
+            rm -f "$pwfile"
+            cat "$dir/log/initdb.log" >&2
+            die "initdb failed in \"$dir/data\""
+        fi
+        rm -f "$pwfile"
+    fi
+
+    # A port found free can be taken before the server binds it: try again.
+    local attempt logsize
+    for attempt in 1 2 3; do
+        port=${PGCLUSTER_PORT:-$(pick_port)}
+        write_settings "$dir" "$port"
+        logsize=$(stat -c %s "$dir/log/postgresql.log" 2>/dev/null || echo 0)
+        if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" -w -t 60 \
+                start >"$dir/log/pg_ctl.log" 2>&1; then
+            break
+        fi
+        if ((attempt < 3)) && [[ -z "${PGCLUSTER_PORT:-}" ]] && tail -c +$((logsize + 1)) "$dir/log/postgresql.log" 2>/dev/null |
+                grep -q "Address already in use"; then
+            echo "$prog: port $port was taken meanwhile, trying another" >&2
+            continue
+        fi
+        cat "$dir/log/pg_ctl.log" >&2
+        tail -n 20 "$dir/log/postgresql.log" >&2 || true
+        die "could not start the cluster in \"$dir/data\"" "detail: see $dir/log/postgresql.log"
+    done
+    write_env "$dir" "$port"
+}
+
+cmd_stop() {
+    local dir=$1
+    rm -f "$dir/env"
+    if [[ -f "$dir/data/PG_VERSION" ]] && is_running "$dir"; then
+        as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+    fi
+    return 0
+}
+
+(($# == 2)) || usage
+action=$1
+dir=$2
+[[ "$dir" == /* ]] || die "DIR must be an absolute path, got \"$dir\""
+dir=${dir%/}
+
+case "$action" in
+start) cmd_start "$dir" ;;
+stop) cmd_stop "$dir" ;;
+*) usage ;;
+esac
