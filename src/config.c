@@ -613,6 +613,8 @@ enum key {
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
 	K_COMMAND,
+	K_MODE,
+	K_USER,
 	K__COUNT
 };
 
@@ -643,6 +645,8 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
 	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
 	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
+	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0 },
+	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0 },
 };
 
 static const char *const global_keys[] = { "log_format", "log_level", NULL };
@@ -651,7 +655,7 @@ static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = { "dir",     "run",	"wait_for",	    "wait_for_query",
 					  "timeout", "expect", "lock_timeout", "statement_timeout",
 					  NULL };
-static const char *const exec_keys[] = { "command", NULL };
+static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
 static const char *const *const sect_keys[SECT__COUNT] = {
 	[SECT_GLOBAL] = global_keys, [SECT_DATABASE] = database_keys, [SECT_HISTORY] = history_keys,
@@ -1063,7 +1067,26 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 	}
 	case K_COMMAND:
 		strv_free(&cfg->exec_command);
+	free(cfg->exec_user);
 		split_command(ld, value, &cfg->exec_command, "command");
+		break;
+	case K_MODE:
+		if (strcmp(value, "auto") == 0) {
+			cfg->exec_mode = EXEC_AUTO;
+		} else if (strcmp(value, "exec") == 0) {
+			cfg->exec_mode = EXEC_EXEC;
+		} else if (strcmp(value, "supervise") == 0) {
+			cfg->exec_mode = EXEC_SUPERVISE;
+		} else {
+			fail(ld, line, "bad mode \"%s\" in [exec]", value);
+			hint(ld, "use auto, exec or supervise");
+		}
+		break;
+	case K_USER:
+		free(cfg->exec_user);
+		cfg->exec_user = *value ? strdup(value) : NULL;
+		if (*value && !cfg->exec_user)
+			fail_oom(ld);
 		break;
 	default:
 		break;
@@ -1480,5 +1503,6 @@ void config_free(struct config *cfg)
 	free(cfg->history_schema);
 	free(cfg->history_table);
 	strv_free(&cfg->exec_command);
+	free(cfg->exec_user);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -21,6 +21,8 @@
  *   statement_timeout = 0              dir: statement_timeout for each file
  *   [exec]
  *   command = npx directus start       used when no command follows "--"
+ *   mode = auto | exec | supervise     auto: supervise when PID 1, else exec
+ *   user = node | 1000 | 1000:1000     switch to this user before the hand-over
  *
  * Values may use ${VAR} and ${VAR:-default}; when VAR is unset and VAR_FILE
  * names a file, the file's content (without its trailing newline) is used.
@@ -44,6 +46,12 @@ enum phase_kind {
 	PHASE_DIR,
 	PHASE_RUN,
 	PHASE_WAIT_FOR
+};
+
+enum exec_mode {
+	EXEC_AUTO = 0, /* supervise when PID 1, exec otherwise */
+	EXEC_EXEC,
+	EXEC_SUPERVISE
 };
 
 enum log_format {
@@ -84,6 +92,8 @@ struct config {
 	struct phase *phases;
 	int n_phases;
 	struct strv exec_command; /* [exec] command, split into words; may be empty */
+	enum exec_mode exec_mode;
+	char *exec_user;	/* [exec] user as written, or NULL */
 };
 
 /*

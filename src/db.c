@@ -1,12 +1,14 @@
 #include "db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "log.h"
 
 /* The file NOTICEs are reported against; only one file runs at a time. */
@@ -19,17 +21,40 @@ long db_now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-bool db_sleep_ms(long ms)
+/*
+ * Wait until fd is ready for events, a stop signal arrives, or ms pass
+ * (ms < 0: no limit).  Returns 1 when fd is ready, 0 on timeout, -1 on a
+ * stop signal.  Other signals are consumed and ignored here: before the
+ * hand-over only the stop signals mean something.
+ */
+static int wait_fd(int fd, short events, long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-	return true;
+	long deadline = ms >= 0 ? db_now_ms() + ms : 0;
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = init_signal_fd(), .events = POLLIN}};
+		long left = ms >= 0 ? deadline - db_now_ms() : -1;
+		int n;
+		if (ms >= 0 && left < 0)
+			left = 0;
+		n = poll(pfd, 2, (int)left);
+		if (n < 0 && errno != EINTR)
+			return 0;
+		if (n > 0 && pfd[1].revents) {
+			int sig;
+			while ((sig = init_take_signal()) != 0)
+				if (init_is_stop(sig))
+					return -1;
+		}
+		if (n > 0 && pfd[0].revents)
+			return 1;
+		if (n == 0)
+			return 0;
+	}
 }
 
-int db_interrupted(void)
+bool db_sleep_ms(long ms)
 {
-	return 0;
+	return wait_fd(-1, 0, ms) >= 0;
 }
 
 enum status db_check_url(const struct config *cfg)
@@ -199,12 +224,25 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	keys[n] = NULL;
 	vals[n] = NULL;
 
-	conn = PQconnectdbParams(keys, vals, 1);
+	conn = PQconnectStartParams(keys, vals, 1);
 	if (!conn) {
 		one_line(errbuf, errlen, "out of memory");
 		if (reason)
 			*reason = "out of memory";
 		return ST_INTERNAL;
+	}
+	/* Poll the connection ourselves, so that a stop signal ends the attempt at once. */
+	for (PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED;) {
+		int r = wait_fd(PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, -1);
+		if (r < 0) {
+			one_line(errbuf, errlen, "interrupted by a signal");
+			if (reason)
+				*reason = "interrupted";
+			PQfinish(conn);
+			return ST_SIGNAL;
+		}
+		ps = PQconnectPoll(conn);
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		one_line(errbuf, errlen, PQerrorMessage(conn));
@@ -275,6 +313,8 @@ enum status db_wait(const struct config *cfg, PGconn **out)
 				 attempts, attempts == 1 ? "" : "s");
 			return ST_OK;
 		}
+		if (st == ST_SIGNAL)
+			return st;
 		if (st != ST_UNREACHABLE) {
 			log_error("could not connect to %s: %s", db_describe(NULL), reason);
 			log_detail("%s", err);
@@ -405,11 +445,25 @@ void db_report_error(const PGresult *res, const struct db_where *where)
 	}
 }
 
+/* Ask the server to cancel the running statement (a stop signal arrived). */
+static void cancel_query(PGconn *conn, const char *file)
+{
+	char err[256] = "";
+	PGcancel *cancel = PQgetCancel(conn);
+
+	log_warning("signal %d received: cancelling the running statement%s%s", init_stop_signal(),
+		    file ? " of " : "", file ? file : "");
+	if (!cancel || !PQcancel(cancel, err, sizeof(err)))
+		log_warning("could not cancel the statement: %s", err[0] ? err : "out of memory");
+	PQfreeCancel(cancel);
+}
+
 enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 			   const struct sql_stmt *stmts, int nstmts)
 {
 	enum status st = ST_OK;
 	int index = 0; /* the statement whose result comes next */
+	bool cancelled = false;
 	PGresult *res;
 
 	if (!PQsendQuery(conn, sql)) {
@@ -421,8 +475,22 @@ enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 			log_error("could not send query: %s", buf);
 		return db_failure_status(conn);
 	}
-	while ((res = PQgetResult(conn)) != NULL) {
-		ExecStatusType rs = PQresultStatus(res);
+	for (;;) {
+		ExecStatusType rs;
+
+		while (PQisBusy(conn)) {
+			int r = wait_fd(PQsocket(conn), POLLIN, -1);
+			if (r < 0 && !cancelled) {
+				cancel_query(conn, file);
+				cancelled = true;
+			}
+			if (r > 0 && !PQconsumeInput(conn))
+				break;
+		}
+		res = PQgetResult(conn);
+		if (!res)
+			break;
+		rs = PQresultStatus(res);
 		if (rs == PGRES_COPY_IN) {
 			PQputCopyEnd(conn, "COPY FROM STDIN is not supported in migration files");
 		} else if (rs == PGRES_COPY_OUT) {
@@ -436,12 +504,15 @@ enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 				where.stmt_line = stmts[index].line;
 				where.stmt_col = stmts[index].col;
 			}
-			db_report_error(res, &where);
+			if (!cancelled)
+				db_report_error(res, &where);
 			st = ST_SQL;
 		}
 		index++;
 		PQclear(res);
 	}
+	if (cancelled)
+		return ST_SIGNAL;
 	if (st != ST_OK)
 		st = db_failure_status(conn);
 	return st;

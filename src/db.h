@@ -37,7 +37,7 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
  * jitter, for at most cfg->wait_timeout_ms.  Logs why it is still waiting
  * every few seconds, and the outcome.  Returns ST_OK with the connection in
  * *out, ST_AUTH at once for errors waiting cannot fix, ST_UNREACHABLE after
- * the timeout, ST_SIGNAL if interrupted (see db_interrupted).
+ * the timeout, ST_SIGNAL when a stop signal arrives (init.h).
  */
 enum status db_wait(const struct config *cfg, PGconn **out) __attribute__((warn_unused_result));
 
@@ -81,8 +81,9 @@ void db_report_error(const PGresult *res, const struct db_where *where);
 /*
  * Send sql (a whole file: many statements, one round trip) and report the
  * first failing statement against file; stmts (from sqlsplit, may be NULL)
- * tell which statement produced which result.  Returns ST_OK, ST_SQL, or
- * ST_CONNLOST.
+ * tell which statement produced which result.  A stop signal cancels the
+ * statement on the server (PQcancel).  Returns ST_OK, ST_SQL, ST_CONNLOST,
+ * or ST_SIGNAL.
  */
 enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 			   const struct sql_stmt *stmts, int nstmts) __attribute__((warn_unused_result));
@@ -107,12 +108,9 @@ char *db_quote_ident(PGconn *conn, const char *name);
 long db_now_ms(void);
 
 /*
- * Sleep ms milliseconds.  Returns false when a termination signal arrived
- * (the caller then stops with ST_SIGNAL).
+ * Sleep ms milliseconds.  Returns false as soon as a stop signal arrives
+ * (init.h; the caller then stops with ST_SIGNAL).
  */
 bool db_sleep_ms(long ms);
-
-/* Signal number that interrupted a wait, or 0. */
-int db_interrupted(void);
 
 #endif

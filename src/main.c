@@ -16,9 +16,11 @@
 
 #include "config.h"
 #include "db.h"
+#include "init.h"
 #include "lock.h"
 #include "log.h"
 #include "phases.h"
+#include "privdrop.h"
 #include "proc.h"
 #include "status.h"
 
@@ -213,27 +215,54 @@ static enum status show_status(const struct config *cfg, bool json)
 	return st;
 }
 
-/* Close the lock connection (releasing the lock) and exec the application. */
-static enum status hand_over(const struct config *cfg, const struct strv *app, PGconn *conn,
-			     long started)
+/*
+ * Close the lock connection (releasing the lock) and hand the process over
+ * to the application: exec it, or start it and stay as its init.  Returns
+ * the exit code (only when supervising, or when the hand-over failed).
+ */
+static int hand_over(const struct config *cfg, const struct strv *app, const struct creds *creds,
+		     PGconn *conn, long started)
 {
 	const struct strv *cmd = app->n ? app : &cfg->exec_command;
+	bool supervise = cfg->exec_mode == EXEC_SUPERVISE ||
+			 (cfg->exec_mode == EXEC_AUTO && init_is_pid1());
 
 	lock_release(conn, cfg);
 	PQfinish(conn);
-	log_info("handing over to \"%s\" after %ld ms", cmd->v[0], db_now_ms() - started);
-	return proc_exec(cmd);
+	init_reap();
+	if (creds && creds->home[0])
+		setenv("HOME", creds->home, 1);
+	log_info("handing over to \"%s\"%s after %ld ms", cmd->v[0],
+		 supervise ? " (supervised)" : "", db_now_ms() - started);
+	if (supervise)
+		return init_supervise(cmd, creds);
+	if (creds) {
+		int err = privdrop_apply(creds);
+		if (err != 0) {
+			log_error("could not switch to user \"%s\" (uid %ld, gid %ld): %s", creds->spec,
+				  (long)creds->uid, (long)creds->gid, strerror(err));
+			log_hint("Switching users needs pgprelude to start as root.");
+			return status_exit_code(ST_NOEXEC, 0);
+		}
+	}
+	return status_exit_code(proc_exec(cmd), 0);
 }
 
 int main(int argc, char **argv)
 {
 	struct options opt;
 	struct config cfg = {0};
+	struct creds creds;
 	PGconn *conn = NULL;
 	long started = db_now_ms();
 	bool done;
 	enum status st;
+	int code;
 
+	/* First of all, so that no signal is lost or kills us half-way. */
+	st = init_setup();
+	if (st != ST_OK)
+		return status_exit_code(st, 0);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	st = parse_args(argc, argv, &opt, &done);
 	if (st != ST_OK || done)
@@ -253,6 +282,12 @@ int main(int argc, char **argv)
 		st = ST_USAGE;
 		goto out;
 	}
+	/* An unknown user is found before anything runs, not after the migrations. */
+	if (opt.command == CMD_RUN && cfg.exec_user) {
+		st = privdrop_resolve(cfg.exec_user, "", &creds);
+		if (st != ST_OK)
+			goto out;
+	}
 
 	switch (opt.command) {
 	case CMD_WAIT:
@@ -267,14 +302,19 @@ int main(int argc, char **argv)
 	case CMD_RUN:
 		st = migrate(&cfg, &conn);
 		if (st == ST_OK) {
-			st = hand_over(&cfg, &opt.app, conn, started);
-			conn = NULL;
+			code = hand_over(&cfg, &opt.app, cfg.exec_user ? &creds : NULL, conn, started);
+			config_free(&cfg);
+			return code;
 		}
 		break;
 	}
 out:
 	if (conn)
 		PQfinish(conn);
+	if (st == ST_SIGNAL)
+		log_error("stopped by signal %d (%s) before the hand-over; nothing is left half-done: "
+			  "an open transaction was rolled back and the lock released",
+			  init_stop_signal(), strsignal(init_stop_signal()));
 	config_free(&cfg);
-	return status_exit_code(st, db_interrupted());
+	return status_exit_code(st, init_stop_signal());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "init.h"
 #include "log.h"
 #include "proc.h"
 
@@ -205,6 +206,7 @@ enum status phases_run(struct phases *p)
 			break;
 		case PHASE_RUN:
 			st = proc_run(ph->name, &ph->argv, ph->timeout_ms);
+			init_reap(); /* what it left behind, when we are PID 1 or a subreaper */
 			break;
 		case PHASE_WAIT_FOR:
 			st = run_wait_for(p, ph);

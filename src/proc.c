@@ -47,7 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "log.h"
+#include "privdrop.h"
 
 extern char **environ;
 
@@ -77,9 +79,11 @@ struct exec_plan {
 struct spawn {
 	const struct exec_plan *plan;
 	char *const *argv;
-	int devnull;  /* read end for stdin */
-	int out_w;    /* write end of the output pipe, becomes fd 1 and 2 */
+	int devnull;  /* read end for stdin, or -1 to keep stdin */
+	int out_w;    /* write end of the output pipe, becomes fd 1 and 2; -1: keep them */
 	int err_w;    /* write end of the exec-error pipe (O_CLOEXEC) */
+	const struct creds *creds; /* user to switch to, or NULL */
+	bool foreground; /* take the terminal for the new process group */
 	sigset_t empty;
 };
 
@@ -217,6 +221,13 @@ static void child_exec(const struct spawn *sp)
 
 	/* Own process group, so that a timeout can kill everything it started. */
 	setpgid(0, 0);
+	/*
+	 * An application on a terminal gets it as its foreground group (as tini
+	 * does), so that the terminal's job control reaches it; SIGTTOU is still
+	 * blocked here, so asking for it cannot stop us.
+	 */
+	if (sp->foreground)
+		tcsetpgrp(STDIN_FILENO, getpid());
 
 	/* Every disposition back to the default (ignored ones survive exec). */
 	memset(&dfl, 0, sizeof(dfl));
@@ -229,13 +240,21 @@ static void child_exec(const struct spawn *sp)
 	 * Move the descriptors above 2 first, so that none of them is clobbered
 	 * by a dup2 onto 0, 1 or 2 when pgprelude itself started without them.
 	 */
-	in_fd = fcntl(sp->devnull, F_DUPFD_CLOEXEC, 3);
-	out_fd = fcntl(sp->out_w, F_DUPFD_CLOEXEC, 3);
-	if (in_fd < 0 || out_fd < 0)
-		child_fail(sp->err_w, errno);
-	if (child_move_fd(in_fd, STDIN_FILENO) < 0 || child_move_fd(out_fd, STDOUT_FILENO) < 0 ||
-	    child_move_fd(out_fd, STDERR_FILENO) < 0)
-		child_fail(sp->err_w, errno);
+	if (sp->devnull >= 0) {
+		in_fd = fcntl(sp->devnull, F_DUPFD_CLOEXEC, 3);
+		out_fd = fcntl(sp->out_w, F_DUPFD_CLOEXEC, 3);
+		if (in_fd < 0 || out_fd < 0)
+			child_fail(sp->err_w, errno);
+		if (child_move_fd(in_fd, STDIN_FILENO) < 0 ||
+		    child_move_fd(out_fd, STDOUT_FILENO) < 0 ||
+		    child_move_fd(out_fd, STDERR_FILENO) < 0)
+			child_fail(sp->err_w, errno);
+	}
+	if (sp->creds) {
+		int e = privdrop_apply(sp->creds);
+		if (e != 0)
+			child_fail(sp->err_w, -e); /* negative: the switch of user failed */
+	}
 
 	/* Last: unblock everything (the parent blocked all signals around fork). */
 	sigprocmask(SIG_SETMASK, &sp->empty, NULL);
@@ -342,6 +361,26 @@ static void report_exec_error(const char *prefix, const char *cmd, int err)
 	}
 }
 
+/*
+ * Pass the pending signals on to the run step's process group.  A stop
+ * signal also ends the step: the group gets SIGKILL after the grace time
+ * if it is still there.
+ */
+static void forward_signals(pid_t pid, bool exited, bool *stopping, long *kill_at)
+{
+	int sig;
+	while ((sig = init_take_signal()) != 0) {
+		if (sig == SIGCHLD)
+			continue;
+		if (!exited)
+			kill(-pid, sig);
+		if (init_is_stop(sig) && !*stopping) {
+			*stopping = true;
+			*kill_at = now_ms() + PROC_KILL_GRACE_MS;
+		}
+	}
+}
+
 enum status proc_run(const char *prefix, const struct strv *argv, long timeout_ms)
 {
 	enum status st = ST_INTERNAL;
@@ -357,7 +396,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 	int fork_err;
 	ssize_t n;
 	long start, exited_at = 0, term_at = 0, kill_at = 0;
-	bool exited = false, timed_out = false, killed = false, lingered = false;
+	bool exited = false, timed_out = false, killed = false, lingered = false, stopping = false;
 	int wstatus = 0;
 	const char *cmd;
 	char dur[32];
@@ -392,6 +431,8 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 	sp.devnull = devnull;
 	sp.out_w = out[1];
 	sp.err_w = errp[1];
+	sp.creds = NULL;
+	sp.foreground = false;
 	sigemptyset(&sp.empty);
 
 	log_debug("run step \"%s\": starting \"%s\" with %d argument(s)", prefix, cmd, argv->n - 1);
@@ -453,7 +494,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 			kill(-pid, SIGTERM);
 			kill_at = now + PROC_KILL_GRACE_MS;
 		}
-		if (timed_out && !killed && now >= kill_at) {
+		if ((timed_out || stopping) && !killed && now >= kill_at) {
 			killed = true;
 			kill(-pid, SIGKILL);
 		}
@@ -475,33 +516,41 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 		wait_ms = out[0] >= 0 ? PROC_TICK_MS : PROC_TICK_EOF_MS;
 		if (!exited && timeout_ms > 0 && !timed_out && term_at - now < wait_ms)
 			wait_ms = term_at - now;
-		if (timed_out && !killed && kill_at - now < wait_ms)
+		if ((timed_out || stopping) && !killed && kill_at - now < wait_ms)
 			wait_ms = kill_at - now;
 		if (exited && (!timed_out || killed) && exited_at + PROC_LINGER_MS - now < wait_ms)
 			wait_ms = exited_at + PROC_LINGER_MS - now;
 		if (wait_ms < 0)
 			wait_ms = 0;
 
-		if (out[0] >= 0) {
-			struct pollfd pfd = { .fd = out[0], .events = POLLIN };
-			int pr = poll(&pfd, 1, (int)wait_ms);
-			if (pr > 0)
+		{
+			/* out[0] is -1 once the output closed: poll skips it. */
+			struct pollfd pfd[2] = { { .fd = out[0], .events = POLLIN },
+						 { .fd = init_signal_fd(), .events = POLLIN } };
+			int pr = poll(pfd, 2, (int)wait_ms);
+			if (pr > 0 && pfd[1].revents)
+				forward_signals(pid, exited, &stopping, &kill_at);
+			if (pr > 0 && pfd[0].revents)
 				drain_once(&out[0], lb);
 			else if (pr < 0 && errno != EINTR) {
-				/* Cannot happen with one valid pollfd; stop reading, keep waiting. */
+				/* Cannot happen with valid pollfds; stop reading, keep waiting. */
 				log_warning("run step \"%s\": poll failed: %s", prefix, strerror(errno));
 				close_fd(&out[0]);
 			}
-		} else {
-			poll(NULL, 0, (int)wait_ms);
 		}
 	}
 
 	lb_flush(lb);
 	/* Whatever of the group survived the command's own exit after a timeout. */
-	if (timed_out && !killed)
+	if ((timed_out || stopping) && !killed)
 		kill(-pid, SIGKILL);
 
+	if (stopping) {
+		log_error("run step \"%s\" stopped: signal %d was passed on to it", prefix,
+			  init_stop_signal());
+		st = ST_SIGNAL;
+		goto out;
+	}
 	if (timed_out) {
 		format_duration(dur, sizeof(dur), timeout_ms);
 		log_error("run step \"%s\" timed out after %s; its process group was killed", prefix, dur);
@@ -595,4 +644,77 @@ enum status proc_exec(const struct strv *argv)
 	else if (err == ENOEXEC)
 		log_hint("A script needs a \"#!\" first line naming its interpreter.");
 	return ST_NOEXEC;
+}
+
+enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t *pid_out)
+{
+	struct exec_plan plan = { NULL, NULL };
+	struct spawn sp;
+	int errp[2] = { -1, -1 };
+	int child_err = 0;
+	sigset_t all, saved;
+	enum status st = ST_INTERNAL;
+	const char *cmd;
+	pid_t pid;
+	ssize_t n;
+
+	*pid_out = -1;
+	if (!argv || argv->n <= 0 || !argv->v || !argv->v[0] || !argv->v[0][0]) {
+		log_error("no command to start");
+		return ST_NOTFOUND;
+	}
+	cmd = argv->v[0];
+	if (!plan_build(cmd, &plan)) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		log_error("could not create a pipe: %s", strerror(errno));
+		goto out;
+	}
+	sp.plan = &plan;
+	sp.argv = argv->v;
+	sp.devnull = -1;
+	sp.out_w = -1;
+	sp.err_w = errp[1];
+	sp.creds = creds;
+	sp.foreground = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+	sigemptyset(&sp.empty);
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &saved);
+	pid = fork();
+	if (pid == 0)
+		child_exec(&sp);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	if (pid < 0) {
+		log_error("could not start \"%s\": fork failed: %s", cmd, strerror(errno));
+		goto out;
+	}
+	setpgid(pid, pid);
+	close_fd(&errp[1]);
+	do
+		n = read(errp[0], &child_err, sizeof(child_err));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(child_err)) {
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (child_err < 0) {
+			log_error("could not switch to user \"%s\" (uid %ld, gid %ld): %s", creds->spec,
+				  (long)creds->uid, (long)creds->gid, strerror(-child_err));
+			log_hint("Switching users needs pgprelude to start as root.");
+			st = ST_NOEXEC;
+		} else {
+			log_error("could not execute \"%s\": %s", cmd, strerror(child_err));
+			st = child_err == ENOENT || child_err == ENOTDIR ? ST_NOTFOUND : ST_NOEXEC;
+		}
+		goto out;
+	}
+	*pid_out = pid;
+	st = ST_OK;
+out:
+	close_fd(&errp[0]);
+	close_fd(&errp[1]);
+	plan_free(&plan);
+	return st;
 }

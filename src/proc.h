@@ -5,7 +5,10 @@
 #ifndef PGPRELUDE_PROC_H
 #define PGPRELUDE_PROC_H
 
+#include <sys/types.h>
+
 #include "config.h"
+#include "privdrop.h"
 #include "status.h"
 
 /*
@@ -31,5 +34,15 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
  * does not exist, ST_NOEXEC when it cannot be executed.
  */
 enum status proc_exec(const struct strv *argv) __attribute__((warn_unused_result));
+
+/*
+ * Start argv as the supervised application: a child in its own process
+ * group (the terminal's foreground group when stdin is a terminal), stdio
+ * inherited, signal mask and dispositions reset, creds applied first when
+ * not NULL.  Returns ST_OK with its pid in *pid, or logs and returns
+ * ST_NOTFOUND, ST_NOEXEC (also when switching user failed), ST_INTERNAL.
+ */
+enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t *pid)
+	__attribute__((warn_unused_result));
 
 #endif

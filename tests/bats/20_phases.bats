@@ -118,8 +118,7 @@ config() {
 
 @test "hand-over: command not found is 127, not executable is 126" {
     config
-    run "$PGPRELUDE" -c "$CFG" -- /no/such/app
-    assert_failure 127
+    run -127 "$PGPRELUDE" -c "$CFG" -- /no/such/app
     assert_output --partial 'could not execute "/no/such/app"'
     printf 'echo hi\n' >"$W/app.sh"
     chmod 644 "$W/app.sh"

@@ -11,6 +11,7 @@ packages=(
     postgresql-15 postgresql-client-15
     bats bats-support bats-assert bats-file
     procps util-linux
+    tini python3
 )
 
 missing=()

@@ -1,0 +1,58 @@
+/*
+ * init.h — pgprelude's duties as the container's first process.
+ *
+ * From the start every signal that can be caught (all but the synchronous
+ * fault signals, KILL and STOP) is blocked and read synchronously from a
+ * signalfd: there are no signal handlers.  Before the hand-over, TERM, INT,
+ * QUIT and HUP ask pgprelude to stop (it cancels what it is doing, rolls
+ * back, releases the lock and exits 128+N); a run step gets every signal
+ * forwarded to its process group.  After the hand-over, in supervise mode,
+ * pgprelude forwards every signal to the application, reaps every zombie
+ * (orphaned grandchildren too), and exits with the application's status.
+ */
+#ifndef PGPRELUDE_INIT_H
+#define PGPRELUDE_INIT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "privdrop.h"
+#include "status.h"
+
+/* Block the signals and open the signalfd.  Logs and returns ST_INTERNAL on failure. */
+enum status init_setup(void) __attribute__((warn_unused_result));
+
+/* The signalfd to poll for POLLIN, or -1 before init_setup. */
+int init_signal_fd(void);
+
+/*
+ * Read one pending signal from the signalfd without blocking.  Returns its
+ * number, or 0 when none is pending.  A stop signal (TERM, INT, QUIT, HUP)
+ * is also remembered for init_stop_signal.
+ */
+int init_take_signal(void);
+
+/* The first stop signal received, or 0. */
+int init_stop_signal(void);
+
+/* Whether sig asks pgprelude to stop before the hand-over. */
+bool init_is_stop(int sig);
+
+/* Reap every exited child without waiting (zombies left by run steps). */
+void init_reap(void);
+
+/* Whether pgprelude runs as PID 1. */
+bool init_is_pid1(void);
+
+/*
+ * Start argv as a child in its own process group (with creds applied in the
+ * child when not NULL), then act as its init until it exits: forward every
+ * signal, reap every zombie.  Not being PID 1, become a child subreaper
+ * first.  Returns the exit code pgprelude must exit with: the child's
+ * status, or 128+N when a signal killed it; on failure to start it logs and
+ * returns 126 or 127 (not found).
+ */
+int init_supervise(const struct strv *argv, const struct creds *creds);
+
+#endif
