@@ -239,9 +239,7 @@ static int hand_over(const struct config *cfg, const struct strv *app, const str
 	if (creds) {
 		int err = privdrop_apply(creds);
 		if (err != 0) {
-			log_error("could not switch to user \"%s\" (uid %ld, gid %ld): %s", creds->spec,
-				  (long)creds->uid, (long)creds->gid, strerror(err));
-			log_hint("Switching users needs pgprelude to start as root.");
+			privdrop_report(creds, err);
 			return status_exit_code(ST_NOEXEC, 0);
 		}
 	}

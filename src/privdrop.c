@@ -170,3 +170,10 @@ int privdrop_apply(const struct creds *c)
 		return EPERM;
 	return 0;
 }
+
+void privdrop_report(const struct creds *c, int err)
+{
+	log_error("could not switch to user \"%s\" (uid %ld, gid %ld): %s", c->spec, (long)c->uid,
+		  (long)c->gid, strerror(err));
+	log_hint("Switching users needs pgprelude to start as root.");
+}

@@ -40,4 +40,7 @@ enum status privdrop_resolve(const char *spec, const char *root, struct creds *o
  */
 int privdrop_apply(const struct creds *c);
 
+/* Log that applying c failed with err (from privdrop_apply). */
+void privdrop_report(const struct creds *c, int err);
+
 #endif

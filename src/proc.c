@@ -700,9 +700,7 @@ enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		if (child_err < 0) {
-			log_error("could not switch to user \"%s\" (uid %ld, gid %ld): %s", creds->spec,
-				  (long)creds->uid, (long)creds->gid, strerror(-child_err));
-			log_hint("Switching users needs pgprelude to start as root.");
+			privdrop_report(creds, -child_err);
 			st = ST_NOEXEC;
 		} else {
 			log_error("could not execute \"%s\": %s", cmd, strerror(child_err));
