@@ -255,3 +255,19 @@ wait_ns() {
     assert_output --partial 'could not switch to user "0"'
     refute_output --partial started
 }
+
+@test "hand-over: the application inherits no descriptor of pgprelude's, in exec and supervise mode" {
+    echo "SELECT 1;" | mig pre 002.sql
+    printf '%s\n' '[phase schema]' 'run = true' >>"$CFG"
+    # the app lists its open descriptors; the same command run directly is the
+    # baseline (what the test runner itself passes down)
+    list='ls /proc/self/fd | tr "\n" " "'
+    baseline=$(sh -c "$list" 3>&- 4>&- 5>&-)
+    run "$PGPRELUDE" -c "$CFG" -- sh -c "$list" 3>&- 4>&- 5>&-
+    assert_success
+    assert_line "$baseline"
+    printf '%s\n' '[exec]' 'mode = supervise' >>"$CFG"
+    run "$PGPRELUDE" -c "$CFG" -- sh -c "$list" 3>&- 4>&- 5>&-
+    assert_success
+    assert_line "$baseline"
+}
