@@ -36,7 +36,7 @@
 #include "log.h"
 
 #define SECRET_MAX (1024L * 1024) /* largest *_FILE secret we read */
-#define SUGGEST_MAX 128		 /* longest key config_suggest compares */
+#define SUGGEST_MAX 128		  /* longest key config_suggest compares */
 #define MSG_MAX 512
 
 /* ---- small string helpers --------------------------------------------- */
@@ -306,7 +306,8 @@ static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 	for (size_t i = 1; i <= la; i++) {
 		cur[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
-			size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+			size_t cost = tolower((unsigned char)a[i - 1]) !=
+				      tolower((unsigned char)b[j - 1]);
 			size_t best = prev[j - 1] + cost;
 			if (prev[j] + 1 < best)
 				best = prev[j] + 1;
@@ -420,7 +421,8 @@ out:
 	return rc;
 }
 
-static void errf(char *errbuf, int errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void errf(char *errbuf, int errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static void errf(char *errbuf, int errlen, const char *fmt, ...)
 {
@@ -462,7 +464,8 @@ static enum expand_result lookup_var(const char *name, size_t namelen, char **va
 		if (code == ENOMEM) {
 			r = EXP_OOM;
 		} else if (code) {
-			errf(errbuf, errlen, "could not read %s \"%s\": %s", var, v, secret_reason(code));
+			errf(errbuf, errlen, "could not read %s \"%s\": %s", var, v,
+			     secret_reason(code));
 			r = EXP_FILE;
 		}
 	}
@@ -471,9 +474,12 @@ out:
 	return r;
 }
 
-/* Expand s[0..len) into out; see config_expand. */
-static enum expand_result expand_into(struct sbuf *out, const char *s, size_t len, char *errbuf,
-				      int errlen)
+/* How deep ${A:-${B:-…}} defaults may nest. */
+#define EXPAND_MAX_DEPTH 32
+
+/* Expand s[0..len) into out; see config_expand.  level: how deep in defaults s is. */
+static enum expand_result expand_into(struct sbuf *out, const char *s, size_t len, int level,
+				      char *errbuf, int errlen)
 {
 	size_t i = 0;
 
@@ -505,7 +511,8 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 		}
 		if (j == name_at || is_ascii_digit(s[name_at]) ||
 		    (s[j] != '}' && !(s[j] == ':' && j + 1 < len && s[j + 1] == '-'))) {
-			errf(errbuf, errlen, "bad variable reference: use ${NAME} or ${NAME:-default}");
+			errf(errbuf, errlen,
+			     "bad variable reference: use ${NAME} or ${NAME:-default}");
 			return EXP_SYNTAX;
 		}
 		if (s[j] == '}') {
@@ -522,7 +529,12 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 				if (s[end] == '$' && end + 1 < len && s[end + 1] == '$') {
 					end += 2;
 				} else if (s[end] == '$' && end + 1 < len && s[end + 1] == '{') {
-					depth++;
+					if (++depth + level >= EXPAND_MAX_DEPTH) {
+						errf(errbuf, errlen,
+						     "defaults nested more than %d deep in ${NAME:-default}",
+						     EXPAND_MAX_DEPTH);
+						return EXP_SYNTAX;
+					}
 					end += 2;
 				} else if (s[end] == '}' && depth-- == 0) {
 					break;
@@ -541,11 +553,12 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 			free(val);
 		} else if (has_default) {
 			free(val);
-			r = expand_into(out, s + def_at, def_len, errbuf, errlen);
+			r = expand_into(out, s + def_at, def_len, level + 1, errbuf, errlen);
 			if (r != EXP_OK)
 				return r;
 		} else {
-			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at), s + name_at);
+			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at),
+			     s + name_at);
 			return EXP_UNSET;
 		}
 		i = end;
@@ -556,7 +569,7 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 static enum expand_result expand(const char *s, char **out, char *errbuf, int errlen)
 {
 	struct sbuf b = { 0 };
-	enum expand_result r = expand_into(&b, s, strlen(s), errbuf, errlen);
+	enum expand_result r = expand_into(&b, s, strlen(s), 0, errbuf, errlen);
 
 	*out = NULL;
 	if (r == EXP_OK && b.oom)
@@ -591,7 +604,7 @@ enum sect {
 };
 
 static const char *const sect_names[SECT__COUNT] = {
-	[SECT_GLOBAL] = "",	    [SECT_DATABASE] = "database", [SECT_HISTORY] = "history",
+	[SECT_GLOBAL] = "",	[SECT_DATABASE] = "database", [SECT_HISTORY] = "history",
 	[SECT_PHASE] = "phase", [SECT_EXEC] = "exec",
 };
 
@@ -612,6 +625,7 @@ enum key {
 	K_EXPECT,
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
+	K_LOCK_RETRIES,
 	K_COMMAND,
 	K_MODE,
 	K_USER,
@@ -639,11 +653,15 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR) },
 	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
 	[K_WAIT_FOR] = { "wait_for", SECT_PHASE, PHASE_WAIT_FOR, KIND_BIT(PHASE_WAIT_FOR), true },
-	[K_WAIT_FOR_QUERY] = { "wait_for_query", SECT_PHASE, PHASE_WAIT_FOR, KIND_BIT(PHASE_WAIT_FOR), true },
-	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR) },
+	[K_WAIT_FOR_QUERY] = { "wait_for_query", SECT_PHASE, PHASE_WAIT_FOR,
+			       KIND_BIT(PHASE_WAIT_FOR), true },
+	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE,
+			KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR) },
 	[K_EXPECT] = { "expect", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
 	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
-	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
+	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE,
+				  KIND_BIT(PHASE_DIR) },
+	[K_LOCK_RETRIES] = { "lock_retries", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
 	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
 	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0 },
 	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0 },
@@ -652,9 +670,10 @@ static const struct key_def key_defs[K__COUNT] = {
 static const char *const global_keys[] = { "log_format", "log_level", NULL };
 static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
 static const char *const history_keys[] = { "table", NULL };
-static const char *const phase_keys[] = { "dir",     "run",	"wait_for",	    "wait_for_query",
-					  "timeout", "expect", "lock_timeout", "statement_timeout",
-					  NULL };
+static const char *const phase_keys[] = {
+	"dir",	  "run",	  "wait_for",	       "wait_for_query", "timeout",
+	"expect", "lock_timeout", "statement_timeout", "lock_retries",	 NULL
+};
 static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
 static const char *const *const sect_keys[SECT__COUNT] = {
@@ -662,42 +681,43 @@ static const char *const *const sect_keys[SECT__COUNT] = {
 	[SECT_PHASE] = phase_keys,   [SECT_EXEC] = exec_keys,
 };
 
-static const char *const kind_names[] = {
-	[PHASE_NONE] = "none", [PHASE_DIR] = "dir", [PHASE_RUN] = "run", [PHASE_WAIT_FOR] = "wait_for"
-};
+static const char *const kind_names[] = { [PHASE_NONE] = "none",
+					  [PHASE_DIR] = "dir",
+					  [PHASE_RUN] = "run",
+					  [PHASE_WAIT_FOR] = "wait_for" };
 
 /* ---- the loader ------------------------------------------------------- */
 
 enum line_kind {
-	LINE_SKIP,	   /* blank or comment */
-	LINE_CONT,	   /* indented: continues the previous key's value */
-	LINE_SECTION,	   /* [section] */
-	LINE_KEY,	   /* key = value */
+	LINE_SKIP,	  /* blank or comment */
+	LINE_CONT,	  /* indented: continues the previous key's value */
+	LINE_SECTION,	  /* [section] */
+	LINE_KEY,	  /* key = value */
 	LINE_BAD_SECTION, /* "[" without "]" */
-	LINE_BAD	   /* none of the above */
+	LINE_BAD	  /* none of the above */
 };
 
 struct loader {
 	struct config *cfg;
 	const char *path;
-	char *base;		/* folder of the config file, or NULL for "." */
+	char *base; /* folder of the config file, or NULL for "." */
 	FILE *fp;
-	char *raw;		/* the current line, as read */
+	char *raw; /* the current line, as read */
 	size_t rawcap;
 	int lineno;
-	enum line_kind kind;	/* of the current line */
-	bool have_prev_key;	/* inih's prev_name is set: indented lines continue it */
-	enum status st;		/* ST_OK until the first error */
-	bool may_hint;		/* the error just logged may get a hint line */
+	enum line_kind kind; /* of the current line */
+	bool have_prev_key;  /* inih's prev_name is set: indented lines continue it */
+	enum status st;	     /* ST_OK until the first error */
+	bool may_hint;	     /* the error just logged may get a hint line */
 
-	enum sect sect;		/* the current section */
+	enum sect sect;		    /* the current section */
 	int sect_seen[SECT__COUNT]; /* line of each non-phase section's header */
 	int key_line[K__COUNT];	    /* keys seen in the current section */
 	enum key kind_key;	    /* the key that gave the current phase its kind */
 
-	int pend_key;		/* key whose value is being collected, or -1 */
+	int pend_key; /* key whose value is being collected, or -1 */
 	int pend_line;
-	int pend_cont_line;	/* its first continuation line, or 0 */
+	int pend_cont_line; /* its first continuation line, or 0 */
 	struct sbuf pend;
 };
 
@@ -718,7 +738,8 @@ static const char *sect_label(struct loader *ld, char *buf, size_t size)
 	return buf;
 }
 
-static void fail(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct loader *ld, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Log the one error line for the configuration and stop loading. */
 static void fail(struct loader *ld, int line, const char *fmt, ...)
@@ -737,7 +758,8 @@ static void fail(struct loader *ld, int line, const char *fmt, ...)
 }
 
 /* Like fail, for an error that is not about a line of the file. */
-static void fail_plain(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_plain(struct loader *ld, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void fail_plain(struct loader *ld, const char *fmt, ...)
 {
@@ -896,8 +918,8 @@ static bool check_keys_fit_kind(struct loader *ld, struct phase *ph, enum key ex
 			continue;
 		if (key_defs[k].applies & KIND_BIT(ph->kind))
 			continue;
-		fail(ld, ld->key_line[k], "key \"%s\" does not apply to a %s phase in %s", key_defs[k].name,
-		     kind_names[ph->kind], sect_label(ld, label, sizeof(label)));
+		fail(ld, ld->key_line[k], "key \"%s\" does not apply to a %s phase in %s",
+		     key_defs[k].name, kind_names[ph->kind], sect_label(ld, label, sizeof(label)));
 		if (key_defs[k].applies == KIND_BIT(PHASE_DIR))
 			hint(ld, "%s is only for dir phases", key_defs[k].name);
 		else
@@ -912,8 +934,8 @@ static bool set_duration(struct loader *ld, const char *value, long *dst)
 	char label[MSG_MAX];
 	if (config_parse_duration(value, dst))
 		return true;
-	fail(ld, ld->pend_line, "bad duration \"%s\" for %s in %s", value, key_defs[ld->pend_key].name,
-	     sect_label(ld, label, sizeof(label)));
+	fail(ld, ld->pend_line, "bad duration \"%s\" for %s in %s", value,
+	     key_defs[ld->pend_key].name, sect_label(ld, label, sizeof(label)));
 	hint(ld, "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"");
 	return false;
 }
@@ -929,7 +951,8 @@ static bool split_command(struct loader *ld, const char *value, struct strv *out
 		fail_oom(ld);
 	} else {
 		char label[MSG_MAX];
-		fail(ld, ld->pend_line, "%s in %s of %s", err, what, sect_label(ld, label, sizeof(label)));
+		fail(ld, ld->pend_line, "%s in %s of %s", err, what,
+		     sect_label(ld, label, sizeof(label)));
 	}
 	return false;
 }
@@ -942,8 +965,10 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 
 	if (key_defs[k].sets_kind != PHASE_NONE) {
 		if (ph->kind != PHASE_NONE && ph->kind != key_defs[k].sets_kind) {
-			fail(ld, line, "phase \"%s\" has two kinds: \"%s\" here and \"%s\" on line %d", ph->name,
-			     key_defs[k].name, key_defs[ld->kind_key].name, ld->key_line[ld->kind_key]);
+			fail(ld, line,
+			     "phase \"%s\" has two kinds: \"%s\" here and \"%s\" on line %d",
+			     ph->name, key_defs[k].name, key_defs[ld->kind_key].name,
+			     ld->key_line[ld->kind_key]);
 			hint(ld, "a phase does one thing: split it into two [phase NAME] sections");
 			return;
 		}
@@ -962,7 +987,8 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 	case K_DIR:
 		if (*value == '\0') {
 			fail(ld, line, "dir is empty in %s", sect_label(ld, label, sizeof(label)));
-			hint(ld, "give the folder of the phase's migrations, e.g. \"dir = db-init\"");
+			hint(ld,
+			     "give the folder of the phase's migrations, e.g. \"dir = db-init\"");
 			break;
 		}
 		ph->dir = resolve_dir(ld->base, value);
@@ -999,6 +1025,18 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 	case K_STATEMENT_TIMEOUT:
 		set_duration(ld, value, &ph->statement_timeout_ms);
 		break;
+	case K_LOCK_RETRIES: {
+		char *end = NULL;
+		long n = strtol(value, &end, 10);
+		if (!is_ascii_digit(*value) || *end || n > 100) {
+			fail(ld, ld->pend_line, "bad number \"%s\" for lock_retries in %s", value,
+			     sect_label(ld, label, sizeof(label)));
+			hint(ld, "use a whole number from 0 to 100");
+		} else {
+			ph->lock_retries = (int)n;
+		}
+		break;
+	}
 	default:
 		break;
 	}
@@ -1067,7 +1105,6 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 	}
 	case K_COMMAND:
 		strv_free(&cfg->exec_command);
-	free(cfg->exec_user);
 		split_command(ld, value, &cfg->exec_command, "command");
 		break;
 	case K_MODE:
@@ -1111,7 +1148,8 @@ static void commit_pending(struct loader *ld)
 	}
 	if (ld->pend_cont_line && !key_defs[ld->pend_key].multi_line) {
 		fail(ld, ld->pend_line, "%s in %s takes one line, but line %d continues it",
-		     key_defs[ld->pend_key].name, sect_label(ld, label, sizeof(label)), ld->pend_cont_line);
+		     key_defs[ld->pend_key].name, sect_label(ld, label, sizeof(label)),
+		     ld->pend_cont_line);
 		hint(ld, "an indented line continues the value above it: remove the indentation");
 		goto out;
 	}
@@ -1131,7 +1169,8 @@ static void commit_pending(struct loader *ld)
 			int n = end ? (int)(end - name) : 4;
 			if (!end)
 				name = "NAME";
-			hint(ld, "set %.*s, or give a default with ${%.*s:-default}", n, name, n, name);
+			hint(ld, "set %.*s, or give a default with ${%.*s:-default}", n, name, n,
+			     name);
 		}
 		goto out;
 	}
@@ -1155,11 +1194,13 @@ static void close_section(struct loader *ld)
 	if (!ph || ld->st != ST_OK)
 		return;
 	if (ph->kind == PHASE_NONE) {
-		fail(ld, ph->line, "phase \"%s\" has no kind: give one of dir, run, wait_for", ph->name);
+		fail(ld, ph->line, "phase \"%s\" has no kind: give one of dir, run, wait_for",
+		     ph->name);
 		return;
 	}
 	if (ph->kind == PHASE_WAIT_FOR && ph->relations.n == 0 && !ph->query) {
-		int line = ld->key_line[K_WAIT_FOR] ? ld->key_line[K_WAIT_FOR] : ld->key_line[K_WAIT_FOR_QUERY];
+		int line = ld->key_line[K_WAIT_FOR] ? ld->key_line[K_WAIT_FOR]
+						    : ld->key_line[K_WAIT_FOR_QUERY];
 		fail(ld, line, "phase \"%s\" has nothing to wait for", ph->name);
 		hint(ld, "give relations in wait_for, or a query in wait_for_query");
 	}
@@ -1203,6 +1244,7 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 		.timeout_ms = 10L * 60 * 1000,
 		.lock_timeout_ms = 5000,
 		.statement_timeout_ms = 0,
+		.lock_retries = 5,
 	};
 }
 
@@ -1235,7 +1277,8 @@ static void open_section(struct loader *ld, const char *text, size_t len, const 
 		arg_len--;
 	}
 	for (int s = SECT_DATABASE; s < SECT__COUNT; s++)
-		if (strlen(sect_names[s]) == word_len && strncmp(word, sect_names[s], word_len) == 0)
+		if (strlen(sect_names[s]) == word_len &&
+		    strncmp(word, sect_names[s], word_len) == 0)
 			sect = (enum sect)s;
 
 	if (sect == SECT__COUNT) {
@@ -1301,8 +1344,8 @@ static char *config_reader(char *buf, int num, void *stream)
 			if (errno == ENOMEM)
 				fail_oom(ld);
 			else
-				fail_plain(ld, "could not read configuration file \"%s\": %s", ld->path,
-					   strerror(errno));
+				fail_plain(ld, "could not read configuration file \"%s\": %s",
+					   ld->path, strerror(errno));
 		}
 		return NULL;
 	}
@@ -1316,7 +1359,8 @@ static char *config_reader(char *buf, int num, void *stream)
 		return NULL;
 	}
 	if (n > num - 1) {
-		fail(ld, ld->lineno, "line too long (at most %d bytes); continue the value on indented lines",
+		fail(ld, ld->lineno,
+		     "line too long (at most %d bytes); continue the value on indented lines",
 		     num - 1);
 		return NULL;
 	}
@@ -1384,9 +1428,12 @@ static int config_handler(void *user, const char *section, const char *name, con
 			return 0;
 		}
 		if (ld->sect == SECT_GLOBAL)
-			fail(ld, ld->lineno, "unknown key \"%s\" at the top of the file (before any section)", name);
+			fail(ld, ld->lineno,
+			     "unknown key \"%s\" at the top of the file (before any section)",
+			     name);
 		else
-			fail(ld, ld->lineno, "unknown key \"%s\" in %s", name, sect_label(ld, label, sizeof(label)));
+			fail(ld, ld->lineno, "unknown key \"%s\" in %s", name,
+			     sect_label(ld, label, sizeof(label)));
 		const char *near = config_suggest(name, sect_keys[ld->sect]);
 		if (near) {
 			hint(ld, "did you mean \"%s\"?", near);
@@ -1396,7 +1443,8 @@ static int config_handler(void *user, const char *section, const char *name, con
 			if (strcmp(key_defs[j].name, name) != 0)
 				continue;
 			if (key_defs[j].sect == SECT_GLOBAL)
-				hint(ld, "%s belongs at the top of the file, before any section", name);
+				hint(ld, "%s belongs at the top of the file, before any section",
+				     name);
 			else if (key_defs[j].sect == SECT_PHASE)
 				hint(ld, "%s belongs in a [phase NAME] section", name);
 			else
@@ -1432,7 +1480,8 @@ static void load_password(struct loader *ld)
 	if (code == ENOMEM)
 		fail_oom(ld);
 	else if (code)
-		fail_plain(ld, "could not read PGPASSWORD_FILE \"%s\": %s", file, secret_reason(code));
+		fail_plain(ld, "could not read PGPASSWORD_FILE \"%s\": %s", file,
+			   secret_reason(code));
 }
 
 enum status config_load(const char *path, struct config *cfg)

@@ -19,6 +19,7 @@
  *   expect = organization_users, users relations that must exist afterwards
  *   lock_timeout = 5s                  dir: lock_timeout for each file
  *   statement_timeout = 0              dir: statement_timeout for each file
+ *   lock_retries = 5                   dir: retries after lock_timeout (1 s, 2 s, 4 s, ...)
  *   [exec]
  *   command = npx directus start       used when no command follows "--"
  *   mode = auto | exec | supervise     auto: supervise when PID 1, else exec
@@ -67,33 +68,34 @@ struct strv {
 
 struct phase {
 	char *name;
-	int line;		/* line of the [phase NAME] header */
+	int line; /* line of the [phase NAME] header */
 	enum phase_kind kind;
-	char *dir;		/* PHASE_DIR: resolved folder path */
-	struct strv argv;	/* PHASE_RUN: the command, split into words */
-	struct strv relations;	/* PHASE_WAIT_FOR: relations to wait for */
-	char *query;		/* PHASE_WAIT_FOR: query that must return true, or NULL */
-	struct strv expect;	/* relations that must exist when the phase ends */
-	long timeout_ms;	/* run / wait_for; default 10 minutes; 0 = none */
-	long lock_timeout_ms;	/* dir; default 5000 */
+	char *dir;		   /* PHASE_DIR: resolved folder path */
+	struct strv argv;	   /* PHASE_RUN: the command, split into words */
+	struct strv relations;	   /* PHASE_WAIT_FOR: relations to wait for */
+	char *query;		   /* PHASE_WAIT_FOR: query that must return true, or NULL */
+	struct strv expect;	   /* relations that must exist when the phase ends */
+	long timeout_ms;	   /* run / wait_for; default 10 minutes; 0 = none */
+	long lock_timeout_ms;	   /* dir; default 5000 */
 	long statement_timeout_ms; /* dir; default 0 (none) */
+	int lock_retries; /* dir; retries of a statement that hits lock_timeout; default 5 */
 };
 
 struct config {
-	char *path;		/* the config file as given */
+	char *path; /* the config file as given */
 	enum log_format log_format;
-	int log_level;		/* enum log_level from log.h; default info */
-	char *db_url;		/* conninfo or URI; NULL or "" = libpq's PG* variables */
-	char *db_password;	/* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
-	long wait_timeout_ms;	/* default 60000 */
+	int log_level;		   /* enum log_level from log.h; default info */
+	char *db_url;		   /* conninfo or URI; NULL or "" = libpq's PG* variables */
+	char *db_password;	   /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
+	long wait_timeout_ms;	   /* default 60000 */
 	long lock_wait_timeout_ms; /* default 300000 */
-	char *history_schema;	/* default "public" */
-	char *history_table;	/* default "pgprelude_history" */
+	char *history_schema;	   /* default "public" */
+	char *history_table;	   /* default "pgprelude_history" */
 	struct phase *phases;
 	int n_phases;
 	struct strv exec_command; /* [exec] command, split into words; may be empty */
 	enum exec_mode exec_mode;
-	char *exec_user;	/* [exec] user as written, or NULL */
+	char *exec_user; /* [exec] user as written, or NULL */
 };
 
 /*

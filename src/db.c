@@ -31,7 +31,8 @@ static int wait_fd(int fd, short events, long ms)
 {
 	long deadline = ms >= 0 ? db_now_ms() + ms : 0;
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = fd, .events = events}, {.fd = init_signal_fd(), .events = POLLIN}};
+		struct pollfd pfd[2] = { { .fd = fd, .events = events },
+					 { .fd = init_signal_fd(), .events = POLLIN } };
 		long left = ms >= 0 ? deadline - db_now_ms() : -1;
 		int n;
 		if (ms >= 0 && left < 0)
@@ -57,22 +58,82 @@ bool db_sleep_ms(long ms)
 	return wait_fd(-1, 0, ms) >= 0;
 }
 
+/*
+ * Copy msg into out with every password in it masked: the part after
+ * "user:" in a URI's "scheme://user:password@", and a "password=" value.
+ * libpq quotes the whole URI or conninfo in some of its parse errors.
+ */
+static void mask_passwords(const char *msg, char *out, size_t len)
+{
+	size_t j = 0;
+
+	for (const char *p = msg; *p && j + 1 < len;) {
+		const char *skip = NULL;
+		if (strncmp(p, "://", 3) == 0) {
+			/* userinfo runs to '@' (before any '/', blank or quote); the password after its ':' */
+			const char *e = p + 3, *colon = NULL;
+			while (*e && *e != '@' && *e != '/' && *e != ' ' && *e != '"') {
+				if (*e == ':' && !colon)
+					colon = e;
+				e++;
+			}
+			if (*e == '@' && colon) {
+				size_t n = (size_t)(colon + 1 - p);
+				if (j + n + 1 >= len)
+					break;
+				memcpy(out + j, p, n);
+				j += n;
+				skip = e;
+			}
+		} else if (strncmp(p, "password=", 9) == 0) {
+			const char *e = p + 9;
+			if (*e == '\'') {
+				for (e++; *e && *e != '\''; e++)
+					if (*e == '\\' && e[1])
+						e++;
+				if (*e)
+					e++;
+			} else {
+				while (*e && *e != ' ' && *e != '"')
+					e++;
+			}
+			if (j + 10 >= len)
+				break;
+			memcpy(out + j, p, 9);
+			j += 9;
+			skip = e;
+		}
+		if (skip) {
+			const char *mask = "*****";
+			for (; *mask && j + 1 < len; mask++)
+				out[j++] = *mask;
+			p = skip;
+		} else {
+			out[j++] = *p++;
+		}
+	}
+	if (len)
+		out[j < len ? j : len - 1] = '\0';
+}
+
 enum status db_check_url(const struct config *cfg)
 {
 	char *err = NULL;
+	char masked[1024];
 	PQconninfoOption *opts;
 
 	if (!cfg->db_url || !*cfg->db_url)
 		return ST_OK;
 	opts = PQconninfoParse(cfg->db_url, &err);
 	if (!opts) {
-		/* libpq's message names the bad part but never echoes a password value. */
 		if (err) {
 			size_t n = strlen(err);
 			while (n > 0 && err[n - 1] == '\n')
 				err[--n] = '\0';
 		}
-		log_error("invalid database url in [database] url: %s", err ? err : "out of memory");
+		/* libpq's message may quote the url, password and all */
+		mask_passwords(err ? err : "out of memory", masked, sizeof(masked));
+		log_error("invalid database url in [database] url: %s", masked);
 		log_hint("Give a libpq connection string (host=... dbname=...) or a URI "
 			 "(postgresql://user@host:port/dbname).");
 		PQfreemem(err);
@@ -136,28 +197,28 @@ static enum status classify(const char *msg, const char **reason)
 		const char *reason;
 		enum status st;
 	} rules[] = {
-		{"invalid integer value", "the connection settings are invalid", ST_USAGE},
-		{"invalid connection option", "the connection settings are invalid", ST_USAGE},
-		{"invalid sslmode value", "the connection settings are invalid", ST_USAGE},
-		{"password authentication failed", "password authentication failed", ST_AUTH},
-		{"no password supplied", "no password was supplied", ST_AUTH},
-		{"SCRAM authentication", "authentication failed", ST_AUTH},
-		{"authentication failed", "authentication failed", ST_AUTH},
-		{"no pg_hba.conf entry", "pg_hba.conf rejects the connection", ST_AUTH},
-		{"role \"", "the role does not exist", ST_AUTH},
-		{"database \"", "the database does not exist", ST_AUTH},
-		{"SSL was required", "the server refuses SSL", ST_AUTH},
-		{"server does not support SSL", "the server refuses SSL", ST_AUTH},
-		{"certificate", "the server certificate is not accepted", ST_AUTH},
-		{"is starting up", "the server is starting up", ST_UNREACHABLE},
-		{"shutting down", "the server is shutting down", ST_UNREACHABLE},
-		{"recovery mode", "the server is in recovery", ST_UNREACHABLE},
-		{"too many clients", "the server has too many clients", ST_UNREACHABLE},
-		{"Connection refused", "connection refused", ST_UNREACHABLE},
-		{"No such file or directory", "no server socket yet", ST_UNREACHABLE},
-		{"could not translate host name", "host name not resolved", ST_UNREACHABLE},
-		{"timeout expired", "connection timed out", ST_UNREACHABLE},
-		{"No route to host", "no route to host", ST_UNREACHABLE},
+		{ "invalid integer value", "the connection settings are invalid", ST_USAGE },
+		{ "invalid connection option", "the connection settings are invalid", ST_USAGE },
+		{ "invalid sslmode value", "the connection settings are invalid", ST_USAGE },
+		{ "password authentication failed", "password authentication failed", ST_AUTH },
+		{ "no password supplied", "no password was supplied", ST_AUTH },
+		{ "SCRAM authentication", "authentication failed", ST_AUTH },
+		{ "authentication failed", "authentication failed", ST_AUTH },
+		{ "no pg_hba.conf entry", "pg_hba.conf rejects the connection", ST_AUTH },
+		{ "role \"", "the role does not exist", ST_AUTH },
+		{ "database \"", "the database does not exist", ST_AUTH },
+		{ "SSL was required", "the server refuses SSL", ST_AUTH },
+		{ "server does not support SSL", "the server refuses SSL", ST_AUTH },
+		{ "certificate", "the server certificate is not accepted", ST_AUTH },
+		{ "is starting up", "the server is starting up", ST_UNREACHABLE },
+		{ "shutting down", "the server is shutting down", ST_UNREACHABLE },
+		{ "recovery mode", "the server is in recovery", ST_UNREACHABLE },
+		{ "too many clients", "the server has too many clients", ST_UNREACHABLE },
+		{ "Connection refused", "connection refused", ST_UNREACHABLE },
+		{ "No such file or directory", "no server socket yet", ST_UNREACHABLE },
+		{ "could not translate host name", "host name not resolved", ST_UNREACHABLE },
+		{ "timeout expired", "connection timed out", ST_UNREACHABLE },
+		{ "No route to host", "no route to host", ST_UNREACHABLE },
 	};
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		if (strstr(msg, rules[i].needle)) {
@@ -205,7 +266,8 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	gethostname(host, sizeof(host) - 1);
 	snprintf(appname, sizeof(appname), "pgprelude/%s", host);
 	/* libpq's connect_timeout is whole seconds, at least 2. */
-	snprintf(timeout, sizeof(timeout), "%ld", connect_timeout_ms < 2000 ? 2 : connect_timeout_ms / 1000);
+	snprintf(timeout, sizeof(timeout), "%ld",
+		 connect_timeout_ms < 2000 ? 2 : connect_timeout_ms / 1000);
 
 	if (cfg->db_url && *cfg->db_url) {
 		keys[n] = "dbname";
@@ -233,7 +295,8 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	}
 	/* Poll the connection ourselves, so that a stop signal ends the attempt at once. */
 	for (PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED;) {
+	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK &&
+	     ps != PGRES_POLLING_FAILED;) {
 		int r = wait_fd(PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, -1);
 		if (r < 0) {
 			one_line(errbuf, errlen, "interrupted by a signal");
@@ -281,11 +344,12 @@ const char *db_describe(PGconn *conn)
 		const char *db = PQdb(conn);
 		const char *user = PQuser(conn);
 		if (host && host[0] == '/')
-			snprintf(target, sizeof(target), "%s/.s.PGSQL.%s/%s as %s", host, port ? port : "",
-				 db ? db : "", user ? user : "");
-		else
-			snprintf(target, sizeof(target), "%s:%s/%s as %s", host && *host ? host : "localhost",
+			snprintf(target, sizeof(target), "%s/.s.PGSQL.%s/%s as %s", host,
 				 port ? port : "", db ? db : "", user ? user : "");
+		else
+			snprintf(target, sizeof(target), "%s:%s/%s as %s",
+				 host && *host ? host : "localhost", port ? port : "", db ? db : "",
+				 user ? user : "");
 	}
 	return target;
 }
@@ -306,11 +370,12 @@ enum status db_wait(const struct config *cfg, PGconn **out)
 		long now = db_now_ms();
 		long left = deadline - now;
 		attempts++;
-		st = db_connect_once(cfg, left < 10000 ? left : 10000, out, &reason, err, sizeof(err));
+		st = db_connect_once(cfg, left < 10000 ? left : 10000, out, &reason, err,
+				     sizeof(err));
 		now = db_now_ms();
 		if (st == ST_OK) {
-			log_info("database %s is ready (%ld ms, %d attempt%s)", db_describe(*out), now - start,
-				 attempts, attempts == 1 ? "" : "s");
+			log_info("database %s is ready (%ld ms, %d attempt%s)", db_describe(*out),
+				 now - start, attempts, attempts == 1 ? "" : "s");
 			return ST_OK;
 		}
 		if (st == ST_SIGNAL)
@@ -319,22 +384,24 @@ enum status db_wait(const struct config *cfg, PGconn **out)
 			log_error("could not connect to %s: %s", db_describe(NULL), reason);
 			log_detail("%s", err);
 			if (st == ST_AUTH)
-				log_hint("Waiting cannot fix this: check the user, password, database name "
-					 "and SSL settings.");
+				log_hint(
+					"Waiting cannot fix this: check the user, password, database name "
+					"and SSL settings.");
 			else if (st == ST_USAGE)
 				log_hint("Check [database] url and the PG* environment variables.");
 			return st;
 		}
 		if (now >= deadline) {
-			log_error("database %s still not reachable after %ld s: %s", db_describe(NULL),
-				  (now - start) / 1000, reason);
+			log_error("database %s still not reachable after %ld s: %s",
+				  db_describe(NULL), (now - start) / 1000, reason);
 			log_detail("%s", err);
-			log_hint("Raise [database] wait_timeout if the server needs longer to start.");
+			log_hint(
+				"Raise [database] wait_timeout if the server needs longer to start.");
 			return ST_UNREACHABLE;
 		}
 		if (now >= next_report) {
-			log_info("waiting for database %s: %s (%.1f s elapsed)", db_describe(NULL), reason,
-				 (double)(now - start) / 1000.0);
+			log_info("waiting for database %s: %s (%.1f s elapsed)", db_describe(NULL),
+				 reason, (double)(now - start) / 1000.0);
 			log_debug("%s", err);
 			next_report = now + 5000;
 		}
@@ -381,6 +448,26 @@ bool db_pos_to_linecol(const char *text, long pos, int *line, int *col)
 	return pos == ch + 1;
 }
 
+/* The file position of an error: the server's position in where->sent, else the statement's start. */
+static void error_linecol(const PGresult *res, const struct db_where *where, int *line, int *col)
+{
+	const char *position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+
+	*line = 0;
+	*col = 0;
+	if (where && position && where->sent) {
+		db_pos_to_linecol(where->sent, atol(position), line, col);
+		if (where->sent_line > 1 || where->sent_col > 1) {
+			if (*line == 1)
+				*col += where->sent_col - 1;
+			*line += where->sent_line - 1;
+		}
+	} else if (where && where->stmt_line > 0) {
+		*line = where->stmt_line;
+		*col = where->stmt_col;
+	}
+}
+
 void db_report_error(const PGresult *res, const struct db_where *where)
 {
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -388,7 +475,6 @@ void db_report_error(const PGresult *res, const struct db_where *where)
 	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 	const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
 	const char *context = PQresultErrorField(res, PG_DIAG_CONTEXT);
-	const char *position = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
 	const char *iquery = PQresultErrorField(res, PG_DIAG_INTERNAL_QUERY);
 	const char *ipos = PQresultErrorField(res, PG_DIAG_INTERNAL_POSITION);
 	const char *file = where ? where->file : NULL;
@@ -407,17 +493,7 @@ void db_report_error(const PGresult *res, const struct db_where *where)
 			log_error("%s", buf);
 		return;
 	}
-	if (where && position && where->sent) {
-		db_pos_to_linecol(where->sent, atol(position), &line, &col);
-		if (where->sent_line > 1 || where->sent_col > 1) {
-			if (line == 1)
-				col += where->sent_col - 1;
-			line += where->sent_line - 1;
-		}
-	} else if (where && where->stmt_line > 0) {
-		line = where->stmt_line;
-		col = where->stmt_col;
-	}
+	error_linecol(res, where, &line, &col);
 	if (file)
 		log_at(LOG_ERROR, file, line, col, "%s (%s)", msg, state ? state : "?????");
 	else
@@ -458,19 +534,140 @@ static void cancel_query(PGconn *conn, const char *file)
 	PQfreeCancel(cancel);
 }
 
-enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
-			   const struct sql_stmt *stmts, int nstmts)
+/*
+ * Who holds the locks backend pid waits for: one phrase per session, from
+ * the watching connection.  "" when it waits for no lock (or the query
+ * fails: progress is best effort and must not stop the run).
+ */
+#define BLOCKERS_SQL                                                                                    \
+	"(SELECT string_agg(format('pid %s (user %s, application \"%s\", %s, transaction started %s, "  \
+	"query started %s: %s)', b.pid, coalesce(b.usename, '?'), coalesce(b.application_name, ''),"    \
+	" coalesce(b.state, '?'), coalesce(to_char(b.xact_start, 'YYYY-MM-DD HH24:MI:SS.MS TZ'), '-')," \
+	" coalesce(to_char(b.query_start, 'YYYY-MM-DD HH24:MI:SS.MS TZ'), '-'),"                        \
+	" left(regexp_replace(coalesce(b.query, ''), '\\s+', ' ', 'g'), 80)), '; ' ORDER BY b.pid)"     \
+	" FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids($1::int)))"
+
+/* Run a query on the watching connection; NULL (and a debug line) on any failure. */
+static PGresult *watch_query(PGconn *watch, const char *sql, int pid)
+{
+	char param[24];
+	const char *params[1] = { param };
+	PGresult *res;
+
+	if (!watch || PQstatus(watch) != CONNECTION_OK ||
+	    PQtransactionStatus(watch) != PQTRANS_IDLE)
+		return NULL;
+	snprintf(param, sizeof(param), "%d", pid);
+	res = PQexecParams(watch, sql, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		char buf[256];
+		one_line(buf, sizeof(buf), PQerrorMessage(watch));
+		log_debug("progress query failed: %s", buf);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* Note who holds the lock conn's backend waits for, if it waits for one. */
+static void poll_blocker(struct db_run *run, PGconn *conn)
+{
+	PGresult *res = watch_query(run->watch, "SELECT " BLOCKERS_SQL, PQbackendPID(conn));
+
+	if (!res)
+		return;
+	if (!PQgetisnull(res, 0, 0))
+		snprintf(run->blocker, sizeof(run->blocker), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/*
+ * Log that the statement at line:col has run for elapsed_ms, and what it is
+ * doing when that can be seen from run->watch.
+ */
+static void log_progress(struct db_run *run, PGconn *conn, int line, int col, long elapsed_ms)
+{
+	static const char sql[] =
+		"SELECT a.wait_event_type, a.wait_event, p.phase, p.blocks_done, p.blocks_total,"
+		"       p.tuples_done, p.tuples_total, p.lockers_done, p.lockers_total,"
+		"       p.current_locker_pid, coalesce(nullif(p.index_relid, 0)::regclass::text, ''),"
+		"       coalesce(p.relid::regclass::text, ''), " BLOCKERS_SQL ","
+		"       (SELECT format('pid %s (%s, transaction started %s, query started %s)', l.pid,"
+		"               coalesce(l.state, '?'),"
+		"               coalesce(to_char(l.xact_start, 'YYYY-MM-DD HH24:MI:SS.MS TZ'), '-'),"
+		"               coalesce(to_char(l.query_start, 'YYYY-MM-DD HH24:MI:SS.MS TZ'), '-'))"
+		"          FROM pg_stat_activity l WHERE l.pid = p.current_locker_pid)"
+		"  FROM pg_stat_activity a LEFT JOIN pg_stat_progress_create_index p ON p.pid = a.pid"
+		" WHERE a.pid = $1::int";
+	const char *file = run->file;
+	double secs = (double)elapsed_ms / 1000.0;
+	PGresult *res = watch_query(run->watch, sql, PQbackendPID(conn));
+
+	if (!res) {
+		log_at(LOG_INFO, file, line, col, "still running after %.0f s", secs);
+		return;
+	}
+	if (!PQgetisnull(res, 0, 12))
+		snprintf(run->blocker, sizeof(run->blocker), "%s", PQgetvalue(res, 0, 12));
+	if (!PQgetisnull(res, 0, 2)) {
+		/* an index build: its phase, and the work done in it */
+		char work[160] = "";
+		long long bdone = atoll(PQgetvalue(res, 0, 3)),
+			  btotal = atoll(PQgetvalue(res, 0, 4));
+		long long tdone = atoll(PQgetvalue(res, 0, 5)),
+			  ttotal = atoll(PQgetvalue(res, 0, 6));
+		long long ldone = atoll(PQgetvalue(res, 0, 7)),
+			  ltotal = atoll(PQgetvalue(res, 0, 8));
+		const char *index = PQgetvalue(res, 0, 10);
+		if (btotal > 0)
+			snprintf(work, sizeof(work), ", blocks %lld of %lld (%lld %%)", bdone,
+				 btotal, bdone * 100 / btotal);
+		else if (ttotal > 0)
+			snprintf(work, sizeof(work), ", tuples %lld of %lld (%lld %%)", tdone,
+				 ttotal, tdone * 100 / ttotal);
+		else if (ltotal > 0)
+			snprintf(work, sizeof(work), ", transactions %lld of %lld, now %s", ldone,
+				 ltotal, PQgetisnull(res, 0, 13) ? "?" : PQgetvalue(res, 0, 13));
+		log_at(LOG_INFO, file, line, col,
+		       "still running after %.0f s: index %s%son %s: %s%s", secs, index,
+		       *index ? " " : "", PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 2), work);
+	} else if (strcmp(PQgetvalue(res, 0, 0), "Lock") == 0) {
+		log_at(LOG_INFO, file, line, col,
+		       "still running after %.0f s: waiting for a %s lock held by %s", secs,
+		       PQgetvalue(res, 0, 1),
+		       PQgetisnull(res, 0, 12) ? "session not seen" : PQgetvalue(res, 0, 12));
+	} else if (*PQgetvalue(res, 0, 0)) {
+		log_at(LOG_INFO, file, line, col, "still running after %.0f s (waiting on %s: %s)",
+		       secs, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	} else {
+		log_at(LOG_INFO, file, line, col, "still running after %.0f s", secs);
+	}
+	PQclear(res);
+}
+
+enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 {
 	enum status st = ST_OK;
 	int index = 0; /* the statement whose result comes next */
 	bool cancelled = false;
+	long stmt_start = db_now_ms();
+	long next_progress = stmt_start + DB_PROGRESS_MS;
+	long next_poll = run->lock_poll_ms > 0 ? stmt_start + run->lock_poll_ms : 0;
+	int sent_line = run->sent_line > 0 ? run->sent_line : 1;
+	int sent_col = run->sent_col > 0 ? run->sent_col : 1;
 	PGresult *res;
 
+	run->sqlstate[0] = '\0';
+	run->message[0] = '\0';
+	run->blocker[0] = '\0';
+	run->err_line = run->err_col = 0;
 	if (!PQsendQuery(conn, sql)) {
-		char buf[512];
+		char buf[sizeof(run->message)];
 		one_line(buf, sizeof(buf), PQerrorMessage(conn));
-		if (file)
-			log_at(LOG_ERROR, file, 0, 0, "could not send the file: %s", buf);
+		memcpy(run->message, buf, sizeof(buf));
+		if (run->file)
+			log_at(LOG_ERROR, run->file, sent_line, sent_col,
+			       "could not send the statement: %s", buf);
 		else
 			log_error("could not send query: %s", buf);
 		return db_failure_status(conn);
@@ -479,13 +676,37 @@ enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 		ExecStatusType rs;
 
 		while (PQisBusy(conn)) {
-			int r = wait_fd(PQsocket(conn), POLLIN, -1);
+			long now = db_now_ms();
+			long wake =
+				next_poll && next_poll < next_progress ? next_poll : next_progress;
+			int r = wait_fd(PQsocket(conn), POLLIN,
+					cancelled ? -1 : (wake > now ? wake - now : 0));
 			if (r < 0 && !cancelled) {
-				cancel_query(conn, file);
+				cancel_query(conn, run->file);
 				cancelled = true;
 			}
 			if (r > 0 && !PQconsumeInput(conn))
 				break;
+			if (r != 0 || cancelled)
+				continue;
+			now = db_now_ms();
+			if (next_poll && now >= next_poll) {
+				poll_blocker(run, conn);
+				next_poll = db_now_ms() + run->lock_poll_ms;
+			}
+			if (now >= next_progress) {
+				/*
+				 * The server sends the results of a script's statements only
+				 * at its end: which one runs is known for one statement only.
+				 */
+				int line = 0, col = 0;
+				if (run->stmts && run->nstmts == 1) {
+					line = run->stmts[0].line;
+					col = run->stmts[0].col;
+				}
+				log_progress(run, conn, line, col, now - stmt_start);
+				next_progress = db_now_ms() + DB_PROGRESS_MS;
+			}
 		}
 		res = PQgetResult(conn);
 		if (!res)
@@ -499,16 +720,31 @@ enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 				PQfreemem(buf);
 		} else if (st == ST_OK && rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK &&
 			   rs != PGRES_EMPTY_QUERY) {
-			struct db_where where = {.file = file, .sent = sql, .sent_line = 1, .sent_col = 1};
-			if (stmts && index < nstmts) {
-				where.stmt_line = stmts[index].line;
-				where.stmt_col = stmts[index].col;
+			struct db_where where = { .file = run->file,
+						  .sent = sql,
+						  .sent_line = sent_line,
+						  .sent_col = sent_col };
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+			if (run->stmts && index < run->nstmts) {
+				where.stmt_line = run->stmts[index].line;
+				where.stmt_col = run->stmts[index].col;
 			}
-			if (!cancelled)
+			snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", state ? state : "");
+			if (msg)
+				snprintf(run->message, sizeof(run->message), "%s", msg);
+			else
+				one_line(run->message, sizeof(run->message),
+					 PQresultErrorMessage(res));
+			error_linecol(res, &where, &run->err_line, &run->err_col);
+			if (!cancelled &&
+			    !(run->quiet_lock_timeout && strcmp(run->sqlstate, "55P03") == 0))
 				db_report_error(res, &where);
 			st = ST_SQL;
 		}
 		index++;
+		stmt_start = db_now_ms();
+		next_progress = stmt_start + DB_PROGRESS_MS;
 		PQclear(res);
 	}
 	if (cancelled)
@@ -516,6 +752,13 @@ enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
 	if (st != ST_OK)
 		st = db_failure_status(conn);
 	return st;
+}
+
+enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
+			   const struct sql_stmt *stmts, int nstmts)
+{
+	struct db_run run = { .file = file, .stmts = stmts, .nstmts = nstmts };
+	return db_run(conn, sql, &run);
 }
 
 enum status db_exec(PGconn *conn, const char *sql, const char *file)

@@ -50,7 +50,8 @@ const char *db_describe(PGconn *conn);
  * (as a position in file when file is not NULL, else plainly) and returns
  * ST_SQL, or ST_CONNLOST when the connection is gone.
  */
-enum status db_exec(PGconn *conn, const char *sql, const char *file) __attribute__((warn_unused_result));
+enum status db_exec(PGconn *conn, const char *sql, const char *file)
+	__attribute__((warn_unused_result));
 
 /*
  * Run a query with text parameters and return its PGRES_TUPLES_OK (or
@@ -62,12 +63,12 @@ PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const
 
 /* Where a failed statement came from, to report the error against it. */
 struct db_where {
-	const char *file;  /* the file shown in messages, or NULL */
-	const char *sent;  /* the text sent to the server (for the error position) */
-	int sent_line;	   /* where sent starts in the file (1, 1 for a whole file) */
+	const char *file; /* the file shown in messages, or NULL */
+	const char *sent; /* the text sent to the server (for the error position) */
+	int sent_line;	  /* where sent starts in the file (1, 1 for a whole file) */
 	int sent_col;
-	int stmt_line;	   /* the failing statement's start, used when the */
-	int stmt_col;	   /* server gives no position (0: unknown) */
+	int stmt_line; /* the failing statement's start, used when the */
+	int stmt_col;  /* server gives no position (0: unknown) */
 };
 
 /*
@@ -86,7 +87,54 @@ void db_report_error(const PGresult *res, const struct db_where *where);
  * or ST_SIGNAL.
  */
 enum status db_exec_script(PGconn *conn, const char *sql, const char *file,
-			   const struct sql_stmt *stmts, int nstmts) __attribute__((warn_unused_result));
+			   const struct sql_stmt *stmts, int nstmts)
+	__attribute__((warn_unused_result));
+
+/*
+ * One script or one statement to run with db_run, and what became of it.
+ * Fill the "in" fields (the rest zeroed); db_run fills the "out" fields.
+ */
+struct db_run {
+	/* in */
+	const char *file; /* shown in messages, or NULL */
+	const struct sql_stmt
+		*stmts; /* the statements of sql, offsets relative to the file, or NULL */
+	int nstmts;
+	int sent_line; /* where sql starts in file (0: line 1, column 1) */
+	int sent_col;
+	PGconn *watch;		 /* another, idle connection (the lock connection) to watch
+					 conn's backend from: progress and lock holders; or NULL */
+	long lock_poll_ms;	 /* look for lock holders this often while waiting (0: only
+					 with the progress lines) */
+	bool quiet_lock_timeout; /* do not log a lock_timeout failure (55P03): the caller
+					 retries; the other failures are logged as always */
+	/* out */
+	char sqlstate[6]; /* the failure's SQLSTATE, "" when none */
+	int err_line;	  /* the failure's position in file (0: unknown) */
+	int err_col;
+	char message[256]; /* the failure's primary message, one line */
+	char blocker[640]; /* the sessions last seen holding a lock conn waited for, "" */
+};
+
+/*
+ * Send sql (simple query protocol: one statement, or a whole file of them in
+ * one round trip) on conn and read every result.  The first failing
+ * statement is reported (db_report_error) against run->file, unless it is a
+ * lock_timeout and run->quiet_lock_timeout is set.  While it runs:
+ *  - a stop signal cancels it on the server (PQcancel), then ST_SIGNAL;
+ *  - every DB_PROGRESS_MS a progress line is logged: elapsed time and, when
+ *    run->watch is set, what the backend waits for (an index build's phase
+ *    and blocks/tuples done from pg_stat_progress_create_index, or the pids
+ *    holding the lock it waits for, with their transaction and query start);
+ *  - every run->lock_poll_ms the holders of a lock it waits for are noted in
+ *    run->blocker, so that a lock_timeout can say who held the lock.
+ * Returns ST_OK, ST_SQL, ST_CONNLOST or ST_SIGNAL.
+ */
+enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
+	__attribute__((warn_unused_result));
+
+/* Interval of db_run's progress lines, in milliseconds. */
+#define DB_PROGRESS_MS 5000
 
 /* The status for a failed statement: ST_CONNLOST when the connection is gone, else ST_SQL. */
 enum status db_failure_status(PGconn *conn);

@@ -23,7 +23,7 @@ static char *qualify(PGconn *conn, const struct config *cfg)
 enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
 {
 	char name[256];
-	const char *params[1] = {name};
+	const char *params[1] = { name };
 	char *sql = NULL;
 	PGresult *res = NULL;
 	enum status st = ST_INTERNAL;
@@ -44,17 +44,19 @@ enum status history_load(PGconn *conn, const struct config *cfg, struct history 
 		st = ST_OK;
 		goto out;
 	}
-	if (asprintf(&sql,
-		     "SELECT phase, file, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		     " applied_by, outcome, duration_ms FROM %s ORDER BY applied_at, phase, file",
-		     h->qualified) < 0) {
+	if (asprintf(
+		    &sql,
+		    "SELECT phase, file, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		    " applied_by, outcome, duration_ms FROM %s ORDER BY applied_at, phase, file",
+		    h->qualified) < 0) {
 		sql = NULL;
 		st = ST_INTERNAL;
 		goto out;
 	}
 	res = db_query(conn, sql, 0, NULL, &st);
 	if (!res) {
-		log_hint("The history table %s exists but cannot be read as pgprelude's.", h->qualified);
+		log_hint("The history table %s exists but cannot be read as pgprelude's.",
+			 h->qualified);
 		goto out;
 	}
 	h->n = PQntuples(res);
@@ -91,7 +93,7 @@ out:
 
 enum status history_ensure(PGconn *conn, struct history *h)
 {
-	const char *params[1] = {h->schema};
+	const char *params[1] = { h->schema };
 	char *sql = NULL;
 	PGresult *res;
 	enum status st;
@@ -116,7 +118,8 @@ enum status history_ensure(PGconn *conn, struct history *h)
 		sql = NULL;
 		if (st != ST_OK) {
 			PQclear(res);
-			log_error("could not create the schema of the history table %s", h->qualified);
+			log_error("could not create the schema of the history table %s",
+				  h->qualified);
 			return st;
 		}
 	}
@@ -149,11 +152,14 @@ enum status history_ensure(PGconn *conn, struct history *h)
 }
 
 enum status history_record(PGconn *conn, const struct history *h, const char *phase,
-			   const char *file, const char *checksum, long duration_ms, const char *outcome)
+			   const char *file, const char *checksum, long duration_ms,
+			   const char *outcome)
 {
 	char host[256] = "";
 	char duration[24];
-	const char *params[7] = {phase, file, checksum, duration, host, PGPRELUDE_VERSION, outcome};
+	const char *params[7] = {
+		phase, file, checksum, duration, host, PGPRELUDE_VERSION, outcome
+	};
 	char *sql = NULL;
 	PGresult *res;
 	enum status st;
@@ -174,7 +180,8 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 	res = db_query(conn, sql, 7, params, &st);
 	free(sql);
 	if (!res) {
-		log_error("could not record %s/%s in the history table %s", phase, file, h->qualified);
+		log_error("could not record %s/%s in the history table %s", phase, file,
+			  h->qualified);
 		return st;
 	}
 	PQclear(res);
@@ -193,7 +200,9 @@ const struct history_row *history_find_moved(const struct history *h, const char
 					     const char *checksum)
 {
 	for (int i = 0; i < h->n; i++)
-		if (strcmp(h->rows[i].phase, phase) != 0 && strcmp(h->rows[i].checksum, checksum) == 0)
+		if (strcmp(h->rows[i].phase, phase) != 0 &&
+		    strcmp(h->rows[i].checksum, checksum) == 0 &&
+		    strncmp(h->rows[i].outcome, "failed", 6) != 0)
 			return &h->rows[i];
 	return NULL;
 }

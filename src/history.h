@@ -44,13 +44,14 @@ enum status history_ensure(PGconn *conn, struct history *h) __attribute__((warn_
  * transaction.  Logs on failure.
  */
 enum status history_record(PGconn *conn, const struct history *h, const char *phase,
-			   const char *file, const char *checksum, long duration_ms, const char *outcome)
-	__attribute__((warn_unused_result));
+			   const char *file, const char *checksum, long duration_ms,
+			   const char *outcome) __attribute__((warn_unused_result));
 
 /* The row of (phase, file), or NULL. */
-const struct history_row *history_find(const struct history *h, const char *phase, const char *file);
+const struct history_row *history_find(const struct history *h, const char *phase,
+				       const char *file);
 
-/* A row of another phase than phase with this checksum, or NULL. */
+/* A row of another phase than phase with this checksum, not a failed run's, or NULL. */
 const struct history_row *history_find_moved(const struct history *h, const char *phase,
 					     const char *checksum);
 

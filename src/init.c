@@ -105,7 +105,7 @@ int init_supervise(const struct strv *argv, const struct creds *creds)
 	log_debug("supervising \"%s\" (pid %ld)", argv->v[0], (long)child);
 
 	for (;;) {
-		struct pollfd pfd = {.fd = sigfd, .events = POLLIN};
+		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
 		int sig, wstatus;
 		pid_t w;
 
@@ -113,19 +113,21 @@ int init_supervise(const struct strv *argv, const struct creds *creds)
 			return EXIT_INTERNAL;
 		while ((sig = init_take_signal()) != 0) {
 			if (sig != SIGCHLD && kill(child, sig) != 0 && errno != ESRCH)
-				log_warning("could not forward signal %d to pid %ld: %s", sig, (long)child,
-					    strerror(errno));
+				log_warning("could not forward signal %d to pid %ld: %s", sig,
+					    (long)child, strerror(errno));
 		}
 		/* CHLD signals merge: reap everything that has exited, every time. */
 		while ((w = waitpid(-1, &wstatus, WNOHANG)) > 0) {
 			if (w != child)
 				continue;
 			if (WIFEXITED(wstatus)) {
-				log_debug("\"%s\" exited with status %d", argv->v[0], WEXITSTATUS(wstatus));
+				log_debug("\"%s\" exited with status %d", argv->v[0],
+					  WEXITSTATUS(wstatus));
 				return WEXITSTATUS(wstatus);
 			}
 			if (WIFSIGNALED(wstatus)) {
-				log_debug("\"%s\" was killed by signal %d", argv->v[0], WTERMSIG(wstatus));
+				log_debug("\"%s\" was killed by signal %d", argv->v[0],
+					  WTERMSIG(wstatus));
 				return EXIT_SIGNAL_BASE + WTERMSIG(wstatus);
 			}
 		}

@@ -22,21 +22,21 @@ static void log_holder(PGconn *conn, const char *name, long waited_ms)
 		"       coalesce(a.state, '?')"
 		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
 		" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-		"   AND l.classid = " LOCK_CLASSID
-		"   AND l.objid = hashtext($1)::oid"
+		"   AND l.classid = " LOCK_CLASSID "   AND l.objid = hashtext($1)::oid"
 		" LIMIT 1";
-	const char *params[1] = {name};
+	const char *params[1] = { name };
 	enum status st;
 	PGresult *res = db_query(conn, sql, 1, params, &st);
 
 	if (!res)
 		return;
 	if (PQntuples(res) == 1)
-		log_info("waiting for the migration lock (%.0f s): held by pid %s, user %s, application "
-			 "\"%s\", client %s, connected since %s, state %s",
-			 (double)waited_ms / 1000.0, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-			 PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
-			 PQgetvalue(res, 0, 5));
+		log_info(
+			"waiting for the migration lock (%.0f s): held by pid %s, user %s, application "
+			"\"%s\", client %s, connected since %s, state %s",
+			(double)waited_ms / 1000.0, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+			PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
+			PQgetvalue(res, 0, 5));
 	else
 		log_info("waiting for the migration lock (%.0f s): its holder just left",
 			 (double)waited_ms / 1000.0);
@@ -47,7 +47,7 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 {
 	static const char sql[] = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1))";
 	char name[256];
-	const char *params[1] = {name};
+	const char *params[1] = { name };
 	long start = db_now_ms();
 	long next_report = start;
 	long backoff = 50;
@@ -99,7 +99,7 @@ void lock_release(PGconn *conn, const struct config *cfg)
 {
 	static const char sql[] = "SELECT pg_advisory_unlock(" LOCK_CLASSID ", hashtext($1))";
 	char name[256];
-	const char *params[1] = {name};
+	const char *params[1] = { name };
 	PGresult *res;
 
 	if (!conn || PQstatus(conn) != CONNECTION_OK)

@@ -21,7 +21,8 @@
  * Returns ST_OK, ST_LOCK after cfg->lock_wait_timeout_ms, ST_CONNLOST or
  * ST_SQL on a failed query, ST_SIGNAL when interrupted; logs in every case.
  */
-enum status lock_acquire(PGconn *conn, const struct config *cfg) __attribute__((warn_unused_result));
+enum status lock_acquire(PGconn *conn, const struct config *cfg)
+	__attribute__((warn_unused_result));
 
 /* Release the lock (best effort; it also goes with the session). */
 void lock_release(PGconn *conn, const struct config *cfg);

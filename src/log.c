@@ -16,7 +16,7 @@ static enum log_level log_min = LOG_INFO;
 static bool log_last_shown = true; /* whether the last main message was shown */
 
 static const char *const level_names[] = {
-	[LOG_DEBUG] = "debug",	   [LOG_INFO] = "info", [LOG_WARNING] = "warning",
+	[LOG_DEBUG] = "debug",	   [LOG_INFO] = "info",	    [LOG_WARNING] = "warning",
 	[LOG_ERROR] = "error",	   [LOG_DETAIL] = "detail", [LOG_HINT] = "hint",
 	[LOG_CONTEXT] = "context",
 };
@@ -51,12 +51,102 @@ static void log_write(const char *buf, size_t len)
 	errno = saved;
 }
 
-/* Append s to buf (JSON-escaped), keeping room for the closing bytes. */
+size_t log_utf8_seq(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len;
+	unsigned cp;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+		len = 2;
+		cp = s[0] & 0x1F;
+	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+		len = 3;
+		cp = s[0] & 0x0F;
+	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+bool log_utf8_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = log_utf8_seq(s + i, n - i);
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+size_t log_escape_bytes(const char *s, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t pos = 0, n = strlen(s);
+
+	for (size_t i = 0; i < n && pos + 5 < cap;) {
+		size_t k = log_utf8_seq(s + i, n - i);
+		if (k == 0) {
+			out[pos++] = '\\';
+			out[pos++] = 'x';
+			out[pos++] = hex[(unsigned char)s[i] >> 4];
+			out[pos++] = hex[(unsigned char)s[i] & 15];
+			i++;
+		} else if (pos + k + 1 < cap) {
+			memcpy(out + pos, s + i, k);
+			pos += k;
+			i += k;
+		} else {
+			break;
+		}
+	}
+	out[pos] = '\0';
+	return pos;
+}
+
+/* The length of text (len bytes) without a multi-byte character cut off at its end. */
+static size_t whole_chars(const char *text, size_t len)
+{
+	size_t back = 0;
+	/* step back over at most 3 continuation bytes to the start of the last character */
+	while (back < 3 && back < len && ((unsigned char)text[len - 1 - back] & 0xC0) == 0x80)
+		back++;
+	if (back < len && (unsigned char)text[len - 1 - back] >= 0xC0 &&
+	    log_utf8_seq(text + len - 1 - back, back + 1) == 0)
+		return len - 1 - back;
+	return len;
+}
+
+/*
+ * Append s to buf (JSON-escaped), keeping room for the closing bytes.  A byte
+ * that does not start a valid UTF-8 sequence becomes U+FFFD, so that every
+ * line is valid JSON; a character that does not fit is left out whole.
+ */
 static size_t json_put(char *buf, size_t pos, size_t cap, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < len && pos + 8 < cap; i++) {
+	for (size_t i = 0; i < len && pos + 8 < cap;) {
 		unsigned char c = (unsigned char)s[i];
+		size_t k;
 		if (c == '"' || c == '\\') {
 			buf[pos++] = '\\';
 			buf[pos++] = (char)c;
@@ -71,9 +161,18 @@ static size_t json_put(char *buf, size_t pos, size_t cap, const char *s, size_t 
 			buf[pos + 4] = hex[c >> 4];
 			buf[pos + 5] = hex[c & 15];
 			pos += 6;
+		} else if ((k = log_utf8_seq(s + i, len - i)) == 0) {
+			memcpy(buf + pos, "\\ufffd", 6);
+			pos += 6;
+		} else if (pos + k + 8 < cap) {
+			memcpy(buf + pos, s + i, k);
+			pos += k;
+			i += k;
+			continue;
 		} else {
-			buf[pos++] = (char)c;
+			break;
 		}
+		i++;
 	}
 	return pos;
 }
@@ -100,10 +199,11 @@ static void log_emit(enum log_level level, const char *file, int line, int col, 
 		struct tm tm;
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
-		pos = (size_t)snprintf(buf, sizeof(buf),
-				       "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
-				       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-				       tm.tm_sec, (long)tv.tv_usec / 1000, level_names[level]);
+		pos = (size_t)snprintf(
+			buf, sizeof(buf),
+			"{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
+			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			tm.tm_sec, (long)tv.tv_usec / 1000, level_names[level]);
 		pos = json_put(buf, pos, sizeof(buf) - 64, text, len);
 		buf[pos++] = '"';
 		if (file) {
@@ -111,9 +211,11 @@ static void log_emit(enum log_level level, const char *file, int line, int col, 
 			pos = json_put(buf, pos, sizeof(buf) - 48, file, strlen(file));
 			pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, "\"");
 			if (line > 0)
-				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"line\":%d", line);
+				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos,
+							",\"line\":%d", line);
 			if (col > 0)
-				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"col\":%d", col);
+				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"col\":%d",
+							col);
 		}
 		pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, "}\n");
 	} else {
@@ -121,11 +223,14 @@ static void log_emit(enum log_level level, const char *file, int line, int col, 
 			pos = (size_t)snprintf(buf, sizeof(buf), "%s:%d:%d: %s: ", file, line, col,
 					       level_names[level]);
 		else if (file && line > 0)
-			pos = (size_t)snprintf(buf, sizeof(buf), "%s:%d: %s: ", file, line, level_names[level]);
+			pos = (size_t)snprintf(buf, sizeof(buf), "%s:%d: %s: ", file, line,
+					       level_names[level]);
 		else if (file)
-			pos = (size_t)snprintf(buf, sizeof(buf), "%s: %s: ", file, level_names[level]);
+			pos = (size_t)snprintf(buf, sizeof(buf), "%s: %s: ", file,
+					       level_names[level]);
 		else
-			pos = (size_t)snprintf(buf, sizeof(buf), "pgprelude: %s: ", level_names[level]);
+			pos = (size_t)snprintf(buf, sizeof(buf),
+					       "pgprelude: %s: ", level_names[level]);
 		if (pos >= sizeof(buf) - 2)
 			pos = sizeof(buf) - 2;
 		/* Keep it one line: fold embedded newlines into " | ". */
@@ -146,9 +251,13 @@ static void log_vemit(enum log_level level, const char *file, int line, int col,
 		      va_list ap)
 {
 	char text[LOG_LINE_MAX];
+	int n;
 	if (!log_wanted(level))
 		return;
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	/* cut short: never end in the middle of a character */
+	if (n >= (int)sizeof(text))
+		text[whole_chars(text, sizeof(text) - 1)] = '\0';
 	log_emit(level, file, line, col, text);
 }
 
@@ -171,18 +280,17 @@ void log_at(enum log_level level, const char *file, int line, int col, const cha
 void log_output(const char *prefix, const char *line, int len)
 {
 	char buf[LOG_LINE_MAX];
+	int n = snprintf(buf, sizeof(buf) - 1, "[%s] %.*s", prefix, len, line);
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(buf) - 1)
+		n = (int)whole_chars(buf, sizeof(buf) - 2);
+	buf[n] = '\0';
 	if (log_format == LOG_FORMAT_JSON) {
-		int n = snprintf(buf, sizeof(buf), "[%s] %.*s", prefix, len, line);
-		(void)n;
 		log_emit(LOG_INFO, NULL, 0, 0, buf);
 		return;
 	}
-	int n = snprintf(buf, sizeof(buf), "[%s] %.*s\n", prefix, len, line);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(buf)) {
-		n = sizeof(buf) - 1;
-		buf[n - 1] = '\n';
-	}
+	buf[n++] = '\n';
 	log_write(buf, (size_t)n);
 }

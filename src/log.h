@@ -15,6 +15,9 @@
 #ifndef PGPRELUDE_LOG_H
 #define PGPRELUDE_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "config.h"
 
 enum log_level {
@@ -41,6 +44,22 @@ void log_at(enum log_level level, const char *file, int line, int col, const cha
 
 /* A line of output from an external command, shown under a prefix ("[schema] …"). */
 void log_output(const char *prefix, const char *line, int len);
+
+/*
+ * The length of the valid UTF-8 sequence at the start of s (n bytes), or 0
+ * when s does not start with one.
+ */
+size_t log_utf8_seq(const char *s, size_t n);
+
+/* Whether s (n bytes) is valid UTF-8. */
+bool log_utf8_valid(const char *s, size_t n);
+
+/*
+ * Copy s into out (cap bytes, NUL-terminated) with every byte that is not
+ * part of valid UTF-8 written as \xNN, for names shown in messages.
+ * Returns the length written.
+ */
+size_t log_escape_bytes(const char *s, char *out, size_t cap);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

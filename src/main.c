@@ -30,7 +30,9 @@ enum command {
 	CMD_RUN,     /* the whole job, then hand over */
 	CMD_MIGRATE, /* the phases, then exit */
 	CMD_STATUS,
-	CMD_WAIT
+	CMD_WAIT,
+	CMD_PLAN,  /* what would run, with the pre-flights; changes nothing */
+	CMD_VERIFY /* checksums and declared constraints, read-only */
 };
 
 struct options {
@@ -38,7 +40,7 @@ struct options {
 	const char *config_path;
 	bool json;
 	bool verbose;
-	int log_format; /* -1: from the config */
+	int log_format;	 /* -1: from the config */
 	struct strv app; /* the command after "--" (points into argv) */
 };
 
@@ -52,6 +54,10 @@ static void usage(FILE *out)
 		"  pgprelude [OPTION]... migrate                 run the phases, then exit\n"
 		"  pgprelude [OPTION]... status [--json]         show every file and its state\n"
 		"  pgprelude [OPTION]... wait                    wait for the database, then exit\n"
+		"  pgprelude [OPTION]... plan                    show what would run, with the pre-flight\n"
+		"                                                checks, changing nothing\n"
+		"  pgprelude [OPTION]... verify                  check applied files and declared\n"
+		"                                                constraints, read-only\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE      configuration file (default $PGPRELUDE_CONFIG, else\n"
@@ -72,7 +78,8 @@ static void usage(FILE *out)
 		"  5    migration lock not obtained before [database] lock_wait_timeout\n"
 		"  6    SQL error in a migration (its transaction was rolled back)\n"
 		"  7    pre-flight check failed\n"
-		"  8    an applied file has changed (checksum mismatch)\n"
+		"  8    an applied file has changed, or the database differs from a declared\n"
+		"       constraint (drift); verify: any difference\n"
 		"  9    external step failed: run command, wait_for timeout, or expect unmet\n"
 		"  10   connection to the database lost during the run\n"
 		"  11   internal error (out of memory, I/O error)\n"
@@ -86,10 +93,13 @@ static void usage(FILE *out)
 static enum status parse_args(int argc, char **argv, struct options *o, bool *done)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
-		{"log-format", required_argument, NULL, 'f'}, {"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},	       {"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -132,7 +142,8 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 				log_error("unknown option \"-%c\"", optopt);
 			else
 				log_error("unknown option \"%s\"", argv[optind - 1]);
-			log_hint("Try \"pgprelude --help\". Options for the application go after \"--\".");
+			log_hint(
+				"Try \"pgprelude --help\". Options for the application go after \"--\".");
 			return ST_USAGE;
 		}
 	}
@@ -140,7 +151,11 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 		static const struct {
 			const char *name;
 			enum command cmd;
-		} cmds[] = {{"migrate", CMD_MIGRATE}, {"status", CMD_STATUS}, {"wait", CMD_WAIT}};
+		} cmds[] = { { "migrate", CMD_MIGRATE },
+			     { "status", CMD_STATUS },
+			     { "wait", CMD_WAIT },
+			     { "plan", CMD_PLAN },
+			     { "verify", CMD_VERIFY } };
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 			if (strcmp(argv[optind], cmds[i].name) != 0)
 				continue;
@@ -148,12 +163,14 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 			optind++;
 			/* status takes --json after its name too */
 			while (optind < argc) {
-				if (o->command == CMD_STATUS && strcmp(argv[optind], "--json") == 0) {
+				if (o->command == CMD_STATUS &&
+				    strcmp(argv[optind], "--json") == 0) {
 					o->json = true;
 					optind++;
 					continue;
 				}
-				log_error("unexpected argument \"%s\" after \"%s\"", argv[optind], cmds[i].name);
+				log_error("unexpected argument \"%s\" after \"%s\"", argv[optind],
+					  cmds[i].name);
 				return ST_USAGE;
 			}
 			break;
@@ -199,22 +216,6 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 	return st;
 }
 
-static enum status show_status(const struct config *cfg, bool json)
-{
-	struct phases p;
-	PGconn *conn = NULL;
-	enum status st = db_wait(cfg, &conn);
-
-	if (st != ST_OK)
-		return st;
-	st = phases_prepare(&p, cfg, conn, false);
-	if (st == ST_OK)
-		phases_print_status(&p, json);
-	phases_free(&p);
-	PQfinish(conn);
-	return st;
-}
-
 /*
  * Close the lock connection (releasing the lock) and hand the process over
  * to the application: exec it, or start it and stay as its init.  Returns
@@ -224,8 +225,8 @@ static int hand_over(const struct config *cfg, const struct strv *app, const str
 		     PGconn *conn, long started)
 {
 	const struct strv *cmd = app->n ? app : &cfg->exec_command;
-	bool supervise = cfg->exec_mode == EXEC_SUPERVISE ||
-			 (cfg->exec_mode == EXEC_AUTO && init_is_pid1());
+	bool supervise =
+		cfg->exec_mode == EXEC_SUPERVISE || (cfg->exec_mode == EXEC_AUTO && init_is_pid1());
 
 	lock_release(conn, cfg);
 	PQfinish(conn);
@@ -249,7 +250,7 @@ static int hand_over(const struct config *cfg, const struct strv *app, const str
 int main(int argc, char **argv)
 {
 	struct options opt;
-	struct config cfg = {0};
+	struct config cfg = { 0 };
 	struct creds creds;
 	PGconn *conn = NULL;
 	long started = db_now_ms();
@@ -275,8 +276,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (opt.command == CMD_RUN && opt.app.n == 0 && cfg.exec_command.n == 0) {
 		log_error("no command to hand over to");
-		log_hint("Give one after \"--\", or set [exec] command; use \"pgprelude migrate\" to only "
-			 "run the phases.");
+		log_hint(
+			"Give one after \"--\", or set [exec] command; use \"pgprelude migrate\" to only "
+			"run the phases.");
 		st = ST_USAGE;
 		goto out;
 	}
@@ -292,7 +294,12 @@ int main(int argc, char **argv)
 		st = db_wait(&cfg, &conn);
 		break;
 	case CMD_STATUS:
-		st = show_status(&cfg, opt.json);
+		st = phases_inspect(&cfg, opt.json ? INSPECT_STATUS_JSON : INSPECT_STATUS);
+		break;
+	case CMD_PLAN:
+	case CMD_VERIFY:
+		st = phases_inspect(&cfg,
+				    opt.command == CMD_VERIFY ? INSPECT_VERIFY : INSPECT_PLAN);
 		break;
 	case CMD_MIGRATE:
 		st = migrate(&cfg, &conn);
@@ -300,7 +307,8 @@ int main(int argc, char **argv)
 	case CMD_RUN:
 		st = migrate(&cfg, &conn);
 		if (st == ST_OK) {
-			code = hand_over(&cfg, &opt.app, cfg.exec_user ? &creds : NULL, conn, started);
+			code = hand_over(&cfg, &opt.app, cfg.exec_user ? &creds : NULL, conn,
+					 started);
 			config_free(&cfg);
 			return code;
 		}
@@ -310,9 +318,10 @@ out:
 	if (conn)
 		PQfinish(conn);
 	if (st == ST_SIGNAL)
-		log_error("stopped by signal %d (%s) before the hand-over; nothing is left half-done: "
-			  "an open transaction was rolled back and the lock released",
-			  init_stop_signal(), strsignal(init_stop_signal()));
+		log_error(
+			"stopped by signal %d (%s) before the hand-over: the running statement was "
+			"cancelled, its transaction rolled back, and the lock released",
+			init_stop_signal(), strsignal(init_stop_signal()));
 	config_free(&cfg);
 	return status_exit_code(st, init_stop_signal());
 }

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "db.h"
+#include "init.h"
 #include "log.h"
 
 const char *migrate_state_name(enum file_state st)
@@ -30,6 +32,10 @@ const char *migrate_state_name(enum file_state st)
 		return "moved";
 	case FILE_MISSING:
 		return "missing";
+	case FILE_DECLARED:
+		return "declared";
+	case FILE_FAILED:
+		return "failed";
 	}
 	return "?";
 }
@@ -39,12 +45,18 @@ int migrate_name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-bool migrate_directives(const char *text, bool *repeatable, int *bad_line)
+bool migrate_row_failed(const struct history_row *r)
+{
+	return r && r->outcome && strncmp(r->outcome, "failed", 6) == 0;
+}
+
+bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line)
 {
 	const char *p = text;
 	int line = 1;
 
 	*repeatable = false;
+	*no_transaction = false;
 	/* Only the leading block of comment and blank lines can hold directives. */
 	while (*p) {
 		const char *eol = strchr(p, '\n');
@@ -64,15 +76,21 @@ bool migrate_directives(const char *text, bool *repeatable, int *bad_line)
 				/* a comma- or blank-separated list of words */
 				while (q < p + len) {
 					const char *w;
-					while (q < p + len && (isspace((unsigned char)*q) || *q == ','))
+					while (q < p + len &&
+					       (isspace((unsigned char)*q) || *q == ','))
 						q++;
 					w = q;
-					while (q < p + len && !isspace((unsigned char)*q) && *q != ',')
+					while (q < p + len && !isspace((unsigned char)*q) &&
+					       *q != ',')
 						q++;
 					if (q == w)
 						break;
-					if ((size_t)(q - w) == 10 && strncmp(w, "repeatable", 10) == 0)
+					if ((size_t)(q - w) == 10 &&
+					    strncmp(w, "repeatable", 10) == 0)
 						*repeatable = true;
+					else if ((size_t)(q - w) == 14 &&
+						 strncmp(w, "no-transaction", 14) == 0)
+						*no_transaction = true;
 					else {
 						*bad_line = line;
 						return false;
@@ -129,7 +147,8 @@ static enum status read_file(const char *path, const char *shown, char **text, s
 
 	if (fd < 0) {
 		if (errno == ENOENT && lstat(path, &sb) == 0)
-			log_error("could not open file \"%s\": it is a dangling symbolic link", shown);
+			log_error("could not open file \"%s\": it is a dangling symbolic link",
+				  shown);
 		else
 			log_error("could not open file \"%s\": %s", shown, strerror(errno));
 		return ST_USAGE;
@@ -167,7 +186,13 @@ static enum status read_file(const char *path, const char *shown, char **text, s
 	return ST_OK;
 }
 
-/* List the *.sql names of dir in byte order.  Logs and returns false on failure. */
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t len = strlen(name), n = strlen(suffix);
+	return len > n && strcmp(name + len - n, suffix) == 0;
+}
+
+/* List the *.sql and *.ini names of dir in byte order.  Logs and returns false on failure. */
 static bool list_sql(const char *dir, const char *phase, char ***names, int *count)
 {
 	DIR *d = opendir(dir);
@@ -178,18 +203,21 @@ static bool list_sql(const char *dir, const char *phase, char ***names, int *cou
 	*names = NULL;
 	*count = 0;
 	if (!d) {
-		log_error("could not open folder \"%s\" of phase \"%s\": %s", dir, phase, strerror(errno));
+		log_error("could not open folder \"%s\" of phase \"%s\": %s", dir, phase,
+			  strerror(errno));
 		return false;
 	}
 	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
 		if (e->d_name[0] == '.') {
 			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				log_debug("phase \"%s\": skipping hidden file \"%s\"", phase, e->d_name);
+				log_debug("phase \"%s\": skipping hidden file \"%s\"", phase,
+					  e->d_name);
 			continue;
 		}
-		if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0) {
-			log_debug("phase \"%s\": skipping \"%s\" (not a .sql file)", phase, e->d_name);
+		if (!has_suffix(e->d_name, ".sql") && !has_suffix(e->d_name, ".ini")) {
+			log_debug(
+				"phase \"%s\": skipping \"%s\" (not a .sql file); constraint files end in .ini",
+				phase, e->d_name);
 			continue;
 		}
 		if (n == cap) {
@@ -250,6 +278,17 @@ enum status migrate_scan(const struct config *cfg, const struct phase *ph, const
 			st = ST_INTERNAL;
 			goto out;
 		}
+		/* The name is the history key, stored as text: it must be UTF-8. */
+		if (!log_utf8_valid(f->name, strlen(f->name))) {
+			char shown[1024];
+			log_escape_bytes(f->path, shown, sizeof(shown));
+			log_at(LOG_ERROR, shown, 0, 0, "the file name is not valid UTF-8");
+			log_hint(
+				"Rename the file; names are recorded in the history table as text.");
+			free(full);
+			st = ST_USAGE;
+			goto out;
+		}
 		st = read_file(full, f->path, &f->text, &f->len);
 		if (st != ST_OK) {
 			free(full);
@@ -257,6 +296,19 @@ enum status migrate_scan(const struct config *cfg, const struct phase *ph, const
 		}
 		st = ST_USAGE;
 		free(full);
+		if (has_suffix(f->name, ".ini")) {
+			f->cons = calloc(1, sizeof(*f->cons));
+			if (!f->cons) {
+				st = ST_INTERNAL;
+				goto out;
+			}
+			st = constraints_parse(f->text, f->len, f->path, f->cons);
+			if (st != ST_OK)
+				goto out;
+			sha256_hex(f->text, f->len, f->checksum);
+			f->state = FILE_DECLARED;
+			continue;
+		}
 		f->nstmts = sqlsplit(f->text, f->len, &f->stmts, &serr);
 		if (f->nstmts == -2) {
 			st = ST_INTERNAL;
@@ -272,14 +324,17 @@ enum status migrate_scan(const struct config *cfg, const struct phase *ph, const
 			log_hint("Remove it, or put the SQL it is meant to run in it.");
 			goto out;
 		}
-		if (!migrate_directives(f->text, &f->repeatable, &bad_line)) {
+		if (!migrate_directives(f->text, &f->repeatable, &f->no_transaction, &bad_line)) {
 			log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
-			log_hint("Known directives: \"-- pgprelude: repeatable\".");
+			log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
+				 "no-transaction\".");
 			goto out;
 		}
 		sha256_hex(f->text, f->len, f->checksum);
 		f->row = history_find(h, ph->name, f->name);
-		if (!f->row) {
+		if (migrate_row_failed(f->row)) {
+			f->state = FILE_FAILED; /* changed or not: it runs again */
+		} else if (!f->row) {
 			f->moved = history_find_moved(h, ph->name, f->checksum);
 			f->state = f->moved ? FILE_MOVED : FILE_PENDING;
 		} else if (strcmp(f->row->checksum, f->checksum) == 0) {
@@ -331,13 +386,14 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
 			log_at(LOG_ERROR, f->path, 0, 0,
 			       "the file changed after it was applied on %s (checksum %.12s…, now %.12s…)",
 			       f->row->applied_at, f->row->checksum, f->checksum);
-			log_detail("Applied checksum %s; the file's checksum is now %s.", f->row->checksum,
-				   f->checksum);
-			log_hint("Restore the file as it was applied and put the change in a new file. If "
-				 "the edit is cosmetic, accept it with: UPDATE %s SET checksum = '%s' WHERE "
-				 "phase = '%s' AND file = '%s'; or mark the file \"-- pgprelude: "
-				 "repeatable\" if it is meant to re-run.",
-				 h->qualified, f->checksum, plan->phase->name, f->name);
+			log_detail("Applied checksum %s; the file's checksum is now %s.",
+				   f->row->checksum, f->checksum);
+			log_hint(
+				"Restore the file as it was applied and put the change in a new file. If "
+				"the edit is cosmetic, accept it with: UPDATE %s SET checksum = '%s' WHERE "
+				"phase = '%s' AND file = '%s'; or mark the file \"-- pgprelude: "
+				"repeatable\" if it is meant to re-run.",
+				h->qualified, f->checksum, plan->phase->name, f->name);
 			st = ST_DRIFT;
 		} else if (f->state == FILE_MOVED) {
 			log_at(LOG_WARNING, f->path, 0, 0,
@@ -345,7 +401,8 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
 			       "it again",
 			       f->moved->file, f->moved->phase, f->moved->applied_at);
 		} else if (f->state == FILE_MISSING) {
-			log_debug("%s: applied on %s, no longer in the folder", f->path, f->row->applied_at);
+			log_debug("%s: applied on %s, no longer in the folder", f->path,
+				  f->row->applied_at);
 		}
 	}
 	return st;
@@ -362,16 +419,82 @@ static enum status ensure_work(const struct config *cfg, PGconn **work)
 		return ST_OK;
 	st = db_connect_once(cfg, 10000, work, &reason, err, sizeof(err));
 	if (st != ST_OK) {
-		log_error("could not open a second connection to %s: %s", db_describe(NULL), reason);
+		log_error("could not open a second connection to %s: %s", db_describe(NULL),
+			  reason);
 		log_detail("%s", err);
 		return st == ST_UNREACHABLE ? ST_CONNLOST : st;
 	}
 	return ST_OK;
 }
 
-/* Run one file and its history row in one transaction. */
+/* ---- applying files ------------------------------------------------------ */
+
+/* Retry n (1-based) after a lock_timeout waits 1 s, 2 s, 4 s, ... at most 30 s. */
+static long retry_delay_ms(int n)
+{
+	long ms = 1000;
+	for (int i = 1; i < n && ms < 30000; i++)
+		ms *= 2;
+	return ms < 30000 ? ms : 30000;
+}
+
+/* How often db_run looks for the holder of a lock: twice per lock_timeout. */
+static long lock_poll_ms(const struct phase *ph)
+{
+	long ms = ph->lock_timeout_ms / 2;
+	if (ph->lock_timeout_ms <= 0)
+		return 0;
+	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
+}
+
+static bool is_lock_timeout(const struct db_run *run)
+{
+	return strcmp(run->sqlstate, "55P03") == 0;
+}
+
+/*
+ * Log a lock_timeout and who held the lock, then wait before retry n.
+ * Returns false when a stop signal arrived meanwhile.
+ */
+static bool lock_retry_wait(const struct phase *ph, const char *path, const struct db_run *run,
+			    int n, const char *what)
+{
+	long delay = retry_delay_ms(n);
+
+	log_at(LOG_WARNING, path, run->err_line, run->err_col,
+	       "lock_timeout (%ld ms): %s; retrying %s in %.0f s (retry %d of %d)",
+	       ph->lock_timeout_ms, run->message, what, (double)delay / 1000.0, n,
+	       ph->lock_retries);
+	if (run->blocker[0])
+		log_detail("The lock was held by %s.", run->blocker);
+	else
+		log_detail(
+			"The session holding the lock was not seen (it may have let go of it meanwhile).");
+	return db_sleep_ms(delay);
+}
+
+/* After the last retry of a lock_timeout: who held the lock and what to do. */
+static void lock_gave_up(const struct phase *ph, const struct db_run *run)
+{
+	if (run->blocker[0])
+		log_detail("The lock was held by %s.", run->blocker);
+	log_hint(
+		"Gave up after %d retr%s. Let that session finish (or end it with SELECT "
+		"pg_terminate_backend(pid)), or raise lock_timeout or lock_retries in phase \"%s\".",
+		ph->lock_retries, ph->lock_retries == 1 ? "y" : "ies", ph->name);
+}
+
+static void rollback(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(conn, "ROLLBACK");
+		PQclear(res);
+	}
+}
+
+/* Run one file and its history row in one transaction, again from its start after a lock_timeout. */
 static enum status apply_file(const struct mplan *plan, const struct mfile *f, struct history *h,
-			      PGconn *conn)
+			      PGconn *conn, PGconn *watch)
 {
 	const struct phase *ph = plan->phase;
 	char setup[160];
@@ -381,59 +504,669 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 	snprintf(setup, sizeof(setup),
 		 "BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld",
 		 ph->lock_timeout_ms, ph->statement_timeout_ms);
+	for (int attempt = 0;; attempt++) {
+		struct db_run run = { .file = f->path,
+				      .stmts = f->stmts,
+				      .nstmts = f->nstmts,
+				      .watch = watch,
+				      .lock_poll_ms = lock_poll_ms(ph),
+				      .quiet_lock_timeout = attempt < ph->lock_retries };
+		st = db_exec(conn, setup, NULL);
+		if (st != ST_OK)
+			return st;
+		db_set_notice_file(conn, f->path);
+		st = db_run(conn, f->text, &run);
+		db_set_notice_file(conn, NULL);
+		if (st == ST_OK && PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+			log_at(LOG_ERROR, f->path, 0, 0,
+			       "the file ended pgprelude's transaction itself (COMMIT or ROLLBACK in it)");
+			log_detail(
+				"What ran before its COMMIT is committed; the file is not recorded as applied.");
+			log_hint(
+				"Remove BEGIN/COMMIT from the file: pgprelude runs each file in a transaction "
+				"(or mark it \"-- pgprelude: no-transaction\").");
+			st = ST_SQL;
+		}
+		if (st == ST_OK)
+			st = history_record(conn, h, ph->name, f->name, f->checksum,
+					    db_now_ms() - start,
+					    f->state == FILE_RERUN ? "reapplied" : "applied");
+		if (st == ST_OK)
+			st = db_exec(conn, "COMMIT", f->path);
+		if (st == ST_OK)
+			break;
+		rollback(conn);
+		if (st == ST_SQL && is_lock_timeout(&run) && attempt < ph->lock_retries) {
+			if (!lock_retry_wait(ph, f->path, &run, attempt + 1, "the whole file"))
+				return ST_SIGNAL;
+			continue;
+		}
+		if (st == ST_SQL && is_lock_timeout(&run))
+			lock_gave_up(ph, &run);
+		if (st == ST_SQL && strcmp(run.sqlstate, "25001") == 0)
+			log_hint(
+				"A statement such as CREATE INDEX CONCURRENTLY cannot run in a transaction: "
+				"put \"-- pgprelude: no-transaction\" at the top of the file to run its "
+				"statements one by one.");
+		return st;
+	}
+	log_info("applied %s%s (%ld ms)", f->path,
+		 f->state == FILE_RERUN ? " again (repeatable, changed)" : "", db_now_ms() - start);
+	return ST_OK;
+}
+
+/* Step over blanks and comments. */
+static const char *skip_blanks(const char *p)
+{
+	for (;;) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			int depth = 0;
+			while (*p) {
+				if (p[0] == '/' && p[1] == '*') {
+					depth++;
+					p += 2;
+				} else if (p[0] == '*' && p[1] == '/') {
+					p += 2;
+					if (--depth == 0)
+						break;
+				} else {
+					p++;
+				}
+			}
+		} else {
+			return p;
+		}
+	}
+}
+
+/*
+ * The next token of sql at *p as written: a word, a "quoted identifier", or
+ * one other character.  Returns its length (0 at the end) and moves *p past it.
+ */
+static size_t next_token(const char **p, const char **tok)
+{
+	const char *s = skip_blanks(*p);
+	const char *e = s;
+
+	if (*s == '"') {
+		for (e = s + 1; *e; e++) {
+			if (*e == '"' && e[1] == '"')
+				e++;
+			else if (*e == '"')
+				break;
+		}
+		if (*e)
+			e++;
+	} else if (isalnum((unsigned char)*s) || *s == '_' || (unsigned char)*s >= 0x80) {
+		while (isalnum((unsigned char)*e) || *e == '_' || *e == '$' ||
+		       (unsigned char)*e >= 0x80)
+			e++;
+	} else if (*s) {
+		e = s + 1;
+	}
+	*tok = s;
+	*p = e;
+	return (size_t)(e - s);
+}
+
+static bool token_is(const char *tok, size_t len, const char *word)
+{
+	return len == strlen(word) && strncasecmp(tok, word, len) == 0;
+}
+
+/*
+ * When sql is CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON
+ * [ONLY] table, store name and table as written (malloc'd, the caller frees
+ * them) and return true.  An unnamed index gives false.
+ */
+static bool parse_cic(const char *sql, char **name, char **table)
+{
+	const char *p = sql, *t, *tstart;
+	size_t n;
+
+	*name = *table = NULL;
+	n = next_token(&p, &t);
+	if (!token_is(t, n, "create"))
+		return false;
+	n = next_token(&p, &t);
+	if (token_is(t, n, "unique"))
+		n = next_token(&p, &t);
+	if (!token_is(t, n, "index"))
+		return false;
+	n = next_token(&p, &t);
+	if (!token_is(t, n, "concurrently"))
+		return false;
+	n = next_token(&p, &t);
+	if (token_is(t, n, "if")) {
+		next_token(&p, &t); /* not */
+		next_token(&p, &t); /* exists */
+		n = next_token(&p, &t);
+	}
+	if (n == 0 || token_is(t, n, "on") ||
+	    !(isalpha((unsigned char)*t) || *t == '_' || *t == '"' || (unsigned char)*t >= 0x80))
+		return false;
+	*name = strndup(t, n);
+	n = next_token(&p, &t);
+	if (!token_is(t, n, "on"))
+		goto no;
+	n = next_token(&p, &t);
+	if (token_is(t, n, "only"))
+		n = next_token(&p, &t);
+	if (n == 0)
+		goto no;
+	tstart = t;
+	/* schema.table: tokens joined by dots */
+	for (;;) {
+		const char *save = p, *dot;
+		size_t dn = next_token(&p, &dot);
+		if (dn != 1 || *dot != '.') {
+			p = save;
+			break;
+		}
+		n = next_token(&p, &t);
+		if (n == 0)
+			goto no;
+	}
+	*table = strndup(tstart, (size_t)(t + n - tstart));
+	if (*name && *table)
+		return true;
+no:
+	free(*name);
+	free(*table);
+	*name = *table = NULL;
+	return false;
+}
+
+/* INVALID indexes, not being built right now: qualified name, table, definition. */
+#define INVALID_INDEXES_SQL                                                         \
+	"SELECT format('%I.%I', n.nspname, c.relname), i.indrelid::regclass::text," \
+	"       pg_get_indexdef(i.indexrelid)"                                      \
+	"  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"                 \
+	"  JOIN pg_namespace n ON n.oid = c.relnamespace"                           \
+	" WHERE NOT i.indisvalid"                                                   \
+	"   AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p"          \
+	"                    WHERE p.index_relid = i.indexrelid)"
+
+/*
+ * The INVALID index (qualified, malloc'd) that the CREATE INDEX CONCURRENTLY
+ * sql would build, left by an earlier failed build of it; NULL when there is
+ * none, or sql is no such statement, or on failure (*st says which).
+ */
+static char *find_twin(PGconn *conn, const char *sql, enum status *st)
+{
+	char *name, *table, *twin = NULL;
+	const char *params[2];
+	PGresult *res;
+
+	*st = ST_OK;
+	if (!parse_cic(sql, &name, &table))
+		return NULL;
+	params[0] = name;
+	params[1] = table;
+	res = db_query(conn,
+		       INVALID_INDEXES_SQL " AND i.indrelid = to_regclass($2)"
+					   " AND c.relname = (parse_ident($1))[1]",
+		       2, params, st);
+	if (res && PQntuples(res) > 0 && !(twin = strdup(PQgetvalue(res, 0, 0))))
+		*st = ST_INTERNAL;
+	PQclear(res);
+	free(name);
+	free(table);
+	return twin;
+}
+
+/*
+ * Before statement s of f: if it is a CREATE INDEX CONCURRENTLY whose index
+ * an earlier failed build left INVALID, drop that index (concurrently), so
+ * that the statement builds it again rather than failing on the name or,
+ * with IF NOT EXISTS, skipping it.
+ */
+static enum status drop_twin(const struct mfile *f, const struct sql_stmt *s, const char *sql,
+			     PGconn *conn)
+{
+	enum status st;
+	char *twin = find_twin(conn, sql, &st);
+	char *drop = NULL;
+
+	if (!twin)
+		return st;
+	log_at(LOG_WARNING, f->path, s->line, s->col,
+	       "dropping the INVALID index %s that an earlier failed CREATE INDEX CONCURRENTLY of this "
+	       "statement left, to build it again",
+	       twin);
+	if (asprintf(&drop, "DROP INDEX CONCURRENTLY IF EXISTS %s", twin) < 0) {
+		free(twin);
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	st = db_exec(conn, drop, NULL);
+	if (st != ST_OK)
+		log_at(LOG_ERROR, f->path, s->line, s->col, "could not drop the INVALID index %s",
+		       twin);
+	free(drop);
+	free(twin);
+	return st;
+}
+
+/*
+ * Say which INVALID indexes there are: those a statement of f builds with
+ * CREATE INDEX CONCURRENTLY are dropped and built again by the next run;
+ * for the others, how to remove them.
+ */
+static void report_invalid_indexes(const struct mfile *f, PGconn *conn, bool this_run)
+{
+	enum status st;
+	PGresult *res = db_query(conn, INVALID_INDEXES_SQL " ORDER BY 1", 0, NULL, &st);
+
+	for (int r = 0; res && r < PQntuples(res); r++) {
+		const char *index = PQgetvalue(res, r, 0);
+		bool mine = false;
+		for (int k = 0; k < f->nstmts && !mine; k++) {
+			char *sql = strndup(f->text + f->stmts[k].start,
+					    f->stmts[k].end - f->stmts[k].start);
+			char *twin = sql ? find_twin(conn, sql, &st) : NULL;
+			mine = twin && strcmp(twin, index) == 0;
+			free(twin);
+			free(sql);
+		}
+		log_at(LOG_WARNING, f->path, 0, 0, "INVALID index %s on %s is left behind: %s",
+		       index, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+		if (mine)
+			log_detail(
+				"A failed CREATE INDEX CONCURRENTLY of this file left it; %s drops it (DROP "
+				"INDEX CONCURRENTLY) before the statement builds it again.",
+				this_run ? "this run" : "the file's next run");
+		else
+			log_hint(
+				"It is no index this file builds by name: remove it with DROP INDEX "
+				"CONCURRENTLY %s; or build it again with REINDEX INDEX CONCURRENTLY %s;",
+				index, index);
+	}
+	PQclear(res);
+}
+
+/*
+ * Statement k of no-transaction file f, alone, in autocommit; only it again
+ * after a lock_timeout.  run receives the outcome of the last attempt.
+ */
+static enum status run_statement(const struct phase *ph, const struct mfile *f, int k, PGconn *conn,
+				 PGconn *watch, struct db_run *run)
+{
+	const struct sql_stmt *s = &f->stmts[k];
+	char *sql = strndup(f->text + s->start, s->end - s->start);
+	enum status st;
+
+	if (!sql) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	for (int attempt = 0;; attempt++) {
+		/* Within the file's own BEGIN … COMMIT a statement cannot be tried again alone. */
+		bool may_retry =
+			attempt < ph->lock_retries && PQtransactionStatus(conn) == PQTRANS_IDLE;
+		st = drop_twin(f, s, sql, conn);
+		if (st != ST_OK)
+			break;
+		*run = (struct db_run){ .file = f->path,
+					.stmts = s,
+					.nstmts = 1,
+					.sent_line = s->line,
+					.sent_col = s->col,
+					.watch = watch,
+					.lock_poll_ms = lock_poll_ms(ph),
+					.quiet_lock_timeout = may_retry };
+		log_debug("%s:%d:%d: statement %d of %d", f->path, s->line, s->col, k + 1,
+			  f->nstmts);
+		st = db_run(conn, sql, run);
+		if (st == ST_SQL && is_lock_timeout(run) && may_retry) {
+			if (!lock_retry_wait(ph, f->path, run, attempt + 1, "the statement")) {
+				st = ST_SIGNAL;
+				break;
+			}
+			continue;
+		}
+		if (st == ST_SQL && is_lock_timeout(run))
+			lock_gave_up(ph, run);
+		break;
+	}
+	free(sql);
+	return st;
+}
+
+/*
+ * No-transaction file f stopped at statement k with st: say what stays
+ * committed and what it left, and record the failure (outcome "failed at
+ * line L:C: ...") so that the next run reports it and runs the file again.
+ */
+static void record_failure(const struct mplan *plan, const struct mfile *f, struct history *h,
+			   PGconn *conn, int k, const struct db_run *run, enum status st,
+			   long start)
+{
+	const struct sql_stmt *s = &f->stmts[k < f->nstmts ? k : f->nstmts - 1];
+	char outcome[400];
+
+	if (st == ST_SIGNAL) {
+		snprintf(outcome, sizeof(outcome), "failed at line %d:%d: stopped by signal %d",
+			 s->line, s->col, init_stop_signal());
+		log_at(LOG_ERROR, f->path, s->line, s->col,
+		       "cancelled by signal %d while running this statement", init_stop_signal());
+	} else
+		snprintf(outcome, sizeof(outcome), "failed at line %d:%d: %s%s%s%s",
+			 run->err_line ? run->err_line : s->line,
+			 run->err_line ? run->err_col : s->col, run->message,
+			 run->sqlstate[0] ? " (" : "", run->sqlstate, run->sqlstate[0] ? ")" : "");
+	if (k == 1)
+		log_detail(
+			"The file runs without a transaction: its first statement was committed and "
+			"stays. The file is not recorded as applied.");
+	else if (k > 1)
+		log_detail(
+			"The file runs without a transaction: its first %d statements (before line %d) "
+			"were committed and stay. The file is not recorded as applied.",
+			k, s->line);
+	else
+		log_detail(
+			"The file runs without a transaction; it stopped at its first statement. It is "
+			"not recorded as applied.");
+	if (PQstatus(conn) != CONNECTION_OK)
+		return;
+	if (history_record(conn, h, plan->phase->name, f->name, f->checksum, db_now_ms() - start,
+			   outcome) != ST_OK)
+		return;
+	report_invalid_indexes(f, conn, false);
+	log_hint(
+		"The next run reports this and runs the file again from its first statement, so every "
+		"statement in it must be re-runnable (IF NOT EXISTS, CREATE OR REPLACE, ...). Fix the "
+		"cause above, then start again.");
+}
+
+/*
+ * After no-transaction file f ran: the index that its statement k builds
+ * with CREATE INDEX CONCURRENTLY must be valid (IF NOT EXISTS skips a name
+ * already taken, even by an INVALID index or one another session is still
+ * building).  Logs and returns ST_SQL, with run filled, when it is not.
+ */
+static enum status check_built(const struct mfile *f, int k, PGconn *conn, struct db_run *run)
+{
+	const struct sql_stmt *s = &f->stmts[k];
+	char *sql = strndup(f->text + s->start, s->end - s->start);
+	char *name = NULL, *table = NULL;
+	const char *params[2];
+	enum status st = ST_OK;
+	PGresult *res = NULL;
+
+	if (!sql) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	if (!parse_cic(sql, &name, &table))
+		goto out;
+	params[0] = name;
+	params[1] = table;
+	res = db_query(
+		conn,
+		"SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i"
+		"  JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE i.indrelid = to_regclass($2) AND c.relname = (parse_ident($1))[1]"
+		"   AND NOT i.indisvalid",
+		2, params, &st);
+	if (res && PQntuples(res) > 0) {
+		log_at(LOG_ERROR, f->path, s->line, s->col,
+		       "the index %s that this statement builds is not valid after the file ran",
+		       PQgetvalue(res, 0, 0));
+		log_detail(
+			"Another session is still building it, or a build of it failed; IF NOT EXISTS "
+			"took the name for done.");
+		*run = (struct db_run){ .err_line = s->line, .err_col = s->col };
+		snprintf(run->message, sizeof(run->message), "index %s is not valid",
+			 PQgetvalue(res, 0, 0));
+		st = ST_SQL;
+	}
+out:
+	PQclear(res);
+	free(name);
+	free(table);
+	free(sql);
+	return st;
+}
+
+/*
+ * Run no-transaction file f statement by statement in autocommit (so that
+ * CREATE INDEX CONCURRENTLY works), then record it.  lock_timeout and
+ * statement_timeout are set in the session for the file (each statement
+ * gets its own statement_timeout; a SET in the file itself holds for the
+ * statements after it) and reset after it.
+ */
+static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, struct history *h,
+			       PGconn *conn, PGconn *watch)
+{
+	const struct phase *ph = plan->phase;
+	char setup[160];
+	long start = db_now_ms();
+	struct db_run run = { 0 };
+	enum status st;
+	int k;
+
+	snprintf(setup, sizeof(setup), "SET lock_timeout = %ld; SET statement_timeout = %ld",
+		 ph->lock_timeout_ms, ph->statement_timeout_ms);
 	st = db_exec(conn, setup, NULL);
 	if (st != ST_OK)
 		return st;
 	db_set_notice_file(conn, f->path);
-	st = db_exec_script(conn, f->text, f->path, f->stmts, f->nstmts);
+	for (k = 0; k < f->nstmts; k++) {
+		st = run_statement(ph, f, k, conn, watch, &run);
+		if (st != ST_OK)
+			break;
+	}
 	db_set_notice_file(conn, NULL);
-	if (st == ST_OK && PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-		log_at(LOG_ERROR, f->path, 0, 0,
-		       "the file ended pgprelude's transaction itself (COMMIT or ROLLBACK in it)");
-		log_detail("What ran before its COMMIT is committed; the file is not recorded as applied.");
-		log_hint("Remove BEGIN/COMMIT from the file: pgprelude runs each file in a transaction.");
+	if (st == ST_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		k = f->nstmts - 1;
+		log_at(LOG_ERROR, f->path, f->stmts[k].line, f->stmts[k].col,
+		       "the file ends inside a transaction it opened (BEGIN without COMMIT)");
+		snprintf(run.message, sizeof(run.message),
+			 "the file ends inside a transaction it opened");
+		run.sqlstate[0] = '\0';
+		run.err_line = f->stmts[k].line;
+		run.err_col = f->stmts[k].col;
 		st = ST_SQL;
 	}
-	if (st == ST_OK)
+	rollback(conn);
+	if (PQstatus(conn) == CONNECTION_OK) {
+		PGresult *res = PQexec(conn, "RESET lock_timeout; RESET statement_timeout");
+		PQclear(res);
+	}
+	for (int j = 0; st == ST_OK && j < f->nstmts; j++) {
+		st = check_built(f, j, conn, &run);
+		if (st != ST_OK)
+			k = j;
+	}
+	if (st == ST_OK) {
 		st = history_record(conn, h, ph->name, f->name, f->checksum, db_now_ms() - start,
 				    f->state == FILE_RERUN ? "reapplied" : "applied");
-	if (st == ST_OK)
-		st = db_exec(conn, "COMMIT", f->path);
-	if (st != ST_OK) {
-		if (PQstatus(conn) == CONNECTION_OK) {
-			PGresult *res = PQexec(conn, "ROLLBACK");
-			PQclear(res);
+		if (st != ST_OK) {
+			log_at(LOG_ERROR, f->path, 0, 0,
+			       "ran to its end, but could not be recorded as applied");
+			log_hint("The next run runs it again from its first statement.");
+			return st;
 		}
-		return st;
+		log_info("applied %s%s (no transaction, %d statement%s, %ld ms)", f->path,
+			 f->state == FILE_RERUN ? " again (repeatable, changed)" : "", f->nstmts,
+			 f->nstmts == 1 ? "" : "s", db_now_ms() - start);
+		return ST_OK;
 	}
-	log_info("applied %s%s (%ld ms)", f->path, f->state == FILE_RERUN ? " again (repeatable, changed)" : "",
-		 db_now_ms() - start);
-	return ST_OK;
+	if (st != ST_INTERNAL)
+		record_failure(plan, f, h, conn, k, &run, st, start);
+	return st;
+}
+
+/* Before running f again: what its failed last run left. */
+static void report_last_failure(const struct mfile *f, PGconn *conn)
+{
+	log_at(LOG_WARNING, f->path, 0, 0, "its last run (%s) %s", f->row->applied_at,
+	       f->row->outcome);
+	log_detail(
+		"Its statements before that one were committed then. It is not recorded as applied: "
+		"running it again from its first statement%s.",
+		strcmp(f->row->checksum, f->checksum) != 0 ? " (the file has changed since)" : "");
+	report_invalid_indexes(f, conn, true);
+}
+
+/*
+ * The work lock: a session-level advisory lock that the work connection
+ * holds while a dir phase applies its files.  When pgprelude is killed, its
+ * lock session ends at once and the migration lock with it, but a statement
+ * its work session was running goes on in the server until it ends (the
+ * backend notices the client is gone only when it next reads from it): an
+ * orphan.  That backend keeps this lock till then, so a run restarted at
+ * once waits for it instead of running the same file next to it, or taking
+ * an index the orphan is still building for done.
+ */
+#define WORK_LOCK_CLASSID "1885827187" /* lock.h's LOCK_CLASSID + 1 */
+
+/* "pid N (application ..., state, query started ...: query)" of the work lock's holder, or "". */
+static void work_lock_holder(PGconn *conn, const char *name, char *buf, size_t len)
+{
+	static const char sql[] =
+		"SELECT format('pid %s (application \"%s\", %s, query started %s: %s)', a.pid,"
+		"       coalesce(a.application_name, ''), coalesce(a.state, '?'),"
+		"       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '-'),"
+		"       left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 80))"
+		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " WORK_LOCK_CLASSID
+		"   AND l.objid = hashtext($1)::oid AND l.objsubid = 2 LIMIT 1";
+	const char *params[1] = { name };
+	enum status st;
+	PGresult *res = db_query(conn, sql, 1, params, &st);
+
+	buf[0] = '\0';
+	if (res && PQntuples(res) == 1)
+		snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* Take the work lock on work, waiting for an orphan of an earlier run at most lock_wait_timeout. */
+static enum status work_lock(const struct config *cfg, PGconn *work)
+{
+	static const char sql[] =
+		"SELECT pg_try_advisory_lock(" WORK_LOCK_CLASSID ", hashtext($1))";
+	char name[256], holder[512];
+	const char *params[1] = { name };
+	long start = db_now_ms(), next_report = start;
+	enum status st;
+
+	snprintf(name, sizeof(name), "%s.%s", cfg->history_schema, cfg->history_table);
+	for (;;) {
+		PGresult *res = db_query(work, sql, 1, params, &st);
+		bool got;
+		long now;
+
+		if (!res)
+			return st;
+		got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		now = db_now_ms();
+		if (got) {
+			if (now > start + 100)
+				log_info(
+					"the session left by an earlier run has ended (waited %ld ms)",
+					now - start);
+			return ST_OK;
+		}
+		if (now >= next_report || now - start >= cfg->lock_wait_timeout_ms)
+			work_lock_holder(work, name, holder, sizeof(holder));
+		if (now - start >= cfg->lock_wait_timeout_ms) {
+			log_error(
+				"gave up after %ld s waiting for a session left by an earlier run to end",
+				(now - start) / 1000);
+			if (holder[0])
+				log_detail("It is %s.", holder);
+			log_hint(
+				"An earlier pgprelude was killed while that session ran a statement. Let it "
+				"finish, end it with SELECT pg_terminate_backend(pid), or raise [database] "
+				"lock_wait_timeout.");
+			return ST_LOCK;
+		}
+		if (now >= next_report) {
+			log_warning(
+				"waiting for a session left by an earlier, killed run to end: %s",
+				holder[0] ? holder : "(it just ended)");
+			next_report = now + 5000;
+		}
+		if (!db_sleep_ms(200))
+			return ST_SIGNAL;
+	}
+}
+
+static void work_unlock(const struct config *cfg, PGconn *work)
+{
+	static const char sql[] = "SELECT pg_advisory_unlock(" WORK_LOCK_CLASSID ", hashtext($1))";
+	char name[256];
+	const char *params[1] = { name };
+	PGresult *res;
+
+	if (!work || PQstatus(work) != CONNECTION_OK || PQtransactionStatus(work) != PQTRANS_IDLE)
+		return;
+	snprintf(name, sizeof(name), "%s.%s", cfg->history_schema, cfg->history_table);
+	res = PQexecParams(work, sql, 1, NULL, params, NULL, NULL, 0);
+	PQclear(res);
+}
+
+/* The work connection, open and holding the work lock. */
+static enum status begin_work(const struct config *cfg, PGconn **work, bool *locked)
+{
+	enum status st = ensure_work(cfg, work);
+	if (st == ST_OK && !*locked) {
+		st = work_lock(cfg, *work);
+		*locked = st == ST_OK;
+	}
+	return st;
 }
 
 enum status migrate_apply(const struct mplan *plan, struct history *h, const struct config *cfg,
-			  PGconn **work, int *applied)
+			  PGconn *watch, PGconn **work, int *applied)
 {
-	enum status st;
+	enum status st = ST_OK;
+	bool locked = false;
 
 	*applied = 0;
-	for (int i = 0; i < plan->n; i++) {
+	for (int i = 0; i < plan->n && st == ST_OK; i++) {
 		const struct mfile *f = &plan->files[i];
-		if (f->state != FILE_PENDING && f->state != FILE_RERUN)
+		if (f->state == FILE_DECLARED) {
+			st = begin_work(cfg, work, &locked);
+			if (st == ST_OK)
+				st = constraints_converge(f->cons, plan->phase, *work, CONS_APPLY,
+							  false, NULL);
 			continue;
-		st = ensure_work(cfg, work);
+		}
+		if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)
+			continue;
+		st = begin_work(cfg, work, &locked);
 		if (st == ST_OK)
 			st = history_ensure(*work, h);
+		if (st == ST_OK && f->state == FILE_FAILED)
+			report_last_failure(f, *work);
 		if (st == ST_OK)
-			st = apply_file(plan, f, h, *work);
-		if (st != ST_OK) {
-			if (st == ST_CONNLOST)
-				log_error("lost the connection while applying %s; it was rolled back", f->path);
-			return st;
-		}
-		(*applied)++;
+			st = f->no_transaction ? apply_no_tx(plan, f, h, *work, watch)
+					       : apply_file(plan, f, h, *work, watch);
+		if (st == ST_CONNLOST && f->no_transaction)
+			log_error(
+				"lost the connection while applying %s (no transaction): what ran "
+				"before the statement it was running stays committed",
+				f->path);
+		else if (st == ST_CONNLOST)
+			log_error("lost the connection while applying %s; it was rolled back",
+				  f->path);
+		if (st == ST_OK)
+			(*applied)++;
 	}
-	return ST_OK;
+	if (locked)
+		work_unlock(cfg, *work);
+	return st;
 }
 
 void mplan_free(struct mplan *plan)
@@ -443,6 +1176,9 @@ void mplan_free(struct mplan *plan)
 		free(plan->files[i].path);
 		free(plan->files[i].text);
 		free(plan->files[i].stmts);
+		if (plan->files[i].cons)
+			cfile_free(plan->files[i].cons);
+		free(plan->files[i].cons);
 	}
 	free(plan->files);
 	memset(plan, 0, sizeof(*plan));

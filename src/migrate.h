@@ -1,6 +1,8 @@
 /*
  * migrate.h — a "dir" phase: a folder of *.sql files, run in byte order of
- * their names, each once, each in one transaction with its history row.
+ * their names, each once, each in one transaction with its history row; and
+ * *.ini constraint files (constraints.h), converged on every run, in the
+ * same byte order among them.
  *
  * Deciding (scan: which files, which state) is separate from doing (apply),
  * so that status, the drift check and the run share one view.
@@ -13,31 +15,37 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "constraints.h"
 #include "history.h"
 #include "sqlsplit.h"
 #include "status.h"
 
 enum file_state {
-	FILE_PENDING,	/* never applied: will run */
-	FILE_APPLIED,	/* applied, same checksum: nothing to do */
-	FILE_CHANGED,	/* applied, checksum differs: refused */
-	FILE_RERUN,	/* repeatable, checksum differs: will run again */
-	FILE_MOVED,	/* applied under another phase with this checksum: not run */
-	FILE_MISSING	/* in the history, but no longer in the folder */
+	FILE_PENDING,  /* never applied: will run */
+	FILE_APPLIED,  /* applied, same checksum: nothing to do */
+	FILE_CHANGED,  /* applied, checksum differs: refused */
+	FILE_RERUN,    /* repeatable, checksum differs: will run again */
+	FILE_MOVED,    /* applied under another phase with this checksum: not run */
+	FILE_MISSING,  /* in the history, but no longer in the folder */
+	FILE_DECLARED, /* a constraint file (*.ini): converged on every run, not in the history */
+	FILE_FAILED    /* a no-transaction file whose last run failed part-way: will run again */
 };
 
 struct mfile {
-	char *name;		/* file name in the folder: the history key */
-	char *path;		/* path shown in messages */
-	char *text;		/* content, NUL-terminated */
+	char *name; /* file name in the folder: the history key */
+	char *path; /* path shown in messages */
+	char *text; /* content, NUL-terminated */
 	size_t len;
 	struct sql_stmt *stmts; /* its statements (sqlsplit) */
 	int nstmts;
-	char checksum[65];	/* SHA-256, hex */
-	bool repeatable;	/* "-- pgprelude: repeatable" */
+	char checksum[65];   /* SHA-256, hex */
+	bool repeatable;     /* "-- pgprelude: repeatable" */
+	bool no_transaction; /* "-- pgprelude: no-transaction": statement by statement, autocommit */
 	enum file_state state;
-	const struct history_row *row;	/* this file's row (APPLIED, CHANGED, RERUN, MISSING) */
+	const struct history_row
+		*row; /* this file's row (APPLIED, CHANGED, RERUN, MISSING, FAILED) */
 	const struct history_row *moved; /* the row under another phase (MOVED) */
+	struct cfile *cons;		 /* FILE_DECLARED: the parsed constraint file */
 };
 
 struct mplan {
@@ -49,9 +57,11 @@ struct mplan {
 /*
  * Read the phase's folder and classify every file against the history.
  * Paths in messages are shown relative to the folder of cfg->path.
- * Hidden and non-.sql files are skipped with a debug line.  Returns ST_OK,
+ * Hidden files and files other than *.sql and *.ini are skipped with a
+ * debug line; constraint files are parsed (FILE_DECLARED).  Returns ST_OK,
  * or after logging: ST_USAGE for a bad folder or file (unreadable, not a
- * regular file, no statement in it, unknown directive), ST_SQL for an
+ * regular file, no statement in it, unknown directive, a bad constraint
+ * file), ST_SQL for an
  * unterminated quote or comment, ST_INTERNAL when out of memory.
  */
 enum status migrate_scan(const struct config *cfg, const struct phase *ph, const struct history *h,
@@ -65,13 +75,30 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
 	__attribute__((warn_unused_result));
 
 /*
- * Apply the pending and re-run files of plan on *work, opening that
- * connection first if it is NULL, and creating the history table if needed.
- * Logs each file with its duration.  Stops at the first failure (that file's
- * transaction rolled back) and returns its status.  *applied counts files run.
+ * Apply the pending, re-run and failed files of plan on *work, opening that
+ * connection first if it is NULL, and creating the history table if needed,
+ * and converge every constraint file, all in byte order of their names.
+ * watch is the lock connection, idle meanwhile: it is used to show the
+ * progress of long statements and who holds a lock a statement waits for
+ * (may be NULL).  Logs each file with its duration.
+ *
+ * A file runs in one transaction with its history row; a statement that
+ * hits lock_timeout (55P03) rolls it back, and it is tried again after 1 s,
+ * 2 s, 4 s ... up to the phase's lock_retries times.  A no-transaction file
+ * runs statement by statement in autocommit, only a statement that hits
+ * lock_timeout being tried again; its history row is written after its last
+ * statement, and when one fails a row with outcome "failed at line L:C: ..."
+ * records it (FILE_FAILED on the next scan: reported, then run again from
+ * its first statement).  Before each CREATE INDEX CONCURRENTLY, an INVALID
+ * index of that name on that table (left by an earlier failed build) is
+ * dropped with DROP INDEX CONCURRENTLY.
+ *
+ * Stops at the first failure and returns its status.  *applied counts .sql
+ * files run.
  */
 enum status migrate_apply(const struct mplan *plan, struct history *h, const struct config *cfg,
-			  PGconn **work, int *applied) __attribute__((warn_unused_result));
+			  PGconn *watch, PGconn **work, int *applied)
+	__attribute__((warn_unused_result));
 
 /* Name of a state, as status prints it ("applied", "pending", ...). */
 const char *migrate_state_name(enum file_state st);
@@ -80,11 +107,18 @@ const char *migrate_state_name(enum file_state st);
 int migrate_name_cmp(const void *a, const void *b);
 
 /*
- * Parse the "-- pgprelude: ..." directives at the top of text.  Returns true
- * and sets *repeatable, or false with *bad_line set to the line of an
- * unknown directive.
+ * Parse the "-- pgprelude: ..." directives at the top of text ("repeatable",
+ * "no-transaction", comma- or blank-separated, on one or more lines).
+ * Returns true and sets *repeatable and *no_transaction, or false with
+ * *bad_line set to the line of an unknown directive.
  */
-bool migrate_directives(const char *text, bool *repeatable, int *bad_line);
+bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line);
+
+/*
+ * Whether history row r records a failed run of a no-transaction file (its
+ * outcome starts with "failed"): such a row does not count as applied.
+ */
+bool migrate_row_failed(const struct history_row *r);
 
 void mplan_free(struct mplan *plan);
 

@@ -1,5 +1,6 @@
 #include "phases.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ char *phases_missing_relations(PGconn *conn, const struct strv *names, enum stat
 
 	*st = ST_OK;
 	for (int i = 0; i < names->n; i++) {
-		const char *params[1] = {names->v[i]};
+		const char *params[1] = { names->v[i] };
 		PGresult *res = db_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, st);
 		bool exists;
 		if (!res) {
@@ -115,7 +116,8 @@ static enum status run_wait_for(struct phases *p, const struct phase *ph)
 		long now;
 
 		if (st != ST_OK) {
-			log_error("phase \"%s\": could not check the relations to wait for", ph->name);
+			log_error("phase \"%s\": could not check the relations to wait for",
+				  ph->name);
 			return st;
 		}
 		if (!missing && ph->query) {
@@ -135,12 +137,14 @@ static enum status run_wait_for(struct phases *p, const struct phase *ph)
 		}
 		if (ph->timeout_ms > 0 && now - start >= ph->timeout_ms) {
 			if (missing)
-				log_error("phase \"%s\": timed out after %ld s waiting for %s to exist",
-					  ph->name, (now - start) / 1000, missing);
+				log_error(
+					"phase \"%s\": timed out after %ld s waiting for %s to exist",
+					ph->name, (now - start) / 1000, missing);
 			else
-				log_error("phase \"%s\": timed out after %ld s waiting for wait_for_query to "
-					  "return true",
-					  ph->name, (now - start) / 1000);
+				log_error(
+					"phase \"%s\": timed out after %ld s waiting for wait_for_query to "
+					"return true",
+					ph->name, (now - start) / 1000);
 			free(missing);
 			return ST_EXTERNAL;
 		}
@@ -149,8 +153,9 @@ static enum status run_wait_for(struct phases *p, const struct phase *ph)
 				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
 					 (double)(now - start) / 1000.0);
 			else
-				log_info("phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
-					 ph->name, (double)(now - start) / 1000.0);
+				log_info(
+					"phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
+					ph->name, (double)(now - start) / 1000.0);
 			next_report = now + 5000;
 		}
 		free(missing);
@@ -186,6 +191,25 @@ static enum status check_expect(struct phases *p, const struct phase *ph)
 	return ST_EXTERNAL;
 }
 
+/*
+ * Whether the lock connection is still there, without a round trip: a
+ * session the server closed (a restart, a terminated backend) has left its
+ * goodbye on the socket.  The lock lives only as long as that session.
+ */
+static bool lock_alive(PGconn *conn)
+{
+	struct pollfd pfd = { .fd = PQsocket(conn), .events = POLLIN };
+
+	/* The server's FATAL message comes first, its end of the stream on the next read. */
+	for (int i = 0; i < 8 && PQstatus(conn) == CONNECTION_OK; i++) {
+		if (poll(&pfd, 1, 0) <= 0)
+			break;
+		if (!PQconsumeInput(conn))
+			return false;
+	}
+	return PQstatus(conn) == CONNECTION_OK;
+}
+
 enum status phases_run(struct phases *p)
 {
 	const struct config *cfg = p->cfg;
@@ -196,13 +220,27 @@ enum status phases_run(struct phases *p)
 		long start = db_now_ms();
 		int applied = 0;
 
+		if (!lock_alive(p->conn)) {
+			char err[512];
+			snprintf(err, sizeof(err), "%s", PQerrorMessage(p->conn));
+			err[strcspn(err, "\n")] = '\0';
+			log_error(
+				"lost the migration lock before phase \"%s\": its session is gone (%s)",
+				ph->name, err);
+			log_detail(
+				"Another run may hold the lock now; this one stops before it changes "
+				"anything more.");
+			st = ST_CONNLOST;
+			break;
+		}
 		switch (ph->kind) {
 		case PHASE_DIR:
-			st = migrate_apply(&p->plans[i], &p->hist, cfg, &p->work, &applied);
+			st = migrate_apply(&p->plans[i], &p->hist, cfg, p->conn, &p->work,
+					   &applied);
 			if (st == ST_OK)
-				log_info("phase \"%s\": %d file%s applied, %d up to date (%ld ms)", ph->name,
-					 applied, applied == 1 ? "" : "s", p->plans[i].n - applied,
-					 db_now_ms() - start);
+				log_info("phase \"%s\": %d file%s applied, %d up to date (%ld ms)",
+					 ph->name, applied, applied == 1 ? "" : "s",
+					 p->plans[i].n - applied, db_now_ms() - start);
 			break;
 		case PHASE_RUN:
 			st = proc_run(ph->name, &ph->argv, ph->timeout_ms);
@@ -246,8 +284,8 @@ void phases_print_status(const struct phases *p, bool json)
 		json_str(p->hist.qualified);
 		printf(",\"phases\":[");
 	} else
-		printf("%-12s %-9s %-40s %-8s %-25s %s\n", "PHASE", "KIND", "FILE", "STATE", "APPLIED AT",
-		       "CHECKSUM");
+		printf("%-12s %-9s %-40s %-8s %-25s %s\n", "PHASE", "KIND", "FILE", "STATE",
+		       "APPLIED AT", "CHECKSUM");
 	for (int i = 0; i < cfg->n_phases; i++) {
 		const struct phase *ph = &cfg->phases[i];
 		const struct mplan *plan = &p->plans[i];
@@ -256,19 +294,22 @@ void phases_print_status(const struct phases *p, bool json)
 			json_str(ph->name);
 			printf(",\"kind\":\"%s\",\"files\":[", kind_name(ph->kind));
 		} else if (ph->kind != PHASE_DIR) {
-			printf("%-12s %-9s %-40s %-8s %-25s %s\n", ph->name, kind_name(ph->kind), "-", "-", "-",
-			       "-");
+			printf("%-12s %-9s %-40s %-8s %-25s %s\n", ph->name, kind_name(ph->kind),
+			       "-", "-", "-", "-");
 		}
 		for (int j = 0; j < plan->n; j++) {
 			const struct mfile *f = &plan->files[j];
-			const char *at = f->row ? f->row->applied_at : f->moved ? f->moved->applied_at : "";
+			const char *at = f->row	    ? f->row->applied_at
+					 : f->moved ? f->moved->applied_at
+						    : "";
 			if (json) {
 				printf("%s{\"file\":", j ? "," : "");
 				json_str(f->name);
 				printf(",\"path\":");
 				json_str(f->path);
 				printf(",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
-				       migrate_state_name(f->state), f->checksum, f->repeatable ? "true" : "false");
+				       migrate_state_name(f->state), f->checksum,
+				       f->repeatable ? "true" : "false");
 				if (*at)
 					json_str(at);
 				else
@@ -276,6 +317,10 @@ void phases_print_status(const struct phases *p, bool json)
 				if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
 					printf(",\"applied_checksum\":");
 					json_str(f->row->checksum);
+				}
+				if (f->state == FILE_FAILED) {
+					printf(",\"last_outcome\":");
+					json_str(f->row->outcome);
 				}
 				if (f->moved) {
 					printf(",\"moved_from\":{\"phase\":");
@@ -286,8 +331,9 @@ void phases_print_status(const struct phases *p, bool json)
 				}
 				printf("}");
 			} else {
-				printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, "dir", f->name,
-				       migrate_state_name(f->state), *at ? at : "-", f->checksum);
+				printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, "dir",
+				       f->name, migrate_state_name(f->state), *at ? at : "-",
+				       f->checksum);
 			}
 		}
 		if (json)
@@ -308,4 +354,203 @@ void phases_free(struct phases *p)
 	if (p->work)
 		PQfinish(p->work);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Make every transaction of the session read-only (plan, verify), or back. */
+static enum status read_only(PGconn *conn, bool on)
+{
+	return db_exec(conn,
+		       on ? "SET default_transaction_read_only = on"
+			  : "RESET default_transaction_read_only",
+		       NULL);
+}
+
+/* The more serious of two outcomes of plan/verify: drift over pre-flight over ok. */
+static enum status worse(enum status a, enum status b)
+{
+	if (a == ST_DRIFT || b == ST_DRIFT)
+		return ST_DRIFT;
+	if (a == ST_PREFLIGHT || b == ST_PREFLIGHT)
+		return ST_PREFLIGHT;
+	return a != ST_OK ? a : b;
+}
+
+enum status phases_plan(struct phases *p)
+{
+	const struct config *cfg = p->cfg;
+	enum status st, result = ST_OK;
+	bool earlier = false; /* an earlier step will run: it may create what is missing now */
+	int pending = 0;
+
+	st = read_only(p->conn, true);
+	if (st != ST_OK)
+		return st;
+	for (int i = 0; i < cfg->n_phases; i++) {
+		const struct phase *ph = &cfg->phases[i];
+		const struct mplan *plan = &p->plans[i];
+
+		if (ph->kind == PHASE_RUN) {
+			printf("phase \"%s\": run %s\n", ph->name, ph->argv.n ? ph->argv.v[0] : "");
+			earlier = true;
+			continue;
+		}
+		if (ph->kind == PHASE_WAIT_FOR) {
+			printf("phase \"%s\": wait_for\n", ph->name);
+			continue;
+		}
+		if (ph->kind != PHASE_DIR)
+			continue;
+		result = worse(result, migrate_check(plan, &p->hist));
+		for (int j = 0; j < plan->n; j++) {
+			const struct mfile *f = &plan->files[j];
+			int actions = 0;
+
+			switch (f->state) {
+			case FILE_PENDING:
+			case FILE_RERUN:
+				printf("%s: %s\n", f->path,
+				       f->state == FILE_PENDING
+					       ? "pending: will run"
+					       : "changed (repeatable): will run again");
+				pending++;
+				earlier = true;
+				break;
+			case FILE_FAILED:
+				printf("%s: its last run %s: will run again from its first statement\n",
+				       f->path, f->row->outcome);
+				pending++;
+				earlier = true;
+				break;
+			case FILE_CHANGED:
+				printf("%s: changed since it was applied: refused\n", f->path);
+				break;
+			case FILE_DECLARED:
+				st = constraints_converge(f->cons, ph, p->conn, CONS_PLAN, earlier,
+							  &actions);
+				if (st != ST_OK && st != ST_DRIFT && st != ST_PREFLIGHT)
+					goto out;
+				result = worse(result, st);
+				break;
+			case FILE_APPLIED:
+			case FILE_MOVED:
+			case FILE_MISSING:
+				break;
+			}
+		}
+	}
+	st = result;
+	if (st == ST_OK)
+		log_info("plan: %d file%s to apply; the plan can run", pending,
+			 pending == 1 ? "" : "s");
+	else
+		log_error("plan: the run would stop: %s",
+			  st == ST_DRIFT ? "the database or a file drifted (see above)"
+					 : "a pre-flight check fails (see above)");
+out:
+	fflush(stdout);
+	if (PQstatus(p->conn) == CONNECTION_OK) {
+		enum status rst = read_only(p->conn, false);
+		if (st == ST_OK)
+			st = rst;
+	}
+	return st;
+}
+
+enum status phases_verify(struct phases *p)
+{
+	const struct config *cfg = p->cfg;
+	enum status st, result = ST_OK;
+	int differences = 0;
+
+	st = read_only(p->conn, true);
+	if (st != ST_OK)
+		return st;
+	for (int i = 0; i < cfg->n_phases; i++) {
+		const struct mplan *plan = &p->plans[i];
+
+		if (cfg->phases[i].kind != PHASE_DIR)
+			continue;
+		if (migrate_check(plan, &p->hist) != ST_OK)
+			result = ST_DRIFT;
+		for (int j = 0; j < plan->n; j++) {
+			const struct mfile *f = &plan->files[j];
+			int diffs = 0;
+
+			switch (f->state) {
+			case FILE_CHANGED:
+				differences++;
+				break;
+			case FILE_PENDING:
+			case FILE_RERUN:
+				log_at(LOG_ERROR, f->path, 0, 0, "%s",
+				       f->state == FILE_PENDING
+					       ? "not applied yet"
+					       : "changed (repeatable) and not applied again yet");
+				differences++;
+				result = ST_DRIFT;
+				break;
+			case FILE_FAILED:
+				log_at(LOG_ERROR, f->path, 0, 0,
+				       "not applied: its last run (%s) %s", f->row->applied_at,
+				       f->row->outcome);
+				differences++;
+				result = ST_DRIFT;
+				break;
+			case FILE_MISSING:
+				log_at(LOG_ERROR, f->path, 0, 0,
+				       "applied on %s, but no longer in the folder",
+				       f->row->applied_at);
+				differences++;
+				result = ST_DRIFT;
+				break;
+			case FILE_DECLARED:
+				st = constraints_converge(f->cons, &cfg->phases[i], p->conn,
+							  CONS_VERIFY, false, &diffs);
+				if (st != ST_OK && st != ST_DRIFT)
+					goto out;
+				differences += diffs;
+				result = worse(result, st);
+				break;
+			case FILE_APPLIED:
+				printf("%s: applied, checksum matches\n", f->path);
+				break;
+			case FILE_MOVED:
+				break;
+			}
+		}
+	}
+	st = result;
+	if (st == ST_OK)
+		log_info("verify: every applied file and every declared constraint matches");
+	else
+		log_error("verify: %d difference%s (see above)", differences,
+			  differences == 1 ? "" : "s");
+out:
+	fflush(stdout);
+	if (PQstatus(p->conn) == CONNECTION_OK) {
+		enum status rst = read_only(p->conn, false);
+		if (st == ST_OK)
+			st = rst;
+	}
+	return st;
+}
+
+enum status phases_inspect(const struct config *cfg, enum inspect what)
+{
+	struct phases p;
+	PGconn *conn = NULL;
+	enum status st = db_wait(cfg, &conn);
+
+	if (st != ST_OK)
+		return st;
+	st = phases_prepare(&p, cfg, conn, false);
+	if (st == ST_OK && what == INSPECT_PLAN)
+		st = phases_plan(&p);
+	else if (st == ST_OK && what == INSPECT_VERIFY)
+		st = phases_verify(&p);
+	else if (st == ST_OK)
+		phases_print_status(&p, what == INSPECT_STATUS_JSON);
+	phases_free(&p);
+	PQfinish(conn);
+	return st;
 }

@@ -15,10 +15,10 @@
 
 struct phases {
 	const struct config *cfg;
-	PGconn *conn;		/* the lock connection: reads and waits */
-	PGconn *work;		/* opened on first use: applies files */
+	PGconn *conn; /* the lock connection: reads and waits */
+	PGconn *work; /* opened on first use: applies files */
 	struct history hist;
-	struct mplan *plans;	/* one per phase; filled for dir phases */
+	struct mplan *plans; /* one per phase; filled for dir phases */
 };
 
 /*
@@ -31,6 +31,40 @@ enum status phases_prepare(struct phases *p, const struct config *cfg, PGconn *c
 
 /* Run every phase in order; stops at the first failure and returns it. */
 enum status phases_run(struct phases *p) __attribute__((warn_unused_result));
+
+/*
+ * The plan command: print every pending file and every constraint action,
+ * with the pre-flight results, changing nothing (the session is switched to
+ * default_transaction_read_only; only the rolled-back probe that normalises
+ * a where writes, to a temporary table).  Returns ST_OK when the plan can
+ * run, ST_PREFLIGHT when a pre-flight fails, ST_DRIFT on drift or a changed
+ * file (drift wins over a pre-flight), or another failure after logging.
+ */
+enum status phases_plan(struct phases *p) __attribute__((warn_unused_result));
+
+/*
+ * The verify command, read-only: every applied file is there with its
+ * checksum, nothing is pending, and every declared constraint is present
+ * and valid.  Logs each difference; returns ST_OK, ST_DRIFT when there is
+ * any, or another failure.
+ */
+enum status phases_verify(struct phases *p) __attribute__((warn_unused_result));
+
+enum inspect {
+	INSPECT_STATUS,	     /* print every file with its state */
+	INSPECT_STATUS_JSON, /* the same as one JSON document */
+	INSPECT_PLAN,	     /* phases_plan */
+	INSPECT_VERIFY	     /* phases_verify */
+};
+
+/*
+ * Connect (waiting as db_wait does), read the history and the folders, and
+ * report as what asks, changing nothing.  Returns the report's status
+ * (ST_OK, or ST_PREFLIGHT / ST_DRIFT for plan and verify), or the failure
+ * status after logging.
+ */
+enum status phases_inspect(const struct config *cfg, enum inspect what)
+	__attribute__((warn_unused_result));
 
 /* Print every file of every phase with its state: a table, or JSON. */
 void phases_print_status(const struct phases *p, bool json);

@@ -26,8 +26,8 @@ static bool parse_id(const char *s, unsigned long *id)
  * of the match are stored in fields (pointing into line).  Returns true when
  * found.
  */
-static bool db_lookup(const char *path, const char *name, unsigned long id, char *line,
-		      size_t len, char *fields[7], int nfields)
+static bool db_lookup(const char *path, const char *name, unsigned long id, char *line, size_t len,
+		      char *fields[7], int nfields)
 {
 	FILE *f = fopen(path, "re");
 	bool found = false;
@@ -86,7 +86,7 @@ static void add_member_groups(const char *user, const char *root, struct creds *
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f) && c->ngroups < PRIVDROP_MAX_GROUPS) {
-		char *fields[4] = {0};
+		char *fields[4] = { 0 };
 		char *p = line;
 		int n = 0;
 		line[strcspn(line, "\n")] = '\0';
@@ -124,8 +124,9 @@ enum status privdrop_resolve(const char *spec, const char *root, struct creds *o
 	memset(out, 0, sizeof(*out));
 	snprintf(out->spec, sizeof(out->spec), "%s", spec);
 	snprintf(user, sizeof(user), "%.*s", group ? (int)(group - spec) : (int)strlen(spec), spec);
-	if (!*user) {
-		log_error("invalid [exec] user \"%s\": no user before \":\"", spec);
+	if (!*user || (group && !group[1])) {
+		log_error("invalid [exec] user \"%s\": give NAME, UID, NAME:GROUP or UID:GID",
+			  spec);
 		return ST_USAGE;
 	}
 	snprintf(path, sizeof(path), "%s/etc/passwd", root);
@@ -147,7 +148,8 @@ enum status privdrop_resolve(const char *spec, const char *root, struct creds *o
 		snprintf(out->home, sizeof(out->home), "%s", fields[5]);
 	if (group) {
 		if (!resolve_group(group + 1, root, &out->gid)) {
-			log_error("unknown group \"%s\" in [exec] user: not in %s/etc/group", group + 1, root);
+			log_error("unknown group \"%s\" in [exec] user: not in %s/etc/group",
+				  group + 1, root);
 			return ST_USAGE;
 		}
 	}

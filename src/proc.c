@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,11 +80,12 @@ struct exec_plan {
 struct spawn {
 	const struct exec_plan *plan;
 	char *const *argv;
-	int devnull;  /* read end for stdin, or -1 to keep stdin */
-	int out_w;    /* write end of the output pipe, becomes fd 1 and 2; -1: keep them */
-	int err_w;    /* write end of the exec-error pipe (O_CLOEXEC) */
+	int devnull; /* read end for stdin, or -1 to keep stdin */
+	int out_w;   /* write end of the output pipe, becomes fd 1 and 2; -1: keep them */
+	int err_w;   /* write end of the exec-error pipe (O_CLOEXEC) */
 	const struct creds *creds; /* user to switch to, or NULL */
-	bool foreground; /* take the terminal for the new process group */
+	bool foreground;	   /* take the terminal for the new process group */
+	pid_t die_with;		   /* > 0: SIGKILL the child when this process (its parent) dies */
 	sigset_t empty;
 };
 
@@ -162,7 +164,7 @@ static bool plan_build(const char *name, struct exec_plan *plan)
 	}
 
 	p = plan->store;
-	for (const char *elem = path;; ) {
+	for (const char *elem = path;;) {
 		const char *end = strchr(elem, ':');
 		size_t elem_len = end ? (size_t)(end - elem) : strlen(elem);
 
@@ -221,6 +223,16 @@ static void child_exec(const struct spawn *sp)
 
 	/* Own process group, so that a timeout can kill everything it started. */
 	setpgid(0, 0);
+	/*
+	 * A run step must not outlive a pgprelude killed with SIGKILL: the lock
+	 * goes with pgprelude's session, and the next run would start the same
+	 * step next to it.  getppid() catches a parent that died before prctl.
+	 */
+	if (sp->die_with > 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != sp->die_with)
+			_exit(127);
+	}
 	/*
 	 * An application on a terminal gets it as its foreground group (as tini
 	 * does), so that the terminal's job control reaches it; SIGTTOU is still
@@ -341,20 +353,62 @@ static void format_duration(char *buf, size_t len, long ms)
 }
 
 /* Log why the command could not be started; errno value err came from the child. */
+/*
+ * When execve said ENOENT for cmd although the file exists, its "#!" line
+ * names an interpreter that is missing: store that interpreter in interp and
+ * return true.
+ */
+static bool missing_interpreter(const char *cmd, char *interp, size_t len)
+{
+	struct exec_plan plan;
+	bool found = false;
+
+	if (!plan_build(cmd, &plan))
+		return false;
+	for (char **path = plan.paths; *path && !found; path++) {
+		char line[256];
+		ssize_t n;
+		int fd = open(*path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, line, sizeof(line) - 1);
+		close(fd);
+		if (n < 3 || line[0] != '#' || line[1] != '!')
+			break; /* the first file that exists is the one execve ran */
+		line[n] = '\0';
+		char *p = line + 2;
+		p += strspn(p, " \t");
+		snprintf(interp, len, "%.*s", (int)strcspn(p, " \t\r\n"), p);
+		found = interp[0] != '\0';
+	}
+	plan_free(&plan);
+	return found;
+}
+
 static void report_exec_error(const char *prefix, const char *cmd, int err)
 {
-	if (err == ENOENT || err == ENOTDIR) {
-		log_error("run step \"%s\" could not be started: command \"%s\" not found", prefix, cmd);
+	char interp[256];
+
+	if (err == ENOENT && missing_interpreter(cmd, interp, sizeof(interp))) {
+		log_error(
+			"run step \"%s\" could not be started: command \"%s\": its interpreter \"%s\" "
+			"(#! line) was not found",
+			prefix, cmd, interp);
+	} else if (err == ENOENT || err == ENOTDIR) {
+		log_error("run step \"%s\" could not be started: command \"%s\" not found", prefix,
+			  cmd);
 		if (!strchr(cmd, '/'))
 			log_hint("Check that it is installed in the image and in PATH (%s).",
 				 getenv("PATH") ? getenv("PATH") : PROC_DEFAULT_PATH);
 	} else if (err == EACCES || err == ENOEXEC || err == EPERM) {
-		log_error("run step \"%s\" could not be started: command \"%s\" is not executable: %s",
-			  prefix, cmd, strerror(err));
+		log_error(
+			"run step \"%s\" could not be started: command \"%s\" is not executable: %s",
+			prefix, cmd, strerror(err));
 		if (err == ENOEXEC)
 			log_hint("A script needs a \"#!\" first line naming its interpreter.");
 		else
-			log_hint("Check the file's execute permission and that the file system is not mounted noexec.");
+			log_hint(
+				"Check the file's execute permission and that the file system is not mounted noexec.");
 	} else {
 		log_error("run step \"%s\" could not be started: command \"%s\": %s", prefix, cmd,
 			  strerror(err));
@@ -433,6 +487,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 	sp.err_w = errp[1];
 	sp.creds = NULL;
 	sp.foreground = false;
+	sp.die_with = getpid();
 	sigemptyset(&sp.empty);
 
 	log_debug("run step \"%s\": starting \"%s\" with %d argument(s)", prefix, cmd, argv->n - 1);
@@ -483,8 +538,8 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 				exited = true;
 				exited_at = now;
 			} else if (r < 0 && errno != EINTR) {
-				log_error("run step \"%s\": could not wait for process %ld: %s", prefix,
-					  (long)pid, strerror(errno));
+				log_error("run step \"%s\": could not wait for process %ld: %s",
+					  prefix, (long)pid, strerror(errno));
 				goto out;
 			}
 		}
@@ -534,7 +589,8 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 				drain_once(&out[0], lb);
 			else if (pr < 0 && errno != EINTR) {
 				/* Cannot happen with valid pollfds; stop reading, keep waiting. */
-				log_warning("run step \"%s\": poll failed: %s", prefix, strerror(errno));
+				log_warning("run step \"%s\": poll failed: %s", prefix,
+					    strerror(errno));
 				close_fd(&out[0]);
 			}
 		}
@@ -553,7 +609,8 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 	}
 	if (timed_out) {
 		format_duration(dur, sizeof(dur), timeout_ms);
-		log_error("run step \"%s\" timed out after %s; its process group was killed", prefix, dur);
+		log_error("run step \"%s\" timed out after %s; its process group was killed",
+			  prefix, dur);
 		st = ST_EXTERNAL;
 		goto out;
 	}
@@ -566,18 +623,18 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 		log_info("run step \"%s\" finished in %ld ms", prefix, now_ms() - start);
 		st = ST_OK;
 	} else if (WIFEXITED(wstatus)) {
-		log_error("run step \"%s\" failed: command \"%s\" exited with status %d", prefix, cmd,
-			  WEXITSTATUS(wstatus));
+		log_error("run step \"%s\" failed: command \"%s\" exited with status %d", prefix,
+			  cmd, WEXITSTATUS(wstatus));
 		log_detail("It ran for %ld ms.", exited_at - start);
 		st = ST_EXTERNAL;
 	} else if (WIFSIGNALED(wstatus)) {
-		log_error("run step \"%s\" failed: command \"%s\" was killed by signal %d (%s)", prefix,
-			  cmd, WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+		log_error("run step \"%s\" failed: command \"%s\" was killed by signal %d (%s)",
+			  prefix, cmd, WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
 		log_detail("It ran for %ld ms.", exited_at - start);
 		st = ST_EXTERNAL;
 	} else {
-		log_error("run step \"%s\" failed: command \"%s\" ended with wait status %d", prefix,
-			  cmd, wstatus);
+		log_error("run step \"%s\" failed: command \"%s\" ended with wait status %d",
+			  prefix, cmd, wstatus);
 		st = ST_EXTERNAL;
 	}
 
@@ -597,6 +654,7 @@ enum status proc_exec(const struct strv *argv)
 	static struct sigaction saved_act[NSIG];
 	struct sigaction dfl;
 	sigset_t all, empty, saved_mask;
+	char interp[256];
 	const char *cmd;
 	int err;
 
@@ -632,6 +690,12 @@ enum status proc_exec(const struct strv *argv)
 		sigaction(sig, &saved_act[sig], NULL);
 	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 
+	if (err == ENOENT && missing_interpreter(cmd, interp, sizeof(interp))) {
+		log_error(
+			"could not execute \"%s\": its interpreter \"%s\" (#! line) was not found",
+			cmd, interp);
+		return ST_NOTFOUND;
+	}
 	log_error("could not execute \"%s\": %s", cmd, strerror(err));
 	if (err == ENOENT || err == ENOTDIR) {
 		if (!strchr(cmd, '/'))
@@ -640,7 +704,8 @@ enum status proc_exec(const struct strv *argv)
 		return ST_NOTFOUND;
 	}
 	if (err == EACCES || err == EPERM)
-		log_hint("Check the file's execute permission and that the file system is not mounted noexec.");
+		log_hint(
+			"Check the file's execute permission and that the file system is not mounted noexec.");
 	else if (err == ENOEXEC)
 		log_hint("A script needs a \"#!\" first line naming its interpreter.");
 	return ST_NOEXEC;
@@ -652,6 +717,7 @@ enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t
 	struct spawn sp;
 	int errp[2] = { -1, -1 };
 	int child_err = 0;
+	char interp[256];
 	sigset_t all, saved;
 	enum status st = ST_INTERNAL;
 	const char *cmd;
@@ -679,6 +745,7 @@ enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t
 	sp.err_w = errp[1];
 	sp.creds = creds;
 	sp.foreground = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+	sp.die_with = 0;
 	sigemptyset(&sp.empty);
 
 	sigfillset(&all);
@@ -702,6 +769,12 @@ enum status proc_spawn(const struct strv *argv, const struct creds *creds, pid_t
 		if (child_err < 0) {
 			privdrop_report(creds, -child_err);
 			st = ST_NOEXEC;
+		} else if (child_err == ENOENT &&
+			   missing_interpreter(cmd, interp, sizeof(interp))) {
+			log_error(
+				"could not execute \"%s\": its interpreter \"%s\" (#! line) was not found",
+				cmd, interp);
+			st = ST_NOTFOUND;
 		} else {
 			log_error("could not execute \"%s\": %s", cmd, strerror(child_err));
 			st = child_err == ENOENT || child_err == ENOTDIR ? ST_NOTFOUND : ST_NOEXEC;

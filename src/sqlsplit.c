@@ -161,13 +161,13 @@ static bool push(struct sql_stmt **v, int *n, int *cap, const struct sql_stmt *s
 
 int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err)
 {
-	struct lexer lx = {.s = text, .len = len, .i = 0, .line = 1, .col = 1};
-	struct sql_stmt cur = {0};
+	struct lexer lx = { .s = text, .len = len, .i = 0, .line = 1, .col = 1 };
+	struct sql_stmt cur = { 0 };
 	struct sql_stmt *v = NULL;
 	int n = 0, cap = 0;
 	bool open = false;
 	int parens = 0;
-	int atomic = 0;	      /* depth inside BEGIN ATOMIC … END */
+	int atomic = 0;		 /* depth inside BEGIN ATOMIC … END */
 	bool prev_begin = false; /* the last word was BEGIN */
 
 	*out = NULL;
@@ -208,8 +208,11 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 		if (c == '\'') {
 			bool e = lx.i > 0 && (text[lx.i - 1] == 'e' || text[lx.i - 1] == 'E') &&
 				 (lx.i < 2 || !ident_char((unsigned char)text[lx.i - 2]));
-			if (!skip_string(&lx, e, err))
+			if (!skip_string(&lx, e, err)) {
+				if (e)
+					err->col--; /* an E'' string starts at its E (one byte, same line) */
 				goto bad;
+			}
 		} else if (c == '"') {
 			if (!skip_quoted_ident(&lx, err))
 				goto bad;

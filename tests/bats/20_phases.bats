@@ -46,11 +46,12 @@ config() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 9
     assert_output --partial 'command "no-such-schema-tool" not found'
-    config '[phase schema]' 'run = sleep 60' 'timeout = 500ms'
+    # a value no other process on the machine uses, to look for leftovers
+    config '[phase schema]' "run = sh -c 'sleep 61.$BATS_SUITE_TEST_NUMBER$$ & sleep 61.$BATS_SUITE_TEST_NUMBER$$'" 'timeout = 500ms'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 9
     assert_output --partial 'timed out'
-    run pgrep -x -f 'sleep 60'
+    run pgrep -f "sleep 61.$BATS_SUITE_TEST_NUMBER$$"
     assert_failure
 }
 

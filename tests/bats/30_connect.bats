@@ -45,17 +45,17 @@ closed_port() {
 
 @test "wait: a server that starts late is waited for" {
     port=$(closed_port)
-    tmp=$(mktemp -d /tmp/pgprelude-late.XXXXXX)
-    chmod 755 "$tmp"
-    config "postgresql://postgres:${PGPASSWORD}@127.0.0.1:$port/postgres" 'wait_timeout = 60s'
-    ( sleep 2; PGCLUSTER_PORT=$port "$REPO/tests/tools/pgcluster.sh" start "$tmp/pg" >/dev/null 2>&1 ) 3>&- &
+    config "postgresql://postgres:${PGPASSWORD}@127.0.0.1:$port/$PGDATABASE" 'wait_timeout = 60s'
+    # the server appears on that port 2 s after pgprelude starts waiting: a
+    # loopback forwarder to the suite's server starts listening then
+    ( sleep 2; exec socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$PGPORT" ) 3>&- &
+    forwarder=$!
     run "$PGPRELUDE" -c "$CFG" wait
-    wait
-    "$REPO/tests/tools/pgcluster.sh" stop "$tmp/pg" >/dev/null 2>&1 3>&-
-    rm -rf "$tmp"
+    kill "$forwarder" 2>/dev/null || true
+    wait "$forwarder" 2>/dev/null || true
     assert_success
     assert_output --partial 'connection refused'
-    assert_output --regexp "database 127.0.0.1:$port/postgres as postgres is ready \([0-9]+ ms, [0-9]+ attempts\)"
+    assert_output --regexp "database 127.0.0.1:$port/$PGDATABASE as postgres is ready \([0-9]+ ms, [0-9]+ attempts\)"
 }
 
 @test "auth: a wrong password fails at once with exit 4 and is not retried" {
@@ -263,7 +263,7 @@ closed_port() {
     # a 64 MiB migration under a 48 MiB address-space limit
     head -c $((64 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$W/pre/001.sql"
     echo "SELECT 1;" >>"$W/pre/001.sql"
-    run bash -c 'ulimit -v 49152; exec "$@"' _ "$PGPRELUDE" -c "$CFG" migrate
+    run memory_limited 49152 "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 11
     assert_output --partial 'out of memory'
 }

@@ -227,6 +227,12 @@ wait_ns() {
     assert_success
     assert_line 65534
     refute_line 'pid 1'
+    # user before command in [exec], as people write it
+    printf '%s\n' '[database]' 'url = ${DATABASE_URL}' '[exec]' 'user = nobody' 'mode = supervise' \
+        "command = sh -c 'id -u'" >"$W/order.ini"
+    run "$PGPRELUDE" -c "$W/order.ini"
+    assert_success
+    assert_line 65534
     # UID:GID with numbers that are in no file
     sed -i 's/^user = .*/user = 4321:1234/' "$CFG"
     run "$PGPRELUDE" -c "$CFG" -- sh -c 'echo "$(id -u):$(id -g):$(id -G)"'

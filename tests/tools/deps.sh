@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages that the build, the tests and the demo need.
 # Does nothing (and takes well under a second) when they are all present.
+#
+#   deps.sh          build, tests (including the static binary and the image), demo
+#   deps.sh lint     also what `make lint` needs: clang-format, cppcheck,
+#                    ShellCheck and npm
+#   deps.sh bench    also what `make bench` needs (tests/bench/run.sh): GNU time
 # Never upgrades a package already installed (--no-upgrade): see FACTS.md on
 # postgresql-15 moving to a version whose source is not served.
 set -euo pipefail
@@ -11,8 +16,28 @@ packages=(
     postgresql-15 postgresql-client-15
     bats bats-support bats-assert bats-file
     procps util-linux
-    tini python3
+    tini python3 socat
+    # make static (tests/tools/static-build.sh): apt-get source, musl
+    dpkg-dev musl musl-tools musl-dev file binutils
+    # tests/bats/60_static.bats: BusyBox roots, a test CA
+    busybox-static openssl
+    # make image, tests/bats/70_image.bats: podman offline (tests/tools/image-build.sh)
+    podman buildah runc conmon catatonit debootstrap
+    # the ASan+UBSan build, the libFuzzer targets (clang's runtimes are in
+    # libclang-rt-14-dev), symbolized reports (llvm-symbolizer), make valgrind
+    clang libclang-rt-14-dev llvm valgrind
 )
+if [[ "${1:-}" == lint ]]; then
+    packages+=(clang-format cppcheck shellcheck)
+    # npm only when there is none: a NodeSource nodejs brings its own, and
+    # Debian's npm package would conflict with it.
+    if ! command -v npm >/dev/null 2>&1; then
+        packages+=(npm)
+    fi
+fi
+if [[ "${1:-}" == bench ]]; then
+    packages+=(time)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -7,6 +7,9 @@
 #   pgcluster.sh stop DIR    stop it (fast); a missing cluster is not an error
 #
 # PGCLUSTER_PORT=N asks for that port instead of a free one picked at random.
+# PGCLUSTER_SSL_CERT=FILE and PGCLUSTER_SSL_KEY=FILE (both, PEM) turn on TLS
+# with that server certificate and key (copied into the data directory);
+# unset, the cluster has no TLS, as before.
 #
 # The superuser is `postgres` with password "pgprelude-test-pw" (scram-sha-256
 # over TCP, trust over the unix socket). Durability is off: it is for tests.
@@ -106,6 +109,19 @@ full_page_writes = off
 max_connections = 200
 logging_collector = off
 CONF
+    if [[ -n "${PGCLUSTER_SSL_CERT:-}" || -n "${PGCLUSTER_SSL_KEY:-}" ]]; then
+        [[ -r "${PGCLUSTER_SSL_CERT:-}" && -r "${PGCLUSTER_SSL_KEY:-}" ]] ||
+            die "PGCLUSTER_SSL_CERT and PGCLUSTER_SSL_KEY must both name readable files"
+        # The server refuses a key that others can read: owned by the cluster owner, mode 600.
+        as_pg sh -c 'umask 077; cat >"$1"' sh "$dir/data/pgprelude-test-server.crt" <"$PGCLUSTER_SSL_CERT"
+        as_pg sh -c 'umask 077; cat >"$1"' sh "$dir/data/pgprelude-test-server.key" <"$PGCLUSTER_SSL_KEY"
+        # shellcheck disable=SC2016 # $1 is for the inner sh
+        as_pg sh -c 'cat >>"$1"' sh "$dir/data/pgprelude-test.conf" <<CONF
+ssl = on
+ssl_cert_file = 'pgprelude-test-server.crt'
+ssl_key_file = 'pgprelude-test-server.key'
+CONF
+    fi
     if ! grep -q "^include_if_exists = 'pgprelude-test.conf'" "$dir/data/postgresql.conf"; then
         as_pg sh -c "echo \"include_if_exists = 'pgprelude-test.conf'\" >>\"\$1\"" sh "$dir/data/postgresql.conf"
     fi

@@ -129,8 +129,10 @@ static void test_duration_good(void **state)
 		const char *s;
 		long ms;
 	} cases[] = {
-		{ "250ms", 250 },	{ "30s", 30000 },	  { "5m", 300000 }, { "1h", 3600000 },
-		{ "45", 45000 },	{ "0", 0 },		  { "0ms", 0 },	    { "007s", 7000 },
+		{ "250ms", 250 },	{ "30s", 30000 },
+		{ "5m", 300000 },	{ "1h", 3600000 },
+		{ "45", 45000 },	{ "0", 0 },
+		{ "0ms", 0 },		{ "007s", 7000 },
 		{ "596h", 2145600000 }, { "2147483647ms", INT_MAX },
 	};
 	(void)state;
@@ -145,8 +147,11 @@ static void test_duration_good(void **state)
 static void test_duration_bad(void **state)
 {
 	static const char *const cases[] = {
-		"", "5x", "-1", "1.5s", " 5s", "5s ", "5 s", "s", "ms", "5S", "5sec", "1m30s",
-		"+5", "597h", "2147483648ms", "99999999999999999999", "0x10",
+		"",	"5x",	"-1",		"1.5s",
+		" 5s",	"5s ",	"5 s",		"s",
+		"ms",	"5S",	"5sec",		"1m30s",
+		"+5",	"597h", "2147483648ms", "99999999999999999999",
+		"0x10",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -183,7 +188,8 @@ static void check_words(const char *s, const char *const *want)
 static void test_words(void **state)
 {
 	(void)state;
-	check_words("npx directus start", (const char *const[]){ "npx", "directus", "start", NULL });
+	check_words("npx directus start",
+		    (const char *const[]){ "npx", "directus", "start", NULL });
 	check_words("  a \t b  ", (const char *const[]){ "a", "b", NULL });
 	check_words("", (const char *const[]){ NULL });
 	check_words("   ", (const char *const[]){ NULL });
@@ -385,8 +391,9 @@ static void test_expand_file(void **state)
 
 	/* a missing file is an error, default or not */
 	setenv("PGPRELUDE_T_SECRET_FILE", "/nonexistent/pgprelude/secret", 1);
-	check_expand_error("${PGPRELUDE_T_SECRET}", "could not read PGPRELUDE_T_SECRET_FILE "
-						    "\"/nonexistent/pgprelude/secret\": No such file or directory");
+	check_expand_error("${PGPRELUDE_T_SECRET}",
+			   "could not read PGPRELUDE_T_SECRET_FILE "
+			   "\"/nonexistent/pgprelude/secret\": No such file or directory");
 	assert_null(config_expand("${PGPRELUDE_T_SECRET:-x}", err, sizeof(err)));
 	assert_contains(err, "could not read PGPRELUDE_T_SECRET_FILE");
 	unsetenv("PGPRELUDE_T_SECRET_FILE");
@@ -396,9 +403,11 @@ static void test_expand_file(void **state)
 
 static void test_suggest(void **state)
 {
-	static const char *const known[] = { "dir",	 "run",	   "wait_for",	   "wait_for_query",
-					     "timeout", "expect", "lock_timeout", "statement_timeout",
-					     NULL };
+	static const char *const known[] = {
+		"dir",	   "run",    "wait_for",     "wait_for_query",
+		"timeout", "expect", "lock_timeout", "statement_timeout",
+		NULL
+	};
 	(void)state;
 	assert_string_equal(config_suggest("tiemout", known), "timeout");
 	assert_string_equal(config_suggest("timout", known), "timeout");
@@ -557,9 +566,10 @@ static void test_load_values(void **state)
 	(void)state;
 
 	/* a bare table name goes to schema public; empty url; empty exec command */
-	assert_int_equal(load_text("[database]\nurl =\n[history]\ntable = my_history\n[exec]\ncommand =\n",
-				   &cfg, err, sizeof(err)),
-			 ST_OK);
+	assert_int_equal(
+		load_text("[database]\nurl =\n[history]\ntable = my_history\n[exec]\ncommand =\n",
+			  &cfg, err, sizeof(err)),
+		ST_OK);
 	assert_string_equal(cfg.db_url, "");
 	assert_string_equal(cfg.history_schema, "public");
 	assert_string_equal(cfg.history_table, "my_history");
@@ -582,13 +592,15 @@ static void test_load_values(void **state)
 	config_free(&cfg);
 
 	/* a UTF-8 BOM is skipped; a conninfo url may span lines */
-	assert_int_equal(load_text("\xEF\xBB\xBF[database]\nurl = host=db\n  dbname=app\n", &cfg, err, sizeof(err)),
+	assert_int_equal(load_text("\xEF\xBB\xBF[database]\nurl = host=db\n  dbname=app\n", &cfg,
+				   err, sizeof(err)),
 			 ST_OK);
 	assert_string_equal(cfg.db_url, "host=db\ndbname=app");
 	config_free(&cfg);
 
 	/* keys may come before the kind key that allows them */
-	assert_int_equal(load_text("[phase r]\ntimeout = 5s\nexpect = t\nrun = true\n", &cfg, err, sizeof(err)),
+	assert_int_equal(load_text("[phase r]\ntimeout = 5s\nexpect = t\nrun = true\n", &cfg, err,
+				   sizeof(err)),
 			 ST_OK);
 	assert_int_equal(cfg.phases[0].kind, PHASE_RUN);
 	assert_int_equal(cfg.phases[0].timeout_ms, 5000);
@@ -604,10 +616,12 @@ static void test_load_expansion(void **state)
 	setenv("PGPRELUDE_T_URL", "host=db dbname=app", 1);
 	setenv("PGPRELUDE_T_WAIT", "3m", 1);
 	setenv("PGPRELUDE_T_CMD", "node server.js", 1);
-	assert_int_equal(load_text("[database]\nurl = ${PGPRELUDE_T_URL}\nwait_timeout = ${PGPRELUDE_T_WAIT}\n"
-				   "[phase a]\nrun = ${PGPRELUDE_T_CMD} --port $$PORT\n",
-				   &cfg, err, sizeof(err)),
-			 ST_OK);
+	assert_int_equal(
+		load_text(
+			"[database]\nurl = ${PGPRELUDE_T_URL}\nwait_timeout = ${PGPRELUDE_T_WAIT}\n"
+			"[phase a]\nrun = ${PGPRELUDE_T_CMD} --port $$PORT\n",
+			&cfg, err, sizeof(err)),
+		ST_OK);
 	assert_string_equal(cfg.db_url, "host=db dbname=app");
 	assert_int_equal(cfg.wait_timeout_ms, 180000);
 	assert_int_equal(cfg.phases[0].argv.n, 4);
@@ -664,7 +678,8 @@ static void test_load_line_length(void **state)
 	config_free(&cfg);
 
 	/* with CRLF line ends too */
-	snprintf(text, sizeof(text), "[phase a]\r\nwait_for_query = SELECT '%0*d'\r\n", 199 - 26, 0);
+	snprintf(text, sizeof(text), "[phase a]\r\nwait_for_query = SELECT '%0*d'\r\n", 199 - 26,
+		 0);
 	assert_int_equal(load_text(text, &cfg, err, sizeof(err)), ST_OK);
 	assert_int_equal(strlen(cfg.phases[0].query), 199 - 17);
 	config_free(&cfg);
@@ -675,7 +690,8 @@ static void test_load_relative_no_slash(void **state)
 	struct config cfg;
 	char err[1024];
 	char cwd[PATH_MAX];
-	char *path = write_named("rel.ini", "[phase a]\ndir = db-init\n[phase b]\ndir = ./sub/x//\n");
+	char *path =
+		write_named("rel.ini", "[phase a]\ndir = db-init\n[phase b]\ndir = ./sub/x//\n");
 	(void)state;
 
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
@@ -726,7 +742,8 @@ static void test_load_missing_file(void **state)
 	char err[1024];
 	(void)state;
 
-	assert_int_equal(load_capture("/nonexistent/pgprelude.ini", &cfg, err, sizeof(err)), ST_USAGE);
+	assert_int_equal(load_capture("/nonexistent/pgprelude.ini", &cfg, err, sizeof(err)),
+			 ST_USAGE);
 	assert_true(config_is_zero(&cfg));
 	assert_string_equal(err, "pgprelude: error: could not open configuration file "
 				 "\"/nonexistent/pgprelude.ini\": No such file or directory\n");
@@ -747,39 +764,50 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "unknown section", "[databse]\nurl = x\n", 1, "unknown section [databse]", "did you mean [database]?" },
+	{ "unknown section", "[databse]\nurl = x\n", 1, "unknown section [databse]",
+	  "did you mean [database]?" },
 	{ "unknown section, far", "[nothing]\n", 1, "unknown section [nothing]", NULL },
-	{ "phase typo", "[phases a]\n", 1, "unknown section [phases a]", "did you mean [phase a]?" },
+	{ "phase typo", "[phases a]\n", 1, "unknown section [phases a]",
+	  "did you mean [phase a]?" },
 	{ "phase without name", "[phase]\ndir = x\n", 1, "phase without a name", NULL },
 	{ "phase with blank name", "[phase   ]\ndir = x\n", 1, "phase without a name", NULL },
 	{ "phase name with blank", "[phase a b]\ndir = x\n", 1, "bad phase name \"a b\"", NULL },
 	{ "named database", "[database x]\n", 1, "section [database] takes no name", NULL },
-	{ "repeated section", "[database]\n[exec]\n[database]\n", 3, "duplicate section [database]", NULL },
-	{ "unknown key", "[phase schema]\nrun = x\ntiemout = 5m\n", 3, "unknown key \"tiemout\" in [phase schema]",
-	  "did you mean \"timeout\"?" },
-	{ "unknown key, case", "[database]\nURL = x\n", 2, "unknown key \"URL\" in [database]", "did you mean \"url\"?" },
-	{ "key of another section", "url = x\n", 1, "unknown key \"url\"", "url belongs in [database]" },
+	{ "repeated section", "[database]\n[exec]\n[database]\n", 3, "duplicate section [database]",
+	  NULL },
+	{ "unknown key", "[phase schema]\nrun = x\ntiemout = 5m\n", 3,
+	  "unknown key \"tiemout\" in [phase schema]", "did you mean \"timeout\"?" },
+	{ "unknown key, case", "[database]\nURL = x\n", 2, "unknown key \"URL\" in [database]",
+	  "did you mean \"url\"?" },
+	{ "key of another section", "url = x\n", 1, "unknown key \"url\"",
+	  "url belongs in [database]" },
 	{ "unknown key, far", "[exec]\nbanana = 1\n", 2, "unknown key \"banana\" in [exec]", NULL },
 	{ "missing kind", "[phase a]\nexpect = t\n\n[phase b]\ndir = x\n", 1,
 	  "phase \"a\" has no kind: give one of dir, run, wait_for", NULL },
-	{ "missing kind at end", "[phase a]\ndir = x\n[phase b]\n", 3, "phase \"b\" has no kind", NULL },
-	{ "two kinds", "[phase a]\ndir = x\nexpect = t\nrun = y\n", 4, "phase \"a\" has two kinds", NULL },
-	{ "two kinds, wait_for", "[phase a]\nwait_for_query = SELECT 1\ndir = x\n", 3, "has two kinds", NULL },
+	{ "missing kind at end", "[phase a]\ndir = x\n[phase b]\n", 3, "phase \"b\" has no kind",
+	  NULL },
+	{ "two kinds", "[phase a]\ndir = x\nexpect = t\nrun = y\n", 4, "phase \"a\" has two kinds",
+	  NULL },
+	{ "two kinds, wait_for", "[phase a]\nwait_for_query = SELECT 1\ndir = x\n", 3,
+	  "has two kinds", NULL },
 	{ "duplicate phase", "[phase a]\ndir = x\n[phase b]\ndir = y\n[phase a]\ndir = z\n", 5,
 	  "duplicate phase \"a\" (first on line 1)", NULL },
 	{ "duplicate key", "[phase a]\ndir = x\nexpect = t\ndir = y\n", 4,
 	  "duplicate key \"dir\" in [phase a] (first on line 2)", NULL },
-	{ "duplicate global key", "log_level = info\nlog_level = debug\n", 2, "duplicate key \"log_level\"", NULL },
-	{ "timeout on dir", "[phase a]\ndir = x\ntimeout = 5m\n", 3, "key \"timeout\" does not apply to a dir phase",
-	  NULL },
-	{ "timeout before dir", "[phase a]\ntimeout = 5m\ndir = x\n", 2, "key \"timeout\" does not apply", NULL },
+	{ "duplicate global key", "log_level = info\nlog_level = debug\n", 2,
+	  "duplicate key \"log_level\"", NULL },
+	{ "timeout on dir", "[phase a]\ndir = x\ntimeout = 5m\n", 3,
+	  "key \"timeout\" does not apply to a dir phase", NULL },
+	{ "timeout before dir", "[phase a]\ntimeout = 5m\ndir = x\n", 2,
+	  "key \"timeout\" does not apply", NULL },
 	{ "lock_timeout on run", "[phase a]\nrun = x\nlock_timeout = 1s\n", 3,
 	  "key \"lock_timeout\" does not apply to a run phase", NULL },
 	{ "statement_timeout on wait_for", "[phase a]\nstatement_timeout = 1s\nwait_for = t\n", 2,
 	  "key \"statement_timeout\" does not apply to a wait_for phase", NULL },
-	{ "bad duration", "[database]\nwait_timeout = 5x\n", 2, "bad duration \"5x\" for wait_timeout in [database]",
+	{ "bad duration", "[database]\nwait_timeout = 5x\n", 2,
+	  "bad duration \"5x\" for wait_timeout in [database]", NULL },
+	{ "bad phase duration", "[phase a]\nrun = x\ntimeout = soon\n", 3, "bad duration \"soon\"",
 	  NULL },
-	{ "bad phase duration", "[phase a]\nrun = x\ntimeout = soon\n", 3, "bad duration \"soon\"", NULL },
 	{ "negative duration", "[phase a]\ndir = x\nlock_timeout = -1\n", 3, "bad duration", NULL },
 	{ "overlong line",
 	  "[phase a]\nwait_for_query = SELECT 1 " /* 26 + 3 * 60 = 206 bytes */
@@ -787,36 +815,47 @@ static const struct bad_case bad_cases[] = {
 	  "------------------------------------------------------------"
 	  "------------------------------------------------------------\n",
 	  2, "line too long (at most 199 bytes); continue the value on indented lines", NULL },
-	{ "overlong comment", "\n\n;2345678901234567890123456789012345678901234567890123456789012345678901234567890"
-			      "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-			      "1234567890123456789012345678901234567890\n",
+	{ "overlong comment",
+	  "\n\n;2345678901234567890123456789012345678901234567890123456789012345678901234567890"
+	  "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+	  "1234567890123456789012345678901234567890\n",
 	  3, "line too long", NULL },
-	{ "unset variable", "[database]\nurl = ${PGPRELUDE_T_NOPE}\n", 2, "variable PGPRELUDE_T_NOPE is not set",
-	  "${PGPRELUDE_T_NOPE:-default}" },
-	{ "unterminated variable", "[database]\nurl = ${PGPRELUDE_T_NOPE\n", 2, "unterminated ${", NULL },
-	{ "unterminated quote in run", "[phase a]\nrun = echo 'x\n", 2, "unterminated single quote in run", NULL },
-	{ "unterminated quote in command", "[exec]\ncommand = echo \"x\n", 2, "unterminated double quote", NULL },
+	{ "unset variable", "[database]\nurl = ${PGPRELUDE_T_NOPE}\n", 2,
+	  "variable PGPRELUDE_T_NOPE is not set", "${PGPRELUDE_T_NOPE:-default}" },
+	{ "unterminated variable", "[database]\nurl = ${PGPRELUDE_T_NOPE\n", 2, "unterminated ${",
+	  NULL },
+	{ "unterminated quote in run", "[phase a]\nrun = echo 'x\n", 2,
+	  "unterminated single quote in run", NULL },
+	{ "unterminated quote in command", "[exec]\ncommand = echo \"x\n", 2,
+	  "unterminated double quote", NULL },
 	{ "trailing backslash", "[exec]\ncommand = echo \\\n", 2, "trailing backslash", NULL },
 	{ "bad log_format", "log_format = xml\n", 1, "bad log_format \"xml\"", NULL },
 	{ "bad log_level", "log_level = loud\n", 1, "bad log_level \"loud\"", NULL },
-	{ "bad table, two dots", "[history]\ntable = a.b.c\n", 2, "bad history table name \"a.b.c\"", NULL },
+	{ "bad table, two dots", "[history]\ntable = a.b.c\n", 2,
+	  "bad history table name \"a.b.c\"", NULL },
 	{ "bad table, dash", "[history]\ntable = my-table\n", 2, "bad history table name", NULL },
-	{ "bad table, empty part", "[history]\ntable = public.\n", 2, "bad history table name", NULL },
+	{ "bad table, empty part", "[history]\ntable = public.\n", 2, "bad history table name",
+	  NULL },
 	{ "bad table, empty", "[history]\ntable =\n", 2, "bad history table name", NULL },
 	{ "empty dir", "[phase a]\ndir =\n", 2, "dir is empty", NULL },
 	{ "empty run", "[phase a]\nrun = ${PGPRELUDE_T_NOPE:-}\n", 2, "run is empty", NULL },
-	{ "nothing to wait for", "[phase a]\nwait_for = ,\n", 2, "phase \"a\" has nothing to wait for", NULL },
+	{ "nothing to wait for", "[phase a]\nwait_for = ,\n", 2,
+	  "phase \"a\" has nothing to wait for", NULL },
 	{ "no equals sign", "[database]\nurl\n", 2, "expected \"key = value\"", NULL },
 	{ "unclosed section", "[database\n", 1, "missing \"]\"", NULL },
 	{ "text after section", "[database] url = x\n", 1, "unexpected text after \"]\"", NULL },
 	{ "empty key", "[database]\n= x\n", 2, "missing key name", NULL },
-	{ "first error wins", "[database]\nwait_timeout = x\n[nothing]\n", 2, "bad duration", NULL },
-	{ "error in multi-line value", "[phase a]\nrun = x\n  'y\n", 2, "unterminated single quote in run", NULL },
-	{ "multi-line duration", "[phase a]\nrun = x\ntimeout = 5\n  minutes\n", 3,
-	  "timeout in [phase a] takes one line, but line 4 continues it", "remove the indentation" },
-	{ "indented key continues dir", "[phase a]\ndir = x\n  lock_timeout = 1s\n", 2, "dir in [phase a] takes one line",
+	{ "first error wins", "[database]\nwait_timeout = x\n[nothing]\n", 2, "bad duration",
 	  NULL },
-	{ "multi-line table", "[history]\ntable = a\n\tb\n", 2, "table in [history] takes one line", NULL },
+	{ "error in multi-line value", "[phase a]\nrun = x\n  'y\n", 2,
+	  "unterminated single quote in run", NULL },
+	{ "multi-line duration", "[phase a]\nrun = x\ntimeout = 5\n  minutes\n", 3,
+	  "timeout in [phase a] takes one line, but line 4 continues it",
+	  "remove the indentation" },
+	{ "indented key continues dir", "[phase a]\ndir = x\n  lock_timeout = 1s\n", 2,
+	  "dir in [phase a] takes one line", NULL },
+	{ "multi-line table", "[history]\ntable = a\n\tb\n", 2, "table in [history] takes one line",
+	  NULL },
 };
 
 static void test_load_bad(void **state)
@@ -854,27 +893,22 @@ int main(void)
 	size_t n = 0;
 
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_duration_good),
-		cmocka_unit_test(test_duration_bad),
-		cmocka_unit_test(test_words),
-		cmocka_unit_test(test_words_quotes),
-		cmocka_unit_test(test_words_escapes),
-		cmocka_unit_test(test_words_errors),
-		cmocka_unit_test(test_list),
-		cmocka_unit_test(test_expand_plain),
-		cmocka_unit_test(test_expand_set),
-		cmocka_unit_test(test_expand_default),
-		cmocka_unit_test(test_expand_errors),
-		cmocka_unit_test(test_expand_file),
-		cmocka_unit_test(test_suggest),
-		cmocka_unit_test(test_load_full),
-		cmocka_unit_test(test_load_defaults),
-		cmocka_unit_test(test_load_values),
+		cmocka_unit_test(test_duration_good), cmocka_unit_test(test_duration_bad),
+		cmocka_unit_test(test_words),	      cmocka_unit_test(test_words_quotes),
+		cmocka_unit_test(test_words_escapes), cmocka_unit_test(test_words_errors),
+		cmocka_unit_test(test_list),	      cmocka_unit_test(test_expand_plain),
+		cmocka_unit_test(test_expand_set),    cmocka_unit_test(test_expand_default),
+		cmocka_unit_test(test_expand_errors), cmocka_unit_test(test_expand_file),
+		cmocka_unit_test(test_suggest),	      cmocka_unit_test(test_load_full),
+		cmocka_unit_test(test_load_defaults), cmocka_unit_test(test_load_values),
 	};
 	static const struct CMUnitTest more[] = {
-		cmocka_unit_test(test_load_expansion),	   cmocka_unit_test(test_load_multiline),
-		cmocka_unit_test(test_load_line_length),   cmocka_unit_test(test_load_relative_no_slash),
-		cmocka_unit_test(test_load_password_file), cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_load_expansion),
+		cmocka_unit_test(test_load_multiline),
+		cmocka_unit_test(test_load_line_length),
+		cmocka_unit_test(test_load_relative_no_slash),
+		cmocka_unit_test(test_load_password_file),
+		cmocka_unit_test(test_load_missing_file),
 	};
 	struct CMUnitTest all[sizeof(fixed) / sizeof(fixed[0]) + sizeof(more) / sizeof(more[0]) +
 			      sizeof(bad_cases) / sizeof(bad_cases[0])];

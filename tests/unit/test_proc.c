@@ -64,16 +64,16 @@ static char *capture_end(struct capture *c)
 	return text;
 }
 
-#define assert_contains(haystack, needle)                                                      \
-	do {                                                                                     \
-		if (!strstr((haystack), (needle)))                                               \
-			fail_msg("expected to find\n  %s\nin\n%s", (needle), (haystack));       \
+#define assert_contains(haystack, needle)                                                 \
+	do {                                                                              \
+		if (!strstr((haystack), (needle)))                                        \
+			fail_msg("expected to find\n  %s\nin\n%s", (needle), (haystack)); \
 	} while (0)
 
-#define assert_not_contains(haystack, needle)                                                  \
-	do {                                                                                     \
-		if (strstr((haystack), (needle)))                                                \
-			fail_msg("did not expect\n  %s\nin\n%s", (needle), (haystack));          \
+#define assert_not_contains(haystack, needle)                                           \
+	do {                                                                            \
+		if (strstr((haystack), (needle)))                                       \
+			fail_msg("did not expect\n  %s\nin\n%s", (needle), (haystack)); \
 	} while (0)
 
 static long now_ms(void)
@@ -98,7 +98,8 @@ static enum status run_argv(const char *prefix, long timeout_ms, char **log, cha
 	return st;
 }
 
-#define RUN(prefix, timeout, log, ...) run_argv((prefix), (timeout), (log), (char *[]){ __VA_ARGS__, NULL })
+#define RUN(prefix, timeout, log, ...) \
+	run_argv((prefix), (timeout), (log), (char *[]){ __VA_ARGS__, NULL })
 
 /* A sleep duration unique to this test process, to find its sleeps in /proc. */
 static void make_marker(char *buf, size_t len, int which)
@@ -166,7 +167,9 @@ static void test_false_fails(void **state)
 	char *log;
 	(void)state;
 	assert_int_equal(RUN("f", 0, &log, "false"), ST_EXTERNAL);
-	assert_contains(log, "pgprelude: error: run step \"f\" failed: command \"false\" exited with status 1\n");
+	assert_contains(
+		log,
+		"pgprelude: error: run step \"f\" failed: command \"false\" exited with status 1\n");
 	free(log);
 }
 
@@ -184,7 +187,8 @@ static void test_killed_by_signal(void **state)
 	char *log;
 	(void)state;
 	assert_int_equal(RUN("sig", 0, &log, "sh", "-c", "kill -9 $$"), ST_EXTERNAL);
-	assert_contains(log, "run step \"sig\" failed: command \"sh\" was killed by signal 9 (Killed)\n");
+	assert_contains(
+		log, "run step \"sig\" failed: command \"sh\" was killed by signal 9 (Killed)\n");
 	free(log);
 }
 
@@ -263,9 +267,10 @@ static void test_long_line_in_pieces(void **state)
 	char *log, *p;
 	(void)state;
 
-	assert_int_equal(RUN("long", 0, &log, "sh", "-c",
-			     "i=0; while [ $i -lt 100 ]; do printf '%0100d' 0; i=$((i+1)); done; echo"),
-			 ST_OK);
+	assert_int_equal(
+		RUN("long", 0, &log, "sh", "-c",
+		    "i=0; while [ $i -lt 100 ]; do printf '%0100d' 0; i=$((i+1)); done; echo"),
+		ST_OK);
 	/* 10000 bytes: pieces of 4000, 4000 and 2000. */
 	p = log;
 	for (int piece = 0; piece < 3; piece++) {
@@ -314,9 +319,9 @@ static void test_own_process_group(void **state)
 	char *log;
 	(void)state;
 	/* Field 5 of /proc/PID/stat is the process group. */
-	assert_int_equal(RUN("pg", 0, &log, "sh", "-c",
-			     "set -- $(cat /proc/$$/stat); test \"$5\" = \"$$\""),
-			 ST_OK);
+	assert_int_equal(
+		RUN("pg", 0, &log, "sh", "-c", "set -- $(cat /proc/$$/stat); test \"$5\" = \"$$\""),
+		ST_OK);
 	free(log);
 }
 
@@ -348,7 +353,8 @@ static void test_signals_reset_in_child(void **state)
 	 */
 	const char *ign_line = strstr(log, "[sig] SigIgn:\t");
 	assert_non_null(ign_line);
-	assert_int_equal(strtoull(ign_line + strlen("[sig] SigIgn:\t"), NULL, 16) & 0x7fffffffULL, 0);
+	assert_int_equal(strtoull(ign_line + strlen("[sig] SigIgn:\t"), NULL, 16) & 0x7fffffffULL,
+			 0);
 	free(log);
 }
 
@@ -390,7 +396,8 @@ static void test_timeout_sigkill_after_grace(void **state)
 	elapsed = now_ms() - t0;
 	assert_true(elapsed >= 1000 + 5000);
 	assert_true(elapsed < 9000);
-	assert_contains(log, "run step \"stubborn\" timed out after 1 s; its process group was killed\n");
+	assert_contains(
+		log, "run step \"stubborn\" timed out after 1 s; its process group was killed\n");
 	assert_not_contains(log, "survived");
 	assert_int_equal(find_sleepers(marker, NULL), 0);
 	free(log);
@@ -413,7 +420,8 @@ static void test_grandchild_holding_pipe(void **state)
 	assert_true(elapsed >= 900);
 	assert_true(elapsed < 4000);
 	assert_contains(log, "[bg] started\n");
-	assert_contains(log, "pgprelude: warning: run step \"bg\": a process it started still holds");
+	assert_contains(log,
+			"pgprelude: warning: run step \"bg\": a process it started still holds");
 	free(log);
 
 	/* Clean up the sleep this test started, by its pid. */
@@ -444,8 +452,9 @@ static void test_exec_not_found(void **state)
 	assert_true(sigismember(&after, SIGUSR2));
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 
-	assert_contains(log, "pgprelude: error: could not execute \"pgprelude-test-no-such-command\": "
-			     "No such file or directory\n");
+	assert_contains(log,
+			"pgprelude: error: could not execute \"pgprelude-test-no-such-command\": "
+			"No such file or directory\n");
 	free(log);
 }
 

@@ -77,9 +77,10 @@ static void test_exit_codes_distinct(void **state)
 	(void)state;
 	for (size_t i = 0; i < N_EXPECTED; i++)
 		for (size_t j = i + 1; j < N_EXPECTED; j++)
-			if (status_exit_code(expected[i].st, 0) == status_exit_code(expected[j].st, 0))
-				fail_msg("%s and %s share exit code %d", expected[i].name, expected[j].name,
-					 status_exit_code(expected[i].st, 0));
+			if (status_exit_code(expected[i].st, 0) ==
+			    status_exit_code(expected[j].st, 0))
+				fail_msg("%s and %s share exit code %d", expected[i].name,
+					 expected[j].name, status_exit_code(expected[i].st, 0));
 }
 
 static void test_signal(void **state)
@@ -103,7 +104,7 @@ static void test_unknown_status(void **state)
 	(void)state;
 	assert_int_equal(status_exit_code((enum status)99, 0), EXIT_INTERNAL);
 	assert_string_equal(status_name((enum status)99), "unknown");
-	assert_string_equal(status_name((enum status)-1), "unknown");
+	assert_string_equal(status_name((enum status) - 1), "unknown");
 }
 
 static void test_names(void **state)

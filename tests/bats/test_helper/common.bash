@@ -1,7 +1,8 @@
 # Loaded by every test file with `load test_helper/common`.
 #
 # Gives:
-#   PGPRELUDE  the binary under test (<repo>/build/pgprelude)
+#   PGPRELUDE  the binary under test: $PGPRELUDE when set (an absolute path,
+#              e.g. the ASan+UBSan build/asan/pgprelude), else <repo>/build/pgprelude
 #   PSQL       the real psql (/usr/lib/postgresql/15/bin/psql; Debian's
 #              /usr/bin/psql is a slow Perl wrapper). That directory is also put
 #              first on PATH, so plain `psql`, `createdb`, `pg_isready` are fast.
@@ -13,6 +14,7 @@
 #   write_config FILE   write stdin to FILE (creating its directory)
 #   workdir [SUBDIR]    print this test's temp dir ($BATS_TEST_TMPDIR), or
 #                       create SUBDIR in it and print that
+#   memory_limited KB CMD...  run CMD with at most KB KiB of memory
 # The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
 # PGPASSWORD, PGPRELUDE_TEST_SOCKDIR, PGPRELUDE_TEST_PGBIN, PGPRELUDE_TEST_CLUSTER).
 
@@ -22,7 +24,7 @@ bats_load_library bats-assert
 bats_load_library bats-file
 
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-PGPRELUDE=$REPO/build/pgprelude
+PGPRELUDE=${PGPRELUDE:-$REPO/build/pgprelude}
 PSQL=/usr/lib/postgresql/15/bin/psql
 PATH=/usr/lib/postgresql/15/bin:$PATH
 export REPO PGPRELUDE PSQL PATH
@@ -67,5 +69,23 @@ workdir() {
     else
         mkdir -p "$BATS_TEST_TMPDIR/$1"
         echo "$BATS_TEST_TMPDIR/$1"
+    fi
+}
+
+# memory_limited KB CMD...: run CMD with at most KB KiB of memory: ulimit -v.
+# An ASan build cannot start under such a limit (it reserves terabytes of
+# address space for its shadow memory), so for one ASan's allocator is told
+# instead to fail every allocation larger than KB (allocator_may_return_null),
+# which is what the limit provokes; its warning about that goes to stderr,
+# not to the report folder of run-tests.sh --sanitizers (both runtimes read
+# log_path: UBSan's, read last, wins).
+memory_limited() {
+    local kb=$1
+    shift
+    if LC_ALL=C grep -q -a -m 1 __asan_init "$1" 2>/dev/null; then
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=$((kb / 1024)):log_path=stderr" \
+            UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=stderr" "$@"
+    else
+        bash -c 'ulimit -v "$1" && shift && exec "$@"' _ "$kb" "$@"
     fi
 }

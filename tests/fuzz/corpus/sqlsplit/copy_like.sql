@@ -1,0 +1,3 @@
+SELECT E'\\';
+SELECT $a$$a$;
+SELECT $$$$;

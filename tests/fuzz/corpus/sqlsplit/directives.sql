@@ -1,0 +1,3 @@
+-- pgprelude: repeatable
+-- pgprelude: no-transaction
+CREATE INDEX CONCURRENTLY i ON t (a);

@@ -1,0 +1,2 @@
+CREATE TABLE "we;ird""name" ("col;1" int);
+SELECT "x""";

@@ -1,0 +1,2 @@
+SELECT 'ÿþ';
+SELECT € 1;

@@ -1,0 +1,310 @@
+/* Unit tests of the pure parts of constraints.c and inilines.c: spec files, identifiers, SQL text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "constraints.h"
+#include "log.h"
+
+/* What the last parse logged on stderr (static buffer). */
+static char logged[4096];
+
+/* Parse text as "c.ini", capturing what is logged.  Returns the status. */
+static enum status parse(const char *text, struct cfile *cf)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	enum status st;
+	size_t n;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	dup2(fileno(tmp), 2);
+	st = constraints_parse(text, strlen(text), "c.ini", cf);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(logged, 1, sizeof(logged) - 1, tmp);
+	logged[n] = '\0';
+	fclose(tmp);
+	return st;
+}
+
+/* Parsing text fails with exactly this first line logged. */
+static void expect_error(const char *text, const char *line)
+{
+	struct cfile cf;
+	char first[1024];
+	size_t len;
+
+	assert_int_equal(parse(text, &cf), ST_USAGE);
+	len = strcspn(logged, "\n");
+	snprintf(first, sizeof(first), "%.*s", (int)len, logged);
+	assert_string_equal(first, line);
+	assert_null(cf.specs);
+}
+
+static void test_ident(void **state)
+{
+	const char *s, *err = NULL;
+	char *out = NULL;
+	(void)state;
+
+	s = "  Organization_Users rest";
+	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(out, "organization_users");
+	assert_string_equal(s, " rest");
+	free(out);
+	s = "\"workspaceId\"";
+	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(out, "workspaceId");
+	free(out);
+	s = "\"a \"\"b\"\" c\".x";
+	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(out, "a \"b\" c");
+	assert_string_equal(s, ".x");
+	free(out);
+	s = "user";
+	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(out, "user");
+	free(out);
+	s = "\"\"";
+	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(err, "zero-length quoted identifier");
+	s = "\"open";
+	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(err, "unterminated quoted identifier");
+	s = "1abc";
+	assert_false(constraints_parse_ident(&s, &out, &err));
+	s = "a234567890123456789012345678901234567890123456789012345678901234";
+	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_string_equal(err, "name longer than 63 bytes (the server would truncate it)");
+}
+
+static void test_ident_list(void **state)
+{
+	struct strv v;
+	const char *err = NULL;
+	(void)state;
+
+	assert_true(constraints_parse_ident_list(" organization_id ,User_Id", &v, &err));
+	assert_int_equal(v.n, 2);
+	assert_string_equal(v.v[0], "organization_id");
+	assert_string_equal(v.v[1], "user_id");
+	strv_free(&v);
+	assert_true(constraints_parse_ident_list("\"workspaceId\",\n  provider, \"Full, Name\"", &v,
+						 &err));
+	assert_int_equal(v.n, 3);
+	assert_string_equal(v.v[0], "workspaceId");
+	assert_string_equal(v.v[2], "Full, Name");
+	strv_free(&v);
+	assert_false(constraints_parse_ident_list("   ", &v, &err));
+	assert_string_equal(err, "empty column list");
+	assert_false(constraints_parse_ident_list("a,,b", &v, &err));
+	assert_false(constraints_parse_ident_list("a,", &v, &err));
+	assert_false(constraints_parse_ident_list("a b", &v, &err));
+	assert_string_equal(err, "expected \",\" between names");
+	assert_false(constraints_parse_ident_list("a, A", &v, &err));
+	assert_string_equal(err, "a column is named twice");
+	/* "A" quoted is another column than a */
+	assert_true(constraints_parse_ident_list("a, \"A\"", &v, &err));
+	strv_free(&v);
+}
+
+static void test_bool(void **state)
+{
+	bool b = false;
+	(void)state;
+	assert_true(constraints_parse_bool("TRUE", &b));
+	assert_true(b);
+	assert_true(constraints_parse_bool("off", &b));
+	assert_false(b);
+	assert_true(constraints_parse_bool("1", &b));
+	assert_true(b);
+	assert_false(constraints_parse_bool("maybe", &b));
+	assert_false(constraints_parse_bool("", &b));
+}
+
+static void test_parse_file(void **state)
+{
+	struct cfile cf;
+	const struct cspec *s;
+	(void)state;
+
+	assert_int_equal(parse("; comment\n"
+			       "[unique organization_users_organization_id_user_id_key]\n"
+			       "table = Public.organization_users ; inline comment\n"
+			       "columns = organization_id,\n"
+			       "   user_id\n"
+			       "where = sku IS NOT NULL\n"
+			       "nulls_not_distinct = yes\n"
+			       "replaces = \"Old Key\"\n"
+			       "concurrently = true\n"
+			       "lock_timeout = 2s\n"
+			       "\n"
+			       "[not_null users_workspace_id]\n"
+			       "table = \"user\"\n"
+			       "column = \"workspaceId\"\n",
+			       &cf),
+			 ST_OK);
+	assert_int_equal(cf.n, 2);
+	s = &cf.specs[0];
+	assert_int_equal(s->kind, CSPEC_UNIQUE);
+	assert_int_equal(s->line, 2);
+	assert_string_equal(s->name, "organization_users_organization_id_user_id_key");
+	assert_string_equal(s->schema, "public");
+	assert_string_equal(s->table, "organization_users");
+	assert_int_equal(s->table_line, 3);
+	assert_int_equal(s->columns.n, 2);
+	assert_string_equal(s->columns.v[1], "user_id");
+	assert_int_equal(s->columns_line, 4);
+	assert_string_equal(s->where, "sku IS NOT NULL");
+	assert_int_equal(s->where_line, 6);
+	assert_true(s->nulls_not_distinct);
+	assert_string_equal(s->replaces, "Old Key");
+	assert_true(s->concurrently);
+	assert_int_equal(s->lock_timeout_ms, 2000);
+	assert_int_equal(s->statement_timeout_ms, -1);
+	s = &cf.specs[1];
+	assert_int_equal(s->kind, CSPEC_NOT_NULL);
+	assert_int_equal(s->line, 12);
+	assert_null(s->schema);
+	assert_string_equal(s->table, "user");
+	assert_string_equal(s->columns.v[0], "workspaceId");
+	cfile_free(&cf);
+}
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	expect_error("[check t_c]\ntable = t\n",
+		     "c.ini:1: error: unknown constraint kind \"check\" in [check t_c]");
+	expect_error("[uniqe t_c]\n",
+		     "c.ini:1: error: unknown constraint kind \"uniqe\" in [uniqe t_c]");
+	assert_non_null(strstr(logged, "hint: did you mean \"unique\"?"));
+	expect_error("[unique]\n", "c.ini:1: error: [unique] needs a name: [unique NAME]");
+	expect_error(
+		"table = t\n",
+		"c.ini:1: error: key \"table\" before any [unique NAME] or [not_null NAME] section");
+	expect_error("[unique a]\ntable = t\ncolums = x\n",
+		     "c.ini:3: error: unknown key \"colums\" in [unique a]");
+	assert_non_null(strstr(logged, "hint: did you mean \"columns\"?"));
+	expect_error("[not_null a]\ntable = t\ncolumns = x\n",
+		     "c.ini:3: error: unknown key \"columns\" in [not_null a]");
+	expect_error("[unique a]\ncolumns = x\n",
+		     "c.ini:1: error: [unique a] has no \"table\" key");
+	expect_error("[unique a]\ntable = t\n\n[unique b]\ntable = t\ncolumns = x\n",
+		     "c.ini:1: error: [unique a] has no \"columns\" key");
+	expect_error("[not_null a]\ntable = t\n",
+		     "c.ini:1: error: [not_null a] has no \"column\" key");
+	expect_error("[unique a]\ntable = t\ncolumns =\n",
+		     "c.ini:3: error: bad columns \"\": empty column list");
+	expect_error(
+		"[not_null a]\ntable = t\ncolumn = x, y\n",
+		"c.ini:3: error: \"column\" takes one column (a not_null is declared per column)");
+	expect_error("[unique a]\ntable = t\ncolumns = x\nconcurrently = sure\n",
+		     "c.ini:4: error: bad boolean \"sure\" for concurrently: give true or false");
+	expect_error(
+		"[unique a]\ntable = t\ncolumns = x\nnulls_not_distinct = 2\n",
+		"c.ini:4: error: bad boolean \"2\" for nulls_not_distinct: give true or false");
+	expect_error(
+		"[unique a]\ntable = t\ncolumns = x\nlock_timeout = soon\n",
+		"c.ini:4: error: bad duration \"soon\" for lock_timeout (examples: 250ms, 5s, 2m)");
+	expect_error("[unique a]\ntable = a.b.c\ncolumns = x\n",
+		     "c.ini:2: error: bad table \"a.b.c\": expected [schema.]table");
+	expect_error("[unique a]\ntable = t\ntable = u\n",
+		     "c.ini:3: error: duplicate key \"table\" in [unique a] (first on line 2)");
+	expect_error("[unique a]\ntable = t\ncolumns = x\n[unique A]\n",
+		     "c.ini:4: error: duplicate name \"a\" (first on line 1)");
+	expect_error("[unique a]\ntable = t\ncolumns = x\nreplaces = A\n",
+		     "c.ini:4: error: \"replaces\" names the constraint itself");
+	expect_error(
+		"[unique a]\ntable = t\ncolumns = x\nwhere =\n",
+		"c.ini:4: error: empty \"where\" (leave the key out for a unique on the whole table)");
+	expect_error("[unique a\n", "c.ini:1: error: missing \"]\" in section header");
+	expect_error("[unique a]\ntable = t\njust words\n",
+		     "c.ini:3: error: expected \"key = value\", \"[section]\" or a comment");
+	expect_error("; nothing\n", "c.ini: error: the file declares no constraint");
+}
+
+static void test_long_line(void **state)
+{
+	char text[400];
+	(void)state;
+	snprintf(text, sizeof(text), "[unique a]\ntable = t\ncolumns = %0300d\n", 0);
+	expect_error(
+		text,
+		"c.ini:3: error: line too long (at most 199 bytes); continue the value on indented lines");
+}
+
+static void test_sql_text(void **state)
+{
+	struct cspec s = { .kind = CSPEC_UNIQUE, .name = "u \"1\"" };
+	char *cols[] = { "workspaceId", "provider", NULL };
+	char *sql;
+	(void)state;
+
+	s.columns.v = cols;
+	s.columns.n = 2;
+	sql = constraints_quote("we\"ird");
+	assert_string_equal(sql, "\"we\"\"ird\"");
+	free(sql);
+	sql = constraints_sql_create(&s, "\"public\".\"user\"", false);
+	assert_string_equal(sql,
+			    "ALTER TABLE \"public\".\"user\" ADD CONSTRAINT \"u \"\"1\"\"\" UNIQUE "
+			    "(\"workspaceId\", \"provider\")");
+	free(sql);
+	s.nulls_not_distinct = true;
+	s.concurrently = true;
+	sql = constraints_sql_create(&s, "\"public\".\"user\"", true);
+	assert_string_equal(
+		sql, "CREATE UNIQUE INDEX CONCURRENTLY \"u \"\"1\"\"\" ON \"public\".\"user\" "
+		     "(\"workspaceId\", \"provider\") NULLS NOT DISTINCT");
+	free(sql);
+	/* NULLS NOT DISTINCT: NULL keys count as duplicates, so no IS NOT NULL filter */
+	sql = constraints_sql_duplicates(&s, "\"t\"", true, 0);
+	assert_string_equal(
+		sql, "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM \"t\" "
+		     "GROUP BY \"workspaceId\", \"provider\" HAVING count(*) > 1) AS duplicates");
+	free(sql);
+	s.nulls_not_distinct = false;
+	s.concurrently = false;
+	s.where = "sku IS NOT NULL";
+	sql = constraints_sql_create(&s, "\"t\"", false);
+	assert_string_equal(
+		sql, "CREATE UNIQUE INDEX \"u \"\"1\"\"\" ON \"t\" (\"workspaceId\", \"provider\") "
+		     "WHERE (sku IS NOT NULL)");
+	free(sql);
+	sql = constraints_sql_duplicates(&s, "\"t\"", false, 5);
+	assert_string_equal(
+		sql,
+		"SELECT \"workspaceId\", \"provider\", count(*) FROM \"t\" WHERE \"workspaceId\" "
+		"IS NOT NULL AND \"provider\" IS NOT NULL AND (sku IS NOT NULL) GROUP BY "
+		"\"workspaceId\", \"provider\" HAVING count(*) > 1 ORDER BY \"workspaceId\", "
+		"\"provider\" LIMIT 5");
+	free(sql);
+	sql = constraints_describe(&s);
+	assert_string_equal(sql, "UNIQUE (\"workspaceId\", \"provider\") WHERE (sku IS NOT NULL)");
+	free(sql);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ident),	     cmocka_unit_test(test_ident_list),
+		cmocka_unit_test(test_bool),	     cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_sql_text),
+	};
+	log_setup(LOG_FORMAT_TEXT, LOG_INFO);
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
