@@ -243,6 +243,10 @@ if [[ ! -f "$prefix/.libpq-done" ]]; then
         --without-llvm --without-perl --without-python --without-tcl --disable-nls \
         --without-systemd --without-lz4 --without-zstd
     run "pg-include-$libc.log" make -C "$b/src/include" -j"$jobs"
+    # PostgreSQL's makefiles generate headers such as utils/errcodes.h only
+    # when make runs at the top level; under another make (make static,
+    # make test: MAKELEVEL is set) they must be asked for explicitly.
+    run "pg-headers-$libc.log" make -C "$b/src/backend" generated-headers
     run "pg-common-$libc.log" make -C "$b/src/common" -j"$jobs"
     run "pg-port-$libc.log" make -C "$b/src/port" -j"$jobs"
     run "pg-libpq-$libc.log" make -C "$b/src/interfaces/libpq" -j"$jobs" all-static-lib
