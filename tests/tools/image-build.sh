@@ -53,7 +53,10 @@ step() { echo "$prog: $*" >&2; }
 
 command -v podman >/dev/null 2>&1 || die "podman not found" "hint: Run tests/tools/deps.sh."
 
-if [[ -z "${CONTAINERS_CONF:-}" ]]; then
+# Written when no other file is named, and when the caller names this one
+# (the tests do) before it exists: a fresh checkout has none yet.
+if [[ -z "${CONTAINERS_CONF:-}" || "$CONTAINERS_CONF" == "$cache/containers.conf" ]]; then
+    mkdir -p "$cache"
     cat >"$cache/containers.conf.tmp" <<'EOF'
 # written by tests/tools/image-build.sh (see FACTS.md)
 [containers]
