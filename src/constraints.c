@@ -1293,6 +1293,32 @@ static enum status run_steps(struct run *r, const struct cspec *s, char *const *
 	}
 }
 
+/*
+ * One statement, built from fmt, run as its own step in a transaction, and
+ * counted as a change when it succeeds.  Returns run_steps' status.
+ */
+static enum status run_one_step(struct run *r, const struct cspec *s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum status run_one_step(struct run *r, const struct cspec *s, const char *fmt, ...)
+{
+	char *sql = NULL;
+	enum status st;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&sql, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return oom();
+	st = run_steps(r, s, &sql, 1, true);
+	free(sql);
+	if (st == ST_OK)
+		r->changes++;
+	return st;
+}
+
 static void free_steps(char **steps, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -1533,33 +1559,16 @@ static enum status do_not_null(struct run *r, const struct cspec *s, const struc
 		goto out;
 	}
 	if (!ns.notnull && !ns.check) {
-		if (asprintf(&sql[0],
-			     "ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
-			     rv->qtable, qname, qcol) < 0) {
-			sql[0] = NULL;
-			st = oom();
-			goto out;
-		}
-		st = run_steps(r, s, sql, 1, true);
-		free(sql[0]);
-		sql[0] = NULL;
+		st = run_one_step(
+			r, s, "ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+			rv->qtable, qname, qcol);
 		if (st != ST_OK)
 			goto out;
-		r->changes++;
 	}
 	if (!ns.notnull && !ns.validated) {
-		if (asprintf(&sql[0], "ALTER TABLE %s VALIDATE CONSTRAINT %s", rv->qtable, qname) <
-		    0) {
-			sql[0] = NULL;
-			st = oom();
-			goto out;
-		}
-		st = run_steps(r, s, sql, 1, true);
-		free(sql[0]);
-		sql[0] = NULL;
+		st = run_one_step(r, s, "ALTER TABLE %s VALIDATE CONSTRAINT %s", rv->qtable, qname);
 		if (st != ST_OK)
 			goto out;
-		r->changes++;
 	}
 	/* With the CHECK validated, SET NOT NULL needs no scan of the table. */
 	if (asprintf(&sql[0], "ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", rv->qtable, qcol) <
