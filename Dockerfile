@@ -23,7 +23,7 @@ FROM ${BUILD_IMAGE} AS build
 # The same Debian packages tests/tools/deps.sh installs for `make static`.
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --no-upgrade \
-        build-essential ca-certificates dpkg-dev libssl-dev libinih-dev musl-tools musl-dev \
+        build-essential ca-certificates dpkg-dev patch libssl-dev libinih-dev musl-tools musl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY VERSION Makefile ./

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "init.h"
 #include "log.h"
 
@@ -248,6 +250,23 @@ static void one_line(char *errbuf, size_t errlen, const char *msg)
 	errbuf[j] = '\0';
 }
 
+/*
+ * Set up OpenSSL's random generator while the server starts the session (it
+ * has the startup packet): libpq needs it for the SCRAM nonce, and would set
+ * it up only once the server has asked for the password and waits for the
+ * answer.
+ */
+static void warm_up_random(void)
+{
+	static bool done;
+	unsigned char byte;
+
+	if (!done) {
+		done = true;
+		(void)RAND_bytes(&byte, 1);
+	}
+}
+
 enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, PGconn **out,
 			    const char **reason, char *errbuf, size_t errlen)
 {
@@ -297,7 +316,10 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	for (PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
 	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK &&
 	     ps != PGRES_POLLING_FAILED;) {
-		int r = wait_fd(PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, -1);
+		int r;
+		if (ps == PGRES_POLLING_READING && PQstatus(conn) == CONNECTION_AWAITING_RESPONSE)
+			warm_up_random();
+		r = wait_fd(PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, -1);
 		if (r < 0) {
 			one_line(errbuf, errlen, "interrupted by a signal");
 			if (reason)

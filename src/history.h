@@ -11,13 +11,14 @@
 #include "config.h"
 #include "status.h"
 
+/* A row as read; its strings point into the query result the history keeps. */
 struct history_row {
-	char *phase;
-	char *file;
-	char *checksum; /* SHA-256, 64 hex digits */
-	char *applied_at;
-	char *applied_by;
-	char *outcome;
+	const char *phase;
+	const char *file;
+	const char *checksum; /* SHA-256, 64 hex digits */
+	const char *applied_at;
+	const char *applied_by;
+	const char *outcome;
 	long duration_ms;
 };
 
@@ -25,8 +26,10 @@ struct history {
 	char *qualified; /* "schema"."table", quoted */
 	char *schema;	 /* the schema, unquoted */
 	bool exists;
-	struct history_row *rows;
+	struct history_row *rows; /* in the order they were applied */
 	int n;
+	const struct history_row **by_key; /* the rows sorted by (phase, file) */
+	PGresult *res;
 };
 
 /*

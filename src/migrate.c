@@ -106,6 +106,20 @@ bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction
 	return true;
 }
 
+/* dir/name, malloc'd; NULL when out of memory. */
+static char *join_path(const char *dir, const char *name)
+{
+	size_t d = strlen(dir), n = strlen(name);
+	char *out = malloc(d + n + 2);
+
+	if (out) {
+		memcpy(out, dir, d);
+		out[d] = '/';
+		memcpy(out + d + 1, name, n + 1);
+	}
+	return out;
+}
+
 /*
  * The path to show for a file: as the config wrote its folder, that is
  * relative to the config file's folder when it lies below it.
@@ -114,22 +128,23 @@ static char *display_path(const char *cfg_path, const char *dir, const char *nam
 {
 	const char *slash = strrchr(cfg_path, '/');
 	size_t n = slash ? (size_t)(slash - cfg_path) : 0;
-	char *out = NULL;
 
 	if (n > 0 && strncmp(dir, cfg_path, n) == 0 && dir[n] == '/')
 		dir += n + 1;
-	if (asprintf(&out, "%s/%s", dir, name) < 0)
-		return NULL;
-	return out;
+	return join_path(dir, name);
 }
 
 static void sha256_hex(const char *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
+	static EVP_MD
+		*sha256; /* fetched once: an implicit fetch per file costs more than the hash */
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	if (!sha256)
+		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	EVP_Digest(data, len, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
 	for (unsigned int i = 0; i < mdlen && i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
@@ -245,6 +260,12 @@ oom:
 	return false;
 }
 
+/* A name against a file of a plan (for bsearch over the files read, in name order). */
+static int file_cmp(const void *name, const void *f)
+{
+	return strcmp(name, ((const struct mfile *)f)->name);
+}
+
 enum status migrate_scan(const struct config *cfg, const struct phase *ph, const struct history *h,
 			 struct mplan *plan)
 {
@@ -274,7 +295,7 @@ enum status migrate_scan(const struct config *cfg, const struct phase *ph, const
 		f->name = names[i];
 		names[i] = NULL;
 		f->path = display_path(cfg->path, ph->dir, f->name);
-		if (!f->path || asprintf(&full, "%s/%s", ph->dir, f->name) < 0) {
+		if (!f->path || !(full = join_path(ph->dir, f->name))) {
 			st = ST_INTERNAL;
 			goto out;
 		}
@@ -346,12 +367,9 @@ enum status migrate_scan(const struct config *cfg, const struct phase *ph, const
 	/* History rows of this phase whose file is gone. */
 	for (int i = 0; i < h->n; i++) {
 		const struct history_row *r = &h->rows[i];
-		bool found = false;
 		if (strcmp(r->phase, ph->name) != 0)
 			continue;
-		for (int j = 0; j < count && !found; j++)
-			found = strcmp(plan->files[j].name, r->file) == 0;
-		if (!found) {
+		if (!bsearch(r->file, plan->files, (size_t)count, sizeof(*plan->files), file_cmp)) {
 			struct mfile *f = &plan->files[plan->n++];
 			f->name = strdup(r->file);
 			f->path = display_path(cfg->path, ph->dir, r->file);

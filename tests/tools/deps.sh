@@ -18,7 +18,7 @@ packages=(
     procps util-linux
     tini python3 socat
     # make static (tests/tools/static-build.sh): apt-get source, musl
-    dpkg-dev musl musl-tools musl-dev file binutils
+    dpkg-dev patch musl musl-tools musl-dev file binutils
     # tests/bats/60_static.bats: BusyBox roots, a test CA
     busybox-static openssl
     # make image, tests/bats/70_image.bats: podman offline (tests/tools/image-build.sh)

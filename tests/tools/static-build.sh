@@ -228,11 +228,18 @@ if [[ "$libc" == musl && ! -f "$prefix/.inih-done" ]]; then
 fi
 
 # --- libpq, libpgcommon, libpgport -------------------------------------------------
-if [[ ! -f "$prefix/.libpq-done" ]]; then
+# src/patches/postgresql-15-*.patch are applied to PostgreSQL's source; the
+# libraries are built again whenever those patches change.
+pg_patches=(src/patches/postgresql-15-*.patch)
+pg_patches_sum=$(cat "${pg_patches[@]}" | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$prefix/.libpq-done" 2>/dev/null)" != "$pg_patches_sum" ]]; then
     dir=$(fetch postgresql-15) || die "no source for postgresql-15" "hint: A deb-src entry for deb.debian.org and apt-get update are needed."
     step "building libpq ($(basename "$dir")) for $libc"
     b=$deps/$libc/build-pg
     rm -rf "$b" && cp -a "$dir" "$b"
+    for p in "${pg_patches[@]}"; do
+        run "pg-patch-$libc.log" patch -d "$b" -p1 --forward --input="$top/$p"
+    done
     ssl_flags=()
     if [[ "$libc" == musl ]]; then
         ssl_flags=(--with-includes="$prefix/include" --with-libraries="$prefix/lib")
@@ -255,7 +262,7 @@ if [[ ! -f "$prefix/.libpq-done" ]]; then
     cp "$b/src/interfaces/libpq/libpq-fe.h" "$b/src/include/postgres_ext.h" \
         "$b/src/include/pg_config_ext.h" "$prefix/include/"
     rm -rf "$b"
-    touch "$prefix/.libpq-done"
+    echo "$pg_patches_sum" >"$prefix/.libpq-done"
 fi
 
 # --- pgprelude ---------------------------------------------------------------------
