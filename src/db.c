@@ -267,6 +267,37 @@ static void warm_up_random(void)
 	}
 }
 
+static bool (*idle_fn)(void *);
+static void *idle_arg;
+
+void db_set_idle(bool (*fn)(void *arg), void *arg)
+{
+	idle_fn = fn;
+	idle_arg = arg;
+}
+
+/* Whether fd has something to read now. */
+static bool readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/*
+ * While the server is busy with the connection (it starts the session,
+ * checks the password, loads its caches), do what can be done meanwhile:
+ * set up the random generator, then the caller's idle work, a bit at a time,
+ * for as long as the server has not answered.
+ */
+static void use_server_time(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_AWAITING_RESPONSE)
+		warm_up_random();
+	while (idle_fn && !readable(PQsocket(conn)))
+		if (!idle_fn(idle_arg))
+			idle_fn = NULL;
+}
+
 enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, PGconn **out,
 			    const char **reason, char *errbuf, size_t errlen)
 {
@@ -317,8 +348,8 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK &&
 	     ps != PGRES_POLLING_FAILED;) {
 		int r;
-		if (ps == PGRES_POLLING_READING && PQstatus(conn) == CONNECTION_AWAITING_RESPONSE)
-			warm_up_random();
+		if (ps == PGRES_POLLING_READING)
+			use_server_time(conn);
 		r = wait_fd(PQsocket(conn), ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, -1);
 		if (r < 0) {
 			one_line(errbuf, errlen, "interrupted by a signal");

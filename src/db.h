@@ -41,6 +41,13 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
  */
 enum status db_wait(const struct config *cfg, PGconn **out) __attribute__((warn_unused_result));
 
+/*
+ * Work for the connecting to do while the server is busy with it: fn(arg)
+ * is called again and again, each time doing a little, until it returns
+ * false (nothing more to do) or the server answers.  NULL: none.
+ */
+void db_set_idle(bool (*fn)(void *arg), void *arg);
+
 /* "127.0.0.1:5432/app as app" — never includes the password.  Static buffer. */
 const char *db_describe(PGconn *conn);
 

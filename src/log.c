@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -35,10 +36,43 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+/* Lines kept while held (log_hold), for log_release. */
+static struct {
+	bool on;
+	char *buf;
+	size_t len, cap;
+} held;
+
+void log_hold(bool on)
+{
+	held.on = on;
+}
+
+/* Keep a line; false when out of memory. */
+static bool keep(const char *buf, size_t len)
+{
+	if (held.len + len > held.cap) {
+		size_t cap = held.cap ? held.cap : 4096;
+		char *nb;
+		while (cap < held.len + len)
+			cap *= 2;
+		if (!(nb = realloc(held.buf, cap)))
+			return false;
+		held.buf = nb;
+		held.cap = cap;
+	}
+	memcpy(held.buf + held.len, buf, len);
+	held.len += len;
+	return true;
+}
+
 /* Write all of buf with one write() where the kernel allows it. */
 static void log_write(const char *buf, size_t len)
 {
 	int saved = errno;
+
+	if (held.on && keep(buf, len))
+		return;
 	while (len > 0) {
 		ssize_t n = write(STDERR_FILENO, buf, len);
 		if (n < 0 && errno == EINTR)
@@ -49,6 +83,23 @@ static void log_write(const char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	errno = saved;
+}
+
+void log_release(bool show)
+{
+	char *buf = held.buf;
+	size_t len = held.len;
+
+	held.buf = NULL;
+	held.len = held.cap = 0;
+	held.on = false;
+	if (show)
+		for (size_t i = 0, n; i < len; i += n) {
+			const char *nl = memchr(buf + i, '\n', len - i);
+			n = nl ? (size_t)(nl + 1 - (buf + i)) : len - i;
+			log_write(buf + i, n); /* one write per line, as they came */
+		}
+	free(buf);
 }
 
 size_t log_utf8_seq(const char *str, size_t n)

@@ -46,6 +46,13 @@ void log_at(enum log_level level, const char *file, int line, int col, const cha
 void log_output(const char *prefix, const char *line, int len);
 
 /*
+ * While on, lines are kept instead of written (for work done ahead of its
+ * turn); log_release writes them (show) or drops them, and ends holding.
+ */
+void log_hold(bool on);
+void log_release(bool show);
+
+/*
  * The length of the valid UTF-8 sequence at the start of s (n bytes), or 0
  * when s does not start with one.
  */

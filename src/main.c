@@ -198,13 +198,13 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 	long start = db_now_ms();
 	enum status st;
 
-	st = db_wait(cfg, conn);
-	if (st != ST_OK)
-		return st;
-	st = lock_acquire(*conn, cfg);
-	if (st != ST_OK)
-		return st;
-	st = phases_prepare(&p, cfg, *conn, true);
+	st = phases_init(&p, cfg);
+	if (st == ST_OK)
+		st = phases_wait(&p, conn);
+	if (st == ST_OK)
+		st = lock_acquire(*conn, cfg);
+	if (st == ST_OK)
+		st = phases_prepare(&p, *conn, true);
 	if (st == ST_OK)
 		st = phases_run(&p);
 	phases_free(&p);

@@ -266,121 +266,26 @@ static int file_cmp(const void *name, const void *f)
 	return strcmp(name, ((const struct mfile *)f)->name);
 }
 
-enum status migrate_scan(const struct config *cfg, const struct phase *ph, const struct history *h,
-			 struct mplan *plan)
+enum status migrate_list(const struct config *cfg, const struct phase *ph, struct mplan *plan)
 {
 	char **names = NULL;
 	int count = 0;
-	int extra = 0;
-	enum status st = ST_USAGE;
+	enum status st = ST_INTERNAL;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->phase = ph;
+	plan->cfg_path = cfg->path;
 	if (!list_sql(ph->dir, ph->name, &names, &count))
+		return ST_USAGE;
+	plan->files = calloc((size_t)count + 1, sizeof(*plan->files));
+	if (!plan->files)
 		goto out;
-	for (int i = 0; i < h->n; i++)
-		if (strcmp(h->rows[i].phase, ph->name) == 0)
-			extra++;
-	plan->files = calloc((size_t)(count + extra) + 1, sizeof(*plan->files));
-	if (!plan->files) {
-		st = ST_INTERNAL;
-		goto out;
-	}
 	for (int i = 0; i < count; i++) {
 		struct mfile *f = &plan->files[plan->n++];
-		char *full = NULL;
-		int bad_line = 0;
-		struct sqlsplit_error serr;
-
 		f->name = names[i];
 		names[i] = NULL;
-		f->path = display_path(cfg->path, ph->dir, f->name);
-		if (!f->path || !(full = join_path(ph->dir, f->name))) {
-			st = ST_INTERNAL;
+		if (!(f->path = display_path(cfg->path, ph->dir, f->name)))
 			goto out;
-		}
-		/* The name is the history key, stored as text: it must be UTF-8. */
-		if (!log_utf8_valid(f->name, strlen(f->name))) {
-			char shown[1024];
-			log_escape_bytes(f->path, shown, sizeof(shown));
-			log_at(LOG_ERROR, shown, 0, 0, "the file name is not valid UTF-8");
-			log_hint(
-				"Rename the file; names are recorded in the history table as text.");
-			free(full);
-			st = ST_USAGE;
-			goto out;
-		}
-		st = read_file(full, f->path, &f->text, &f->len);
-		if (st != ST_OK) {
-			free(full);
-			goto out;
-		}
-		st = ST_USAGE;
-		free(full);
-		if (has_suffix(f->name, ".ini")) {
-			f->cons = calloc(1, sizeof(*f->cons));
-			if (!f->cons) {
-				st = ST_INTERNAL;
-				goto out;
-			}
-			st = constraints_parse(f->text, f->len, f->path, f->cons);
-			if (st != ST_OK)
-				goto out;
-			sha256_hex(f->text, f->len, f->checksum);
-			f->state = FILE_DECLARED;
-			continue;
-		}
-		f->nstmts = sqlsplit(f->text, f->len, &f->stmts, &serr);
-		if (f->nstmts == -2) {
-			st = ST_INTERNAL;
-			goto out;
-		}
-		if (f->nstmts < 0) {
-			log_at(LOG_ERROR, f->path, serr.line, serr.col, "%s", serr.message);
-			st = ST_SQL;
-			goto out;
-		}
-		if (f->nstmts == 0) {
-			log_at(LOG_ERROR, f->path, 0, 0, "the file holds no SQL statement");
-			log_hint("Remove it, or put the SQL it is meant to run in it.");
-			goto out;
-		}
-		if (!migrate_directives(f->text, &f->repeatable, &f->no_transaction, &bad_line)) {
-			log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
-			log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
-				 "no-transaction\".");
-			goto out;
-		}
-		sha256_hex(f->text, f->len, f->checksum);
-		f->row = history_find(h, ph->name, f->name);
-		if (migrate_row_failed(f->row)) {
-			f->state = FILE_FAILED; /* changed or not: it runs again */
-		} else if (!f->row) {
-			f->moved = history_find_moved(h, ph->name, f->checksum);
-			f->state = f->moved ? FILE_MOVED : FILE_PENDING;
-		} else if (strcmp(f->row->checksum, f->checksum) == 0) {
-			f->state = FILE_APPLIED;
-		} else {
-			f->state = f->repeatable ? FILE_RERUN : FILE_CHANGED;
-		}
-	}
-	/* History rows of this phase whose file is gone. */
-	for (int i = 0; i < h->n; i++) {
-		const struct history_row *r = &h->rows[i];
-		if (strcmp(r->phase, ph->name) != 0)
-			continue;
-		if (!bsearch(r->file, plan->files, (size_t)count, sizeof(*plan->files), file_cmp)) {
-			struct mfile *f = &plan->files[plan->n++];
-			f->name = strdup(r->file);
-			f->path = display_path(cfg->path, ph->dir, r->file);
-			if (!f->name || !f->path) {
-				st = ST_INTERNAL;
-				goto out;
-			}
-			snprintf(f->checksum, sizeof(f->checksum), "%s", r->checksum);
-			f->state = FILE_MISSING;
-			f->row = r;
-		}
 	}
 	st = ST_OK;
 out:
@@ -389,9 +294,117 @@ out:
 	for (int i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
-	if (st != ST_OK)
-		mplan_free(plan);
 	return st;
+}
+
+enum status migrate_read_next(struct mplan *plan)
+{
+	struct mfile *f = &plan->files[plan->nread++];
+	char *full = NULL;
+	int bad_line = 0;
+	struct sqlsplit_error serr;
+	enum status st;
+
+	/* The name is the history key, stored as text: it must be UTF-8. */
+	if (!log_utf8_valid(f->name, strlen(f->name))) {
+		char shown[1024];
+		log_escape_bytes(f->path, shown, sizeof(shown));
+		log_at(LOG_ERROR, shown, 0, 0, "the file name is not valid UTF-8");
+		log_hint("Rename the file; names are recorded in the history table as text.");
+		return ST_USAGE;
+	}
+	if (!(full = join_path(plan->phase->dir, f->name))) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	st = read_file(full, f->path, &f->text, &f->len);
+	free(full);
+	if (st != ST_OK)
+		return st;
+	sha256_hex(f->text, f->len, f->checksum);
+	if (has_suffix(f->name, ".ini")) {
+		f->state = FILE_DECLARED;
+		if (!(f->cons = calloc(1, sizeof(*f->cons)))) {
+			log_error("out of memory");
+			return ST_INTERNAL;
+		}
+		return constraints_parse(f->text, f->len, f->path, f->cons);
+	}
+	f->nstmts = sqlsplit(f->text, f->len, &f->stmts, &serr);
+	if (f->nstmts == -2) {
+		log_error("out of memory");
+		return ST_INTERNAL;
+	}
+	if (f->nstmts < 0) {
+		log_at(LOG_ERROR, f->path, serr.line, serr.col, "%s", serr.message);
+		return ST_SQL;
+	}
+	if (f->nstmts == 0) {
+		log_at(LOG_ERROR, f->path, 0, 0, "the file holds no SQL statement");
+		log_hint("Remove it, or put the SQL it is meant to run in it.");
+		return ST_USAGE;
+	}
+	if (!migrate_directives(f->text, &f->repeatable, &f->no_transaction, &bad_line)) {
+		log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
+		log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
+			 "no-transaction\".");
+		return ST_USAGE;
+	}
+	return ST_OK;
+}
+
+enum status migrate_match(struct mplan *plan, const struct history *h)
+{
+	const char *phase = plan->phase->name;
+	int count = plan->n, extra = 0;
+
+	for (int i = 0; i < count; i++) {
+		struct mfile *f = &plan->files[i];
+		if (f->state == FILE_DECLARED)
+			continue;
+		f->row = history_find(h, phase, f->name);
+		if (migrate_row_failed(f->row)) {
+			f->state = FILE_FAILED; /* changed or not: it runs again */
+		} else if (!f->row) {
+			f->moved = history_find_moved(h, phase, f->checksum);
+			f->state = f->moved ? FILE_MOVED : FILE_PENDING;
+		} else if (strcmp(f->row->checksum, f->checksum) == 0) {
+			f->state = FILE_APPLIED;
+		} else {
+			f->state = f->repeatable ? FILE_RERUN : FILE_CHANGED;
+		}
+	}
+	/* History rows of this phase whose file is gone. */
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->rows[i].phase, phase) == 0)
+			extra++;
+	if (extra > 0) {
+		struct mfile *v = realloc(plan->files, (size_t)(count + extra + 1) * sizeof(*v));
+		if (!v) {
+			log_error("out of memory");
+			return ST_INTERNAL;
+		}
+		memset(v + count, 0, (size_t)(extra + 1) * sizeof(*v));
+		plan->files = v;
+	}
+	for (int i = 0; i < h->n; i++) {
+		const struct history_row *r = &h->rows[i];
+		struct mfile *f;
+		if (strcmp(r->phase, phase) != 0 ||
+		    bsearch(r->file, plan->files, (size_t)count, sizeof(*plan->files), file_cmp))
+			continue;
+		f = &plan->files[plan->n++];
+		f->name = strdup(r->file);
+		f->path = display_path(plan->cfg_path, plan->phase->dir, r->file);
+		if (!f->name || !f->path) {
+			log_error("out of memory");
+			return ST_INTERNAL;
+		}
+		snprintf(f->checksum, sizeof(f->checksum), "%s", r->checksum);
+		f->state = FILE_MISSING;
+		f->row = r;
+	}
+	return ST_OK;
 }
 
 enum status migrate_check(const struct mplan *plan, const struct history *h)

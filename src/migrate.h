@@ -50,22 +50,39 @@ struct mfile {
 
 struct mplan {
 	const struct phase *phase;
-	struct mfile *files; /* folder files in run order, then MISSING ones */
+	const char *cfg_path; /* paths in messages are relative to its folder */
+	struct mfile *files;  /* folder files in run order, then MISSING ones */
 	int n;
+	int nread; /* folder files read so far (migrate_read_next) */
 };
 
 /*
- * Read the phase's folder and classify every file against the history.
- * Paths in messages are shown relative to the folder of cfg->path.
- * Hidden files and files other than *.sql and *.ini are skipped with a
- * debug line; constraint files are parsed (FILE_DECLARED).  Returns ST_OK,
- * or after logging: ST_USAGE for a bad folder or file (unreadable, not a
- * regular file, no statement in it, unknown directive, a bad constraint
- * file), ST_SQL for an
- * unterminated quote or comment, ST_INTERNAL when out of memory.
+ * List the phase's folder into plan: the *.sql and *.ini files in byte
+ * order of their names, nothing read yet.  Paths in messages are shown
+ * relative to the folder of cfg->path.  Hidden files and other files are
+ * skipped with a debug line.  Returns ST_OK, or after logging ST_USAGE for a
+ * folder that cannot be read, ST_INTERNAL when out of memory.
  */
-enum status migrate_scan(const struct config *cfg, const struct phase *ph, const struct history *h,
-			 struct mplan *plan) __attribute__((warn_unused_result));
+enum status migrate_list(const struct config *cfg, const struct phase *ph, struct mplan *plan)
+	__attribute__((warn_unused_result));
+
+/*
+ * Read, check and checksum the next file of plan (files[nread]): split a
+ * SQL file into statements and read its directives, parse a constraint file
+ * (FILE_DECLARED).  Returns ST_OK, or after logging: ST_USAGE for a bad file
+ * (unreadable, not a regular file, no statement in it, unknown directive, a
+ * bad constraint file), ST_SQL for an unterminated quote or comment,
+ * ST_INTERNAL when out of memory.
+ */
+enum status migrate_read_next(struct mplan *plan) __attribute__((warn_unused_result));
+
+/*
+ * Give every file read its state from the history, and add the files of
+ * the phase's history rows that are gone (FILE_MISSING).  Returns ST_OK, or
+ * ST_INTERNAL after logging.
+ */
+enum status migrate_match(struct mplan *plan, const struct history *h)
+	__attribute__((warn_unused_result));
 
 /*
  * Refuse changed files: logs each with both checksums and the way out, and

@@ -25,25 +25,71 @@ static const char *kind_name(enum phase_kind k)
 	return "?";
 }
 
-enum status phases_prepare(struct phases *p, const struct config *cfg, PGconn *conn, bool check)
+enum status phases_init(struct phases *p, const struct config *cfg)
 {
-	enum status st;
-
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
-	p->conn = conn;
 	p->plans = calloc((size_t)cfg->n_phases + 1, sizeof(*p->plans));
 	if (!p->plans) {
 		log_error("out of memory");
 		return ST_INTERNAL;
 	}
+	return ST_OK;
+}
+
+/* Whether every dir phase's folder is listed and read. */
+static bool read_all(const struct phases *p)
+{
+	return p->next_read >= p->cfg->n_phases;
+}
+
+/* Read the next bit of the folders: one folder's listing, or one file. */
+static enum status read_step(struct phases *p)
+{
+	for (; !read_all(p); p->next_read++) {
+		const struct phase *ph = &p->cfg->phases[p->next_read];
+		struct mplan *plan = &p->plans[p->next_read];
+		if (ph->kind != PHASE_DIR)
+			continue;
+		if (!plan->phase)
+			return migrate_list(p->cfg, ph, plan);
+		if (plan->nread < plan->n)
+			return migrate_read_next(plan);
+	}
+	return ST_OK;
+}
+
+bool phases_read_ahead(void *arg)
+{
+	struct phases *p = arg;
+
+	if (p->read_st != ST_OK || read_all(p))
+		return false;
+	log_hold(true);
+	p->read_st = read_step(p);
+	log_hold(false);
+	return p->read_st == ST_OK && !read_all(p);
+}
+
+enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
+{
+	const struct config *cfg = p->cfg;
+	enum status st;
+
+	p->conn = conn;
 	st = history_load(conn, cfg, &p->hist);
+	/* What was read ahead is reported here, after the history, as if read now. */
+	log_release(st == ST_OK);
 	if (st != ST_OK)
 		return st;
+	while (p->read_st == ST_OK && !read_all(p))
+		p->read_st = read_step(p);
+	if (p->read_st != ST_OK)
+		return p->read_st;
 	for (int i = 0; i < cfg->n_phases; i++) {
 		if (cfg->phases[i].kind != PHASE_DIR)
 			continue;
-		st = migrate_scan(cfg, &cfg->phases[i], &p->hist, &p->plans[i]);
+		st = migrate_match(&p->plans[i], &p->hist);
 		if (st != ST_OK)
 			return st;
 	}
@@ -344,8 +390,19 @@ void phases_print_status(const struct phases *p, bool json)
 	fflush(stdout);
 }
 
+enum status phases_wait(struct phases *p, PGconn **conn)
+{
+	enum status st;
+
+	db_set_idle(phases_read_ahead, p);
+	st = db_wait(p->cfg, conn);
+	db_set_idle(NULL, NULL);
+	return st;
+}
+
 void phases_free(struct phases *p)
 {
+	log_release(false);
 	if (p->plans && p->cfg)
 		for (int i = 0; i < p->cfg->n_phases; i++)
 			mplan_free(&p->plans[i]);
@@ -539,11 +596,16 @@ enum status phases_inspect(const struct config *cfg, enum inspect what)
 {
 	struct phases p;
 	PGconn *conn = NULL;
-	enum status st = db_wait(cfg, &conn);
+	enum status st = phases_init(&p, cfg);
 
 	if (st != ST_OK)
 		return st;
-	st = phases_prepare(&p, cfg, conn, false);
+	st = phases_wait(&p, &conn);
+	if (st != ST_OK) {
+		phases_free(&p);
+		return st;
+	}
+	st = phases_prepare(&p, conn, false);
 	if (st == ST_OK && what == INSPECT_PLAN)
 		st = phases_plan(&p);
 	else if (st == ST_OK && what == INSPECT_VERIFY)

@@ -19,14 +19,34 @@ struct phases {
 	PGconn *work; /* opened on first use: applies files */
 	struct history hist;
 	struct mplan *plans; /* one per phase; filled for dir phases */
+	int next_read;	     /* the phase whose folder is being read */
+	enum status read_st; /* how reading the folders went so far */
 };
 
+/* Set p up for cfg, nothing read yet.  Free with phases_free. */
+enum status phases_init(struct phases *p, const struct config *cfg)
+	__attribute__((warn_unused_result));
+
 /*
- * Load the history and scan every dir phase (reading and checksumming every
- * file).  With check, refuse changed files before anything runs.  Returns
- * ST_OK or the failure status after logging.  Free with phases_free.
+ * db_wait, reading the folders ahead (phases_read_ahead) whenever the server
+ * is busy setting up the connection.
  */
-enum status phases_prepare(struct phases *p, const struct config *cfg, PGconn *conn, bool check)
+enum status phases_wait(struct phases *p, PGconn **conn) __attribute__((warn_unused_result));
+
+/*
+ * Read a little more of the folders (one listing or one file), keeping the
+ * messages for phases_prepare to show.  Returns false once everything is
+ * read, or a read failed (phases_prepare reports it).
+ */
+bool phases_read_ahead(void *p);
+
+/*
+ * Load the history, read what is left of the dir phases' folders (reading
+ * and checksumming every file), and give each file its state.  With check,
+ * refuse changed files before anything runs.  Returns ST_OK or the failure
+ * status after logging.
+ */
+enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 	__attribute__((warn_unused_result));
 
 /* Run every phase in order; stops at the first failure and returns it. */

@@ -66,8 +66,16 @@ export PATH=$PGBIN:$PATH
 url() { echo "postgresql://$PGUSER:$PGPASSWORD@127.0.0.1:$PGPORT/$1"; }
 SERVERLOG=$tmp/pg/log/postgresql.log
 
-# The floor: connect, SELECT 1, disconnect.
+# The floor: connect, SELECT 1, disconnect; with Debian's libpq for the
+# dynamic build, and with the static build's own libraries (make static) for
+# the static binary, so that each is compared with the same libpq.
 cc -O2 -std=c11 -Wall -Wextra -I/usr/include/postgresql -o "$tmp/floor" "$BENCH/floor.c" -lpq
+STATIC_DEPS=${PGPRELUDE_STATIC_DEPS:-$REPO/build/static-deps}/musl
+FLOOR_STATIC=
+if [[ -x "$STATIC" && -f "$STATIC_DEPS/lib/libpq.a" ]] && command -v musl-gcc >/dev/null 2>&1; then
+    musl-gcc -O2 -static -I"$STATIC_DEPS/include" -o "$tmp/floor-static" "$BENCH/floor.c" \
+        -L"$STATIC_DEPS/lib" -lpq -lpgcommon -lpgport -lssl -lcrypto -lpthread && FLOOR_STATIC=$tmp/floor-static
+fi
 
 note "generating $N migration files"
 "$BENCH/gen.sh" -n "$N" "$tmp/mig"
@@ -133,6 +141,7 @@ note "timing the no-op restart ($RUNS runs each)"
 cmds=("pgprelude=$PGPRELUDE -c $tmp/noop.ini migrate")
 [[ -x "$STATIC" ]] && cmds+=("pgprelude-static=$STATIC -c $tmp/noop.ini migrate")
 cmds+=("floor=$tmp/floor $(url bench_noop)")
+[[ -n "$FLOOR_STATIC" ]] && cmds+=("floor-static=$FLOOR_STATIC $(url bench_noop)")
 [[ -n "$DBMATE" ]] && cmds+=("dbmate=$DBMATE --no-dump-schema -u $(url bench_dbmate)?sslmode=disable -d $tmp/dbmate migrate")
 timeit -r "$RUNS" -w 2 "${cmds[@]}" >"$tmp/noop.txt"
 note "timing the psql-per-file runner (3 runs: it is slow)"
@@ -140,14 +149,15 @@ PGDATABASE=bench_runner timeit -r 3 -w 0 "psql-runner=$BENCH/psql-runner.sh $tmp
 
 med() { field "$1" 2 <"$tmp/noop.txt"; }
 say "no-op restart, all $N files applied (median ms of $RUNS runs; min..max):"
-for l in pgprelude pgprelude-static floor dbmate psql-runner; do
+for l in pgprelude pgprelude-static floor floor-static dbmate psql-runner; do
     line=$(awk -v l="$l" '$1 == l' "$tmp/noop.txt")
     [[ -n "$line" ]] || continue
     read -r _ m lo hi _ <<<"$line"
     case $l in
     pgprelude) what="pgprelude migrate (dynamic, build/pgprelude)" ;;
     pgprelude-static) what="pgprelude migrate (static, build/pgprelude-static)" ;;
-    floor) what="floor: libpq connect + SELECT 1 (tests/bench/floor.c)" ;;
+    floor) what="floor: libpq connect + SELECT 1 (tests/bench/floor.c, Debian's libpq)" ;;
+    floor-static) what="floor, static with the static build's libpq" ;;
     dbmate) what="dbmate $DBMATE_VERSION migrate (its Go binary from npm)" ;;
     psql-runner) what="psql per file + sha256sum guard (tests/bench/psql-runner.sh, 3 runs)" ;;
     esac
@@ -160,11 +170,15 @@ fastest=
 for p in "${peers[@]}"; do
     if [[ -z "$fastest" ]] || awk -v a="$(med "$p")" -v b="$(med "$fastest")" 'BEGIN { exit !(a < b) }'; then fastest=$p; fi
 done
-say "  $fastest / floor: $(ratio "$(med "$fastest")" "$(med floor)") (the most any tool could be faster than $fastest here)"
+low=floor
+[[ -n "$FLOOR_STATIC" ]] && awk -v a="$(med floor-static)" -v b="$(med floor)" 'BEGIN { exit !(a < b) }' && low=floor-static
+say "  $fastest / $low: $(ratio "$(med "$fastest")" "$(med "$low")") (the most a libpq program could be faster than $fastest here)"
 for l in pgprelude pgprelude-static; do
     [[ -n "$(med "$l")" ]] || continue
-    r=$(ratio "$(med "$l")" "$(med floor)")
-    say "  ratio $l / floor: $r (target <= 1.5: $(verdict "$r" '<=' 1.5))"
+    fl=floor
+    [[ $l == pgprelude-static && -n "$FLOOR_STATIC" ]] && fl=floor-static
+    r=$(ratio "$(med "$l")" "$(med "$fl")")
+    say "  ratio $l / $fl: $r (target <= 1.5: $(verdict "$r" '<=' 1.5))"
     r=$(ratio "$(med "$fastest")" "$(med "$l")")
     say "  ratio fastest peer ($fastest) / $l: $r (target >= 2: $(verdict "$r" '>=' 2))"
 done
