@@ -152,10 +152,9 @@ ASAN_BUILD        := $(BUILD)/asan
 FUZZ_BUILD        := $(BUILD)/fuzz
 SAN_FLAGS         := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                      -fno-omit-frame-pointer
-# The project's warnings without -Werror (clang warns where gcc, which -Werror
-# is for, does not) and without _FORTIFY_SOURCE (its checked copies of memcpy
-# and friends would hide those calls from ASan).
-SAN_CFLAGS        := -std=c11 -O1 -g $(filter-out -Werror,$(WARN)) -fPIE
+# The project's warnings, without _FORTIFY_SOURCE (its checked copies of
+# memcpy and friends would hide those calls from ASan).
+SAN_CFLAGS        := -std=c11 -O1 -g $(WARN) -fPIE
 ASAN_OBJS         := $(SRCS:src/%.c=$(ASAN_BUILD)/obj/%.o)
 ASAN_UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(ASAN_BUILD)/%)
 # The bats files that run the binary under test; 60_static and 70_image run

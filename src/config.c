@@ -644,27 +644,27 @@ struct key_def {
 };
 
 static const struct key_def key_defs[K__COUNT] = {
-	[K_LOG_FORMAT] = { "log_format", SECT_GLOBAL, PHASE_NONE, 0 },
-	[K_LOG_LEVEL] = { "log_level", SECT_GLOBAL, PHASE_NONE, 0 },
+	[K_LOG_FORMAT] = { "log_format", SECT_GLOBAL, PHASE_NONE, 0, false },
+	[K_LOG_LEVEL] = { "log_level", SECT_GLOBAL, PHASE_NONE, 0, false },
 	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
-	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0 },
-	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0 },
-	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0 },
-	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR) },
+	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
+	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
+	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0, false },
+	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR), false },
 	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
 	[K_WAIT_FOR] = { "wait_for", SECT_PHASE, PHASE_WAIT_FOR, KIND_BIT(PHASE_WAIT_FOR), true },
 	[K_WAIT_FOR_QUERY] = { "wait_for_query", SECT_PHASE, PHASE_WAIT_FOR,
 			       KIND_BIT(PHASE_WAIT_FOR), true },
 	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE,
-			KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR) },
+			KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR), false },
 	[K_EXPECT] = { "expect", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
-	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
-	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE,
-				  KIND_BIT(PHASE_DIR) },
-	[K_LOCK_RETRIES] = { "lock_retries", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR) },
+	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
+	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR),
+				  false },
+	[K_LOCK_RETRIES] = { "lock_retries", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
 	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
-	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0 },
-	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0 },
+	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0, false },
+	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0, false },
 };
 
 static const char *const global_keys[] = { "log_format", "log_level", NULL };
@@ -1018,6 +1018,9 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 	case K_EXPECT:
 		if (!config_split_list(value, &ph->expect))
 			fail_oom(ld);
+		else if (ph->expect.n == 0 && strspn(value, " \t\r\n") < strlen(value))
+			fail(ld, line, "expect = \"%s\" names no relation in %s", value,
+			     sect_label(ld, label, sizeof(label)));
 		break;
 	case K_LOCK_TIMEOUT:
 		set_duration(ld, value, &ph->lock_timeout_ms);

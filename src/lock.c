@@ -90,7 +90,12 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 			sleep_ms = cfg->lock_wait_timeout_ms - (now - start);
 		if (!db_sleep_ms(sleep_ms))
 			return ST_SIGNAL;
-		if (backoff < 1000)
+		/*
+		 * At most 200 ms: a replica learns soon after the holder is done
+		 * (the holder's own no-op run takes ~10 ms), and even many waiting
+		 * replicas send the server only a few cheap queries a second each.
+		 */
+		if (backoff < 200)
 			backoff *= 2;
 	}
 }

@@ -299,6 +299,9 @@ static void log_emit(enum log_level level, const char *file, int line, int col, 
 }
 
 static void log_vemit(enum log_level level, const char *file, int line, int col, const char *fmt,
+		      va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void log_vemit(enum log_level level, const char *file, int line, int col, const char *fmt,
 		      va_list ap)
 {
 	char text[LOG_LINE_MAX];

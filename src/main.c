@@ -320,7 +320,7 @@ out:
 	if (st == ST_SIGNAL)
 		log_error(
 			"stopped by signal %d (%s) before the hand-over: the running statement was "
-			"cancelled, its transaction rolled back, and the lock released",
+			"cancelled and the lock released",
 			init_stop_signal(), strsignal(init_stop_signal()));
 	config_free(&cfg);
 	return status_exit_code(st, init_stop_signal());

@@ -1192,6 +1192,15 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 		else if (st == ST_CONNLOST)
 			log_error("lost the connection while applying %s; it was rolled back",
 				  f->path);
+		else if (st == ST_SIGNAL && f->no_transaction)
+			log_error(
+				"stopped while applying %s (no transaction): what ran before the "
+				"cancelled statement stays committed; the next run reports the file "
+				"and runs it again",
+				f->path);
+		else if (st == ST_SIGNAL)
+			log_error("stopped while applying %s; its transaction was rolled back",
+				  f->path);
 		if (st == ST_OK)
 			(*applied)++;
 	}

@@ -169,6 +169,7 @@ wait_ns() {
     [ "$NSSTATUS" -eq 143 ]
     [ "$SECONDS" -le 3 ]
     grep -q 'cancelling the running statement of pre/002_slow.sql' "$OUT/log"
+    grep -q 'stopped while applying pre/002_slow.sql; its transaction was rolled back' "$OUT/log"
     grep -q 'stopped by signal 15' "$OUT/log"
     # nothing half-done: no table, no history row, no session, no lock
     run sql "SELECT to_regclass('half') IS NULL, (SELECT count(*) FROM pgprelude_history WHERE file = '002_slow.sql')"

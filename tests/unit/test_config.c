@@ -841,6 +841,8 @@ static const struct bad_case bad_cases[] = {
 	{ "empty run", "[phase a]\nrun = ${PGPRELUDE_T_NOPE:-}\n", 2, "run is empty", NULL },
 	{ "nothing to wait for", "[phase a]\nwait_for = ,\n", 2,
 	  "phase \"a\" has nothing to wait for", NULL },
+	{ "expect of commas only", "[phase a]\ndir = x\nexpect = , ,\n", 3,
+	  "expect = \", ,\" names no relation in [phase a]", NULL },
 	{ "no equals sign", "[database]\nurl\n", 2, "expected \"key = value\"", NULL },
 	{ "unclosed section", "[database\n", 1, "missing \"]\"", NULL },
 	{ "text after section", "[database] url = x\n", 1, "unexpected text after \"]\"", NULL },
