@@ -659,3 +659,27 @@ expect_cons() {
     assert_output --partial 'name longer than 63 bytes (the server would truncate it)'
     assert_equal "$(db_state)" "$BEFORE"
 }
+
+# The folders are read while the server sets up the connection; what that
+# reading has to say is held until the history is loaded, as if read then.
+@test "files read while connecting: a bad one is reported after the database is ready" {
+    cfg
+    printf "SELECT 1;\n  SELECT 'it''s;\n" >"$W/pre/001_bad.sql" # the first file read
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    assert_line 'pre/001_bad.sql:2:10: error: unterminated quoted string'
+    ready=$(grep -n 'is ready' <<<"$output" | cut -d: -f1)
+    bad=$(grep -n '001_bad.sql:2:10' <<<"$output" | cut -d: -f1)
+    [[ -n "$ready" && -n "$bad" && "$ready" -lt "$bad" ]]
+    assert_unchanged
+}
+
+@test "files read while connecting: nothing of them is shown when the login fails" {
+    printf "SELECT 1;\n  SELECT 'it''s;\n" >"$W/pre/002_bad.sql"
+    cfg_url "postgresql://postgres:not-the-password@127.0.0.1:$PGPORT/$PGDATABASE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 4
+    assert_output --partial 'password authentication failed'
+    refute_output --partial '002_bad.sql'
+    assert_unchanged
+}
