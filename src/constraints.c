@@ -938,8 +938,22 @@ static enum status load_indexes(struct run *r, const struct cspec *s, const stru
 		    " AND i.indexprs IS NULL AND am.amname = 'btree'"
 		    " AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IS NOT DISTINCT FROM $3"
 		    " AND %s = $4::boolean"
-		    " AND NOT EXISTS (SELECT FROM unnest(i.indclass::oid[]) AS k(opc)"
-		    "   JOIN pg_catalog.pg_opclass o ON o.oid = k.opc WHERE NOT o.opcdefault),"
+		    /*
+		     * Every key as a plain column would index it: the column's own
+		     * collation, and the operator class the server picks by default
+		     * for its type (for its base type, under a domain): the default
+		     * one of that exact type if there is one, else a default one the
+		     * type is binary-coercible to (text_ops for varchar).
+		     */
+		    " AND NOT EXISTS (SELECT FROM unnest(i.indkey::int2[], i.indclass::oid[],"
+		    "     i.indcollation::oid[]) AS k(attnum, opc, coll)"
+		    "   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+		    "   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+		    "   JOIN pg_catalog.pg_opclass o ON o.oid = k.opc"
+		    "   WHERE k.coll <> a.attcollation OR NOT o.opcdefault"
+		    "   OR EXISTS (SELECT FROM pg_catalog.pg_opclass d WHERE d.opcmethod = o.opcmethod"
+		    "     AND d.opcdefault AND d.oid <> o.oid AND d.opcintype ="
+		    "     CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)),"
 		    " pg_catalog.pg_get_indexdef(i.indexrelid)"
 		    " FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
 		    " JOIN pg_catalog.pg_am am ON am.oid = ic.relam"

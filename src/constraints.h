@@ -28,7 +28,8 @@
  *
  * Converging a unique (in file order, each looked up by definition: table,
  * columns in order, uniqueness, predicate as the server normalises it,
- * NULLS NOT DISTINCT, plain btree keys):
+ * NULLS NOT DISTINCT, plain btree keys: columns, not expressions, each with
+ * the column's own collation and its type's default operator class):
  *   - same name, same definition, valid: nothing to do;
  *   - same name, other definition: drift (ST_DRIFT), both definitions shown;
  *   - other name, same definition: adopted, nothing created;

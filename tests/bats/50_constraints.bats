@@ -320,6 +320,39 @@ INI
     assert_output --partial 'unique "p_t_sku_live" on public.p: created'
 }
 
+@test "lookup by definition compares each key's collation and operator class, and takes no expression for a column" {
+    echo 'CREATE TABLE t (a text, n int, c text COLLATE "C", v varchar);
+          CREATE UNIQUE INDEX t_a_c ON t (a COLLATE "C");
+          CREATE UNIQUE INDEX t_a_pattern ON t (a text_pattern_ops);
+          CREATE UNIQUE INDEX t_n_expr ON t ((n + 0));
+          CREATE UNIQUE INDEX t_c_own ON t (c);
+          CREATE UNIQUE INDEX t_v_own ON t (v);' | mig pre 001.sql
+    # another name: only a key with the column's own collation and default operator class is adopted
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\n[unique t_n_key]\ntable = t\ncolumns = n\n[unique t_c_key]\ntable = t\ncolumns = c\n[unique t_v_key]\ntable = t\ncolumns = v\n' | mig post 010.ini
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line --partial 'unique "t_a_key" on public.t: created'
+    assert_line --partial 'unique "t_n_key" on public.t: created'
+    assert_line --partial 'unique "t_c_key" on public.t: adopted the existing unique index "t_c_own"'
+    assert_line --partial 'unique "t_v_key" on public.t: adopted the existing unique index "t_v_own"'
+    run sql "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
+    assert_output 't_a_c,t_a_key,t_a_pattern,t_c_own,t_n_expr,t_n_key,t_v_own'
+    # the same name: drift, naming both definitions
+    drift() { # name column index-definition
+        printf '[unique %s]\ntable = t\ncolumns = %s\n' "$1" "$2" | mig post 010.ini
+        run "$PGPRELUDE" -c "$CFG" migrate
+        assert_failure 8
+        assert_line "post/010.ini:1: error: unique \"$1\" on public.t exists with another definition"
+        assert_line "pgprelude: detail: The database has: CREATE UNIQUE INDEX $1 ON public.t USING btree $3"
+        assert_line "pgprelude: detail: The file declares: UNIQUE (\"$2\") on public.t"
+    }
+    drift t_a_c a '(a COLLATE "C")'
+    drift t_a_pattern a '(a text_pattern_ops)'
+    drift t_n_expr n '(((n + 0)))'
+    run "$PGPRELUDE" -c "$CFG" verify
+    assert_failure 8
+}
+
 @test "bad constraint files: one line naming file and line, exit 2, nothing changed" {
     echo "CREATE TABLE t (a int, \"Camel\" int);" | mig pre 001.sql
     check() { # expected line [expected hint], then the file on stdin
