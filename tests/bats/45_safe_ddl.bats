@@ -6,40 +6,17 @@
 
 load test_helper/common
 load test_helper/pgprelude
+load test_helper/locks
 
 setup() {
     new_db
     setup_layout
-    BG=()
+    locks_setup
 }
 
 teardown() {
-    local p
-    for p in "${BG[@]}"; do kill "$p" 2>/dev/null || true; done
     if [[ -n "${NSPID:-}" ]]; then kill -KILL "$NSPID" 2>/dev/null || true; fi
-    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null || true
-}
-
-# hold SECONDS SQL...: in the background, run the statements in one transaction
-# and keep it open for SECONDS; returns when the transaction holds its locks.
-hold() {
-    local secs=$1
-    shift
-    local stmts=("$@")
-    {
-        echo "BEGIN;"
-        printf '%s;\n' "${stmts[@]}"
-        echo "SELECT pg_sleep($secs);"
-        echo "COMMIT;"
-    } | "$PSQL" -X -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 3>&- &
-    BG+=("$!")
-    HOLDER=$!
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep($secs)%' AND state = 'active'")" == 1 ]] && return 0
-        sleep 0.05
-    done
-    echo "hold: the holder did not start" >&2
-    return 1
+    locks_teardown
 }
 
 # The config for these tests: one dir phase "pre", then extra lines.
