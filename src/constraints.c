@@ -16,12 +16,12 @@
 #include <strings.h>
 
 #include "db.h"
+#include "init.h"
 #include "inilines.h"
 #include "log.h"
 
 #define NAME_MAX_BYTES 63 /* NAMEDATALEN - 1: longer names are truncated by the server */
 #define SHOW_KEYS 5	  /* offending keys shown by a failed pre-flight */
-#define LOCK_RETRIES 5	  /* attempts of a transaction that hits lock_timeout */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -679,6 +679,10 @@ struct run {
 	const struct cfile *cf;
 	const struct phase *ph;
 	PGconn *conn;
+	PGconn *watch;	      /* the idle lock connection: progress, lock holders; or NULL */
+	bool quiet;	      /* a lock_timeout will be tried again: run_steps does not log it */
+	struct db_run failed; /* the last statement run_steps saw fail */
+	char *failed_sql;     /* its text, or NULL */
 	enum cons_mode mode;
 	bool later_ok;
 	int changes;
@@ -1244,67 +1248,85 @@ out:
 
 /* ---- doing -------------------------------------------------------------- */
 
+/* How often db_run looks for the holder of a lock: twice per lock_timeout, as for SQL files. */
+static long lock_poll_ms(long lock_timeout_ms)
+{
+	long ms = lock_timeout_ms / 2;
+	if (lock_timeout_ms <= 0)
+		return 0;
+	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
+}
+
+static bool is_lock_timeout(const struct db_run *run)
+{
+	return strcmp(run->sqlstate, "55P03") == 0;
+}
+
+/* Who held the lock a statement timed out on, as a detail line. */
+static void log_lock_holder(const struct db_run *run)
+{
+	if (run->blocker[0])
+		log_detail("The lock was held by %s.", run->blocker);
+	else
+		log_detail(
+			"The session holding the lock was not seen (it may have let go of it meanwhile).");
+}
+
 /*
- * Run steps on r->conn: in one transaction (in_tx; retried with backoff when
- * a statement hits lock_timeout), or one by one in autocommit (for
- * CONCURRENTLY).  Errors are reported against s's section.
+ * Run steps on r->conn with s's lock_timeout and statement_timeout: in one
+ * transaction (in_tx), or one by one in autocommit (for CONCURRENTLY).  Each
+ * goes through db_run, watched from r->watch: progress lines, who holds a
+ * lock it waits for; a stop signal cancels it.  A failure is logged against
+ * s's section, except a lock_timeout while r->quiet (converge_spec tries
+ * again and says so); r->failed and r->failed_sql keep it.
  */
 static enum status run_steps(struct run *r, const struct cspec *s, char *const *steps, int n,
 			     bool in_tx)
 {
 	char setup[160];
-	long backoff = 250;
-	enum status st = ST_OK;
+	long lock_timeout = lock_timeout_of(r, s);
+	const struct sql_stmt at = { .line = s->line };
+	enum status st;
 
-	for (int attempt = 1;; attempt++) {
-		bool retry = false;
-		snprintf(setup, sizeof(setup),
-			 "%s lock_timeout = %ld; SET %s statement_timeout = %ld",
-			 in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout_of(r, s),
-			 in_tx ? "LOCAL" : "", statement_timeout_of(r, s));
-		st = db_exec(r->conn, setup, NULL);
-		for (int i = 0; st == ST_OK && i < n; i++) {
-			PGresult *res;
-			const char *state;
-			log_debug("%s:%d: %s", r->cf->path, s->line, steps[i]);
-			res = PQexec(r->conn, steps[i]);
-			if (PQresultStatus(res) == PGRES_COMMAND_OK ||
-			    PQresultStatus(res) == PGRES_TUPLES_OK) {
-				PQclear(res);
-				continue;
-			}
-			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			if (in_tx && state && strcmp(state, "55P03") == 0 &&
-			    attempt < LOCK_RETRIES) {
-				log_at(LOG_WARNING, r->cf->path, s->line, 0,
-				       "lock_timeout (%ld ms) on %s; retrying in %ld ms (attempt %d of %d)",
-				       lock_timeout_of(r, s), s->name, backoff, attempt + 1,
-				       LOCK_RETRIES);
-				retry = true;
-			} else {
-				struct db_where where = { .file = r->cf->path,
-							  .stmt_line = s->line };
-				db_report_error(res, &where);
-				log_msg(LOG_CONTEXT, "while running: %s", steps[i]);
-			}
-			PQclear(res);
-			st = db_failure_status(r->conn);
+	snprintf(setup, sizeof(setup), "%s lock_timeout = %ld; SET %s statement_timeout = %ld",
+		 in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout, in_tx ? "LOCAL" : "",
+		 statement_timeout_of(r, s));
+	st = db_exec(r->conn, setup, NULL);
+	for (int i = 0; st == ST_OK && i < n; i++) {
+		struct db_run run = { .file = r->cf->path,
+				      .stmts = &at,
+				      .nstmts = 1,
+				      .sent_line = s->line,
+				      .watch = r->watch,
+				      .lock_poll_ms = lock_poll_ms(lock_timeout),
+				      .quiet_lock_timeout = r->quiet };
+		log_debug("%s:%d: %s", r->cf->path, s->line, steps[i]);
+		st = db_run(r->conn, steps[i], &run);
+		if (st == ST_OK)
+			continue;
+		r->failed = run;
+		r->failed.stmts = NULL; /* at is gone when this returns */
+		free(r->failed_sql);
+		r->failed_sql = strdup(steps[i]);
+		if (st == ST_SIGNAL)
+			log_at(LOG_ERROR, r->cf->path, s->line, 0,
+			       "cancelled by signal %d while running: %s", init_stop_signal(),
+			       steps[i]);
+		else if (st == ST_SQL && !(r->quiet && is_lock_timeout(&run))) {
+			if (is_lock_timeout(&run))
+				log_lock_holder(&run);
+			log_msg(LOG_CONTEXT, "while running: %s", steps[i]);
 		}
-		if (st == ST_OK && in_tx)
-			st = db_exec(r->conn, "COMMIT", r->cf->path);
-		if (st != ST_OK)
-			rollback(r->conn);
-		if (!in_tx && PQstatus(r->conn) == CONNECTION_OK) {
-			PGresult *res =
-				PQexec(r->conn, "RESET lock_timeout; RESET statement_timeout");
-			PQclear(res);
-		}
-		if (!retry || st == ST_CONNLOST)
-			return st;
-		if (!db_sleep_ms(backoff))
-			return ST_SIGNAL;
-		backoff *= 2;
 	}
+	if (st == ST_OK && in_tx)
+		st = db_exec(r->conn, "COMMIT", r->cf->path);
+	if (st != ST_OK)
+		rollback(r->conn);
+	if (!in_tx && PQstatus(r->conn) == CONNECTION_OK) {
+		PGresult *res = PQexec(r->conn, "RESET lock_timeout; RESET statement_timeout");
+		PQclear(res);
+	}
+	return st;
 }
 
 /*
@@ -1483,11 +1505,6 @@ static enum status do_unique(struct run *r, const struct cspec *s, const struct 
 			log_at(LOG_INFO, r->cf->path, s->line, 0,
 			       "unique \"%s\" on %s: dropped \"%s\" (replaced)", s->name, rv->shown,
 			       l.v[d.replaced].name);
-	} else if (st != ST_OK && conc && d.act == U_CREATE) {
-		log_hint(
-			"A failed CREATE INDEX CONCURRENTLY leaves an INVALID index \"%s\"; the next run drops and "
-			"rebuilds it.",
-			s->name);
 	}
 	free_steps(steps, n);
 	idxlist_free(&l);
@@ -1609,6 +1626,85 @@ out:
 	free(sql[1]);
 	free(qname);
 	free(qcol);
+	return st;
+}
+
+/*
+ * After concurrent unique s failed for good: whether its build left an
+ * INVALID index, which the next run drops and builds again.
+ */
+static void report_leftover(struct run *r, const struct cspec *s, const struct resolved *rv)
+{
+	const char *params[2] = { rv->relid, s->name };
+	PGresult *res;
+	enum status st;
+
+	if (PQstatus(r->conn) != CONNECTION_OK)
+		return;
+	res = db_query(r->conn,
+		       "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i"
+		       " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+		       " WHERE i.indrelid = $1::oid AND c.relname = $2 AND NOT i.indisvalid",
+		       2, params, &st);
+	if (res && PQntuples(res) > 0) {
+		log_at(LOG_WARNING, r->cf->path, s->line, 0,
+		       "the failed concurrent build left the INVALID index \"%s\" on %s: %s",
+		       s->name, rv->shown, PQgetvalue(res, 0, 0));
+		log_hint("The next run drops it and builds it again.");
+	}
+	PQclear(res);
+}
+
+/* Retry n (1-based) after a lock_timeout waits 1 s, 2 s, 4 s, ... at most 30 s, as for SQL files. */
+static long retry_delay_ms(int n)
+{
+	long ms = 1000;
+	for (int i = 1; i < n && ms < 30000; i++)
+		ms *= 2;
+	return ms < 30000 ? ms : 30000;
+}
+
+/*
+ * Converge s.  When a statement hits lock_timeout, converge it again from
+ * what the catalog then says (an INVALID index that a timed-out concurrent
+ * build left is dropped and built again; a not_null goes on from the step it
+ * reached) after 1 s, 2 s, 4 s ... up to the phase's lock_retries times,
+ * saying each time who held the lock.
+ */
+static enum status converge_spec(struct run *r, const struct cspec *s, const struct resolved *rv)
+{
+	int retries = r->ph->lock_retries;
+	enum status st;
+
+	for (int attempt = 0;; attempt++) {
+		long delay = retry_delay_ms(attempt + 1);
+		memset(&r->failed, 0, sizeof(r->failed));
+		r->quiet = attempt < retries;
+		st = s->kind == CSPEC_UNIQUE ? do_unique(r, s, rv) : do_not_null(r, s, rv);
+		if (st == ST_SQL && is_lock_timeout(&r->failed) && r->quiet) {
+			log_at(LOG_WARNING, r->cf->path, s->line, 0,
+			       "lock_timeout (%ld ms): %s; retrying %s \"%s\" in %.0f s (retry %d of %d)",
+			       lock_timeout_of(r, s), r->failed.message, kind_word(s->kind),
+			       s->name, (double)delay / 1000.0, attempt + 1, retries);
+			log_lock_holder(&r->failed);
+			log_msg(LOG_CONTEXT, "while running: %s",
+				r->failed_sql ? r->failed_sql : "?");
+			if (db_sleep_ms(delay))
+				continue;
+			st = ST_SIGNAL;
+		}
+		break;
+	}
+	r->quiet = false;
+	if (st == ST_SQL && is_lock_timeout(&r->failed))
+		log_hint(
+			"Gave up after %d retr%s. Let that session finish (or end it with SELECT "
+			"pg_terminate_backend(pid)), or raise lock_timeout (of [%s %s] or of the phase) or "
+			"lock_retries in phase \"%s\".",
+			retries, retries == 1 ? "y" : "ies", kind_word(s->kind), s->name,
+			r->ph->name);
+	if (st != ST_OK && st != ST_CONNLOST && s->kind == CSPEC_UNIQUE && s->concurrently)
+		report_leftover(r, s, rv);
 	return st;
 }
 
@@ -1795,9 +1891,11 @@ static enum status verify_spec(struct run *r, const struct cspec *s, const struc
 }
 
 enum status constraints_converge(const struct cfile *cf, const struct phase *ph, PGconn *conn,
-				 enum cons_mode mode, bool later_ok, int *changes)
+				 PGconn *watch, enum cons_mode mode, bool later_ok, int *changes)
 {
-	struct run r = { .cf = cf, .ph = ph, .conn = conn, .mode = mode, .later_ok = later_ok };
+	struct run r = {
+		.cf = cf, .ph = ph, .conn = conn, .watch = watch, .mode = mode, .later_ok = later_ok
+	};
 	enum status st = ST_OK, worst = ST_OK;
 
 	if (changes)
@@ -1850,8 +1948,7 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 		goto out;
 	/* 3. Converge, in order. */
 	for (int i = 0; i < cf->n && st == ST_OK; i++)
-		st = cf->specs[i].kind == CSPEC_UNIQUE ? do_unique(&r, &cf->specs[i], &r.res[i])
-						       : do_not_null(&r, &cf->specs[i], &r.res[i]);
+		st = converge_spec(&r, &cf->specs[i], &r.res[i]);
 	/* 4. Every declared constraint must now be present and valid. */
 	for (int i = 0; i < cf->n && st == ST_OK; i++) {
 		st = verify_spec(&r, &cf->specs[i], &r.res[i], false);
@@ -1865,5 +1962,6 @@ out:
 	for (int i = 0; i < cf->n; i++)
 		resolved_free(&r.res[i]);
 	free(r.res);
+	free(r.failed_sql);
 	return st;
 }

@@ -149,19 +149,26 @@ enum cons_mode {
 
 /*
  * Converge (or plan, or verify) every spec of cf, in order, on conn.  The
- * phase gives the default lock_timeout and statement_timeout.  Before any
- * DDL of the file, every table and column is checked (ST_USAGE, logged as
- * "file:line: error: …") and every pre-flight is run (ST_PREFLIGHT).  Drift
- * is ST_DRIFT.  CONS_APPLY needs a connection that may run DDL outside a
- * transaction (the work connection); CONS_PLAN and CONS_VERIFY only read
- * (apart from a rolled-back temporary table that lets the server normalise
- * where).  With CONS_PLAN and later_ok, a missing table is reported as
- * "created by an earlier pending step" instead of an error.  *changes (may
- * be NULL) counts DDL actions done (APPLY), planned (PLAN) or differences
- * found (VERIFY).  Everything is logged; returns the first failure.
+ * phase gives the default lock_timeout and statement_timeout, and
+ * lock_retries: a spec whose statement hits lock_timeout (55P03) is
+ * converged again from the catalog after 1 s, 2 s, 4 s ... that many times
+ * (an INVALID index its concurrent build left is dropped first), then the
+ * failure is ST_SQL.  watch (may be NULL), another connection idle
+ * meanwhile, shows the progress of long statements and who holds a lock
+ * one waits for; a stop signal cancels the running statement (ST_SIGNAL).
+ * Before any DDL of the file, every table and column is checked (ST_USAGE,
+ * logged as "file:line: error: …") and every pre-flight is run
+ * (ST_PREFLIGHT).  Drift is ST_DRIFT.  CONS_APPLY needs a connection that
+ * may run DDL outside a transaction (the work connection); CONS_PLAN and
+ * CONS_VERIFY only read (apart from a rolled-back temporary table that lets
+ * the server normalise where).  With CONS_PLAN and later_ok, a missing table
+ * is reported as "created by an earlier pending step" instead of an error.
+ * *changes (may be NULL) counts DDL actions done (APPLY), planned (PLAN) or
+ * differences found (VERIFY).  Everything is logged; returns the first
+ * failure.
  */
 enum status constraints_converge(const struct cfile *cf, const struct phase *ph, PGconn *conn,
-				 enum cons_mode mode, bool later_ok, int *changes)
+				 PGconn *watch, enum cons_mode mode, bool later_ok, int *changes)
 	__attribute__((warn_unused_result));
 
 #endif

@@ -1170,8 +1170,8 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 		if (f->state == FILE_DECLARED) {
 			st = begin_work(cfg, work, &locked);
 			if (st == ST_OK)
-				st = constraints_converge(f->cons, plan->phase, *work, CONS_APPLY,
-							  false, NULL);
+				st = constraints_converge(f->cons, plan->phase, *work, watch,
+							  CONS_APPLY, false, NULL);
 			continue;
 		}
 		if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)

@@ -482,8 +482,8 @@ enum status phases_plan(struct phases *p)
 				printf("%s: changed since it was applied: refused\n", f->path);
 				break;
 			case FILE_DECLARED:
-				st = constraints_converge(f->cons, ph, p->conn, CONS_PLAN, earlier,
-							  &actions);
+				st = constraints_converge(f->cons, ph, p->conn, NULL, CONS_PLAN,
+							  earlier, &actions);
 				if (st != ST_OK && st != ST_DRIFT && st != ST_PREFLIGHT)
 					goto out;
 				result = worse(result, st);
@@ -561,7 +561,7 @@ enum status phases_verify(struct phases *p)
 				result = ST_DRIFT;
 				break;
 			case FILE_DECLARED:
-				st = constraints_converge(f->cons, &cfg->phases[i], p->conn,
+				st = constraints_converge(f->cons, &cfg->phases[i], p->conn, NULL,
 							  CONS_VERIFY, false, &diffs);
 				if (st != ST_OK && st != ST_DRIFT)
 					goto out;

@@ -5,6 +5,7 @@
 
 load test_helper/common
 load test_helper/pgprelude
+load test_helper/locks
 
 FX=$BATS_TEST_DIRNAME/fixtures/constraints
 
@@ -12,6 +13,11 @@ setup() {
     new_db
     setup_layout
     two_phase_config
+    locks_setup
+}
+
+teardown() {
+    locks_teardown
 }
 
 # fx DIR NAME [FIXTURE]: copy fixture FIXTURE (default NAME) into $W/DIR/NAME.
@@ -288,6 +294,147 @@ uniques() {
     assert_output --partial 'added the constraint using its existing index'
     run sql "SELECT contype FROM pg_constraint WHERE conname = 't_a_key'"
     assert_output u
+}
+
+# The holder's lock outlasts the first attempt of each spec: its statement
+# waits 200 ms, is retried after 1 s, 2 s ..., and goes through once the
+# holder lets go (after 2 s). A writer's lock (ROW EXCLUSIVE) does not stop
+# the pre-flight's SELECT; it stops ALTER TABLE, and a concurrent build waits
+# for it.
+@test "lock_timeout: a transactional unique and a not_null are retried, naming the holder, and converge once it lets go" {
+    two_phase_config 'lock_timeout = 200ms'
+    sql "CREATE TABLE t (id int PRIMARY KEY, a int, n int); INSERT INTO t SELECT g, g, g FROM generate_series(1, 100) g"
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\n' | mig post 010.ini
+    hold_idle 2 "LOCK TABLE t IN ROW EXCLUSIVE MODE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'post/010.ini:1: warning: lock_timeout (200 ms): canceling statement due to lock timeout; retrying unique "t_a_key" in 1 s (retry 1 of 5)'
+    assert_output --regexp 'detail: The lock was held by pid [0-9]+ \(user postgres, application "psql", idle in transaction, transaction started [0-9-]+ [0-9:.]+ UTC, query started [0-9-]+ [0-9:.]+ UTC: SELECT .held idle for 2 s.;\)'
+    assert_line 'pgprelude: context: while running: ALTER TABLE "public"."t" ADD CONSTRAINT "t_a_key" UNIQUE ("a")'
+    assert_line --partial 'unique "t_a_key" on public.t: created'
+    run sql "SELECT contype FROM pg_constraint WHERE conname = 't_a_key'"
+    assert_output u
+
+    printf '[not_null t_n_not_null]\ntable = t\ncolumn = n\n' | mig post 020.ini
+    hold_idle 2 "LOCK TABLE t IN ROW EXCLUSIVE MODE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'post/020.ini:1: warning: lock_timeout (200 ms): canceling statement due to lock timeout; retrying not_null "t_n_not_null" in 1 s (retry 1 of 5)'
+    assert_output --regexp 'detail: The lock was held by pid [0-9]+ \(user postgres, application "psql", idle in transaction'
+    assert_line 'pgprelude: context: while running: ALTER TABLE "public"."t" ADD CONSTRAINT "t_n_not_null" CHECK ("n" IS NOT NULL) NOT VALID'
+    assert_line --partial 'not_null "t_n_not_null" on public.t: "n" set NOT NULL'
+    run sql "SELECT attnotnull, (SELECT count(*) FROM pg_constraint WHERE conname = 't_n_not_null') FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'n'"
+    assert_output 't|0'
+}
+
+@test "lock_timeout: a concurrent unique drops the INVALID index a timed-out build left, and retries ADD CONSTRAINT USING INDEX alone" {
+    two_phase_config 'lock_timeout = 200ms'
+    sql "CREATE TABLE t (id int PRIMARY KEY, a int, b int); INSERT INTO t SELECT g, g, g FROM generate_series(1, 100) g"
+    # a writer: CREATE INDEX CONCURRENTLY makes its index, then times out waiting for the writer
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\nconcurrently = true\n' | mig post 010.ini
+    hold_idle 2 "LOCK TABLE t IN ROW EXCLUSIVE MODE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'post/010.ini:1: warning: lock_timeout (200 ms): canceling statement due to lock timeout; retrying unique "t_a_key" in 1 s (retry 1 of 5)'
+    assert_output --regexp 'detail: The lock was held by pid [0-9]+ \(user postgres, application "psql", idle in transaction'
+    assert_line 'pgprelude: context: while running: CREATE UNIQUE INDEX CONCURRENTLY "t_a_key" ON "public"."t" ("a")'
+    assert_line 'post/010.ini:1: warning: dropping the INVALID index "t_a_key" on public.t (left by a failed concurrent build) to rebuild it'
+    assert_line --partial 'unique "t_a_key" on public.t: rebuilt concurrently'
+    run sql "SELECT i.indisvalid, c.contype FROM pg_index i JOIN pg_constraint c ON c.conindid = i.indexrelid
+               WHERE i.indexrelid = 't_a_key'::regclass"
+    assert_output 't|u'
+    # a reader: the build does not wait for it, ADD CONSTRAINT … USING INDEX (ACCESS EXCLUSIVE) does
+    printf '[unique t_b_key]\ntable = t\ncolumns = b\nconcurrently = true\n' | mig post 020.ini
+    hold_idle 2 "LOCK TABLE t IN ACCESS SHARE MODE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'post/020.ini:1: warning: lock_timeout (200 ms): canceling statement due to lock timeout; retrying unique "t_b_key" in 1 s (retry 1 of 5)'
+    assert_line 'pgprelude: context: while running: ALTER TABLE "public"."t" ADD CONSTRAINT "t_b_key" UNIQUE USING INDEX "t_b_key"'
+    refute_output --partial 'dropping the INVALID index'
+    assert_line --partial 'unique "t_b_key" on public.t: added the constraint using its existing index'
+    run sql "SELECT i.indisvalid, c.contype FROM pg_index i JOIN pg_constraint c ON c.conindid = i.indexrelid
+               WHERE i.indexrelid = 't_b_key'::regclass"
+    assert_output 't|u'
+    run "$PGPRELUDE" -c "$CFG" verify
+    assert_success
+}
+
+@test "lock_timeout: a holder that outlasts lock_retries: exit 6, nothing half-done; a concurrent build's INVALID index is reported, then repaired" {
+    two_phase_config 'lock_timeout = 200ms' 'lock_retries = 2'
+    echo "CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;" | mig pre 001_t.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\n' | mig post 010.ini
+    hold 30 "LOCK TABLE t IN ROW EXCLUSIVE MODE"
+    SECONDS=0
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    [ "$SECONDS" -le 6 ]
+    assert_output --partial 'retrying unique "t_a_key" in 1 s (retry 1 of 2)'
+    assert_output --partial 'retrying unique "t_a_key" in 2 s (retry 2 of 2)'
+    assert_line 'post/010.ini:1: error: canceling statement due to lock timeout (55P03)'
+    assert_output --regexp 'detail: The lock was held by pid [0-9]+ \(user postgres, application "psql", active'
+    assert_line 'pgprelude: hint: Gave up after 2 retries. Let that session finish (or end it with SELECT pg_terminate_backend(pid)), or raise lock_timeout (of [unique t_a_key] or of the phase) or lock_retries in phase "post".'
+    run sql "SELECT count(*) FROM pg_class WHERE relname = 't_a_key'"
+    assert_output 0
+
+    # concurrently: the build made its index before it timed out; left INVALID, and said so
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\nconcurrently = true\n' | mig post 010.ini
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    assert_output --partial 'retrying unique "t_a_key" in 2 s (retry 2 of 2)'
+    assert_line 'post/010.ini:1: warning: the failed concurrent build left the INVALID index "t_a_key" on public.t: CREATE UNIQUE INDEX t_a_key ON public.t USING btree (a)'
+    assert_line 'pgprelude: hint: The next run drops it and builds it again.'
+    run sql "SELECT indisvalid, (SELECT count(*) FROM pg_constraint WHERE conname = 't_a_key') FROM pg_index WHERE indexrelid = 't_a_key'::regclass"
+    assert_output 'f|0'
+    run sql "SELECT file, outcome FROM pgprelude_history"
+    assert_output '001_t.sql|applied'
+    run "$PGPRELUDE" -c "$CFG" verify
+    assert_failure 8
+    assert_line 'post/010.ini:1: error: unique "t_a_key" on public.t is missing (only an INVALID index is there)'
+
+    # the holder gone: the next run drops the INVALID index and builds it again
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" >/dev/null
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'post/010.ini:1: warning: dropping the INVALID index "t_a_key" on public.t (left by a failed concurrent build) to rebuild it'
+    assert_line --partial 'unique "t_a_key" on public.t: rebuilt concurrently'
+    run "$PGPRELUDE" -c "$CFG" verify
+    assert_success
+}
+
+@test "TERM during a concurrent unique's build cancels it at once, exit 143; the next run repairs its INVALID index" {
+    two_phase_config 'lock_timeout = 0'
+    sql "CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g"
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\nconcurrently = true\n' | mig post 010.ini
+    hold 30 "INSERT INTO t VALUES (0, 0)"
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
+    pid=$!
+    BG+=("$pid")
+    for _ in $(seq 100); do
+        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")" == 1 ]] && break
+        sleep 0.1
+    done
+    SECONDS=0
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 143 ]
+    [ "$SECONDS" -le 3 ]
+    run cat "$W/log"
+    assert_output --partial 'signal 15 received: cancelling the running statement of post/010.ini'
+    assert_line 'post/010.ini:1: error: cancelled by signal 15 while running: CREATE UNIQUE INDEX CONCURRENTLY "t_a_key" ON "public"."t" ("a")'
+    assert_line 'post/010.ini:1: warning: the failed concurrent build left the INVALID index "t_a_key" on public.t: CREATE UNIQUE INDEX t_a_key ON public.t USING btree (a)'
+    for _ in $(seq 30); do
+        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
+        sleep 0.1
+    done
+    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
+    assert_output 0
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" >/dev/null
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line --partial 'unique "t_a_key" on public.t: rebuilt concurrently'
 }
 
 @test "awkward identifiers: a table named user, a quoted mixed-case column, a column with a space" {
