@@ -650,16 +650,66 @@ static bool token_is(const char *tok, size_t len, const char *word)
 	return len == strlen(word) && strncasecmp(tok, word, len) == 0;
 }
 
-/*
- * When sql is CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON
- * [ONLY] table, store name and table as written (malloc'd, the caller frees
- * them) and return true.  An unnamed index gives false.
- */
-static bool parse_cic(const char *sql, char **name, char **table)
+/* Whether token t (n bytes) can start a name: a word, or a "quoted identifier". */
+static bool is_name_token(const char *t, size_t n)
 {
-	const char *p = sql, *t, *tstart;
+	if (n == 0)
+		return false;
+	if (*t == '"')
+		return n > 2 && t[n - 1] == '"';
+	return isalpha((unsigned char)*t) || *t == '_' || (unsigned char)*t >= 0x80;
+}
+
+/*
+ * The [schema.]name at *p as written (malloc'd), moving *p past it; NULL
+ * when there is none (or more dots than to_regclass() takes), or out of
+ * memory.
+ */
+static char *next_relation(const char **p)
+{
+	const char *t, *start;
+	size_t n = next_token(p, &t);
+	int parts = 1;
+
+	if (!is_name_token(t, n))
+		return NULL;
+	start = t;
+	for (;;) {
+		const char *save = *p, *dot;
+		size_t dn = next_token(p, &dot);
+		if (dn != 1 || *dot != '.') {
+			*p = save;
+			break;
+		}
+		n = next_token(p, &t);
+		if (!is_name_token(t, n) || ++parts > 2)
+			return NULL;
+	}
+	return strndup(start, (size_t)(t + n - start));
+}
+
+/* Step over the next token of *p when it is word. */
+static void skip_word(const char **p, const char *word)
+{
+	const char *save = *p, *t;
+	size_t n = next_token(p, &t);
+
+	if (!token_is(t, n, word))
+		*p = save;
+}
+
+/*
+ * When sql is CREATE [UNIQUE] INDEX [CONCURRENTLY] [[IF NOT EXISTS] name] ON
+ * [ONLY] table, store the table and the name (NULL for an unnamed index) as
+ * written (malloc'd, the caller frees them) and whether it is CONCURRENTLY,
+ * and return true.
+ */
+static bool parse_create_index(const char *sql, bool *concurrently, char **name, char **table)
+{
+	const char *p = sql, *t;
 	size_t n;
 
+	*concurrently = false;
 	*name = *table = NULL;
 	n = next_token(&p, &t);
 	if (!token_is(t, n, "create"))
@@ -670,47 +720,121 @@ static bool parse_cic(const char *sql, char **name, char **table)
 	if (!token_is(t, n, "index"))
 		return false;
 	n = next_token(&p, &t);
-	if (!token_is(t, n, "concurrently"))
-		return false;
-	n = next_token(&p, &t);
+	if (token_is(t, n, "concurrently")) {
+		*concurrently = true;
+		n = next_token(&p, &t);
+	}
 	if (token_is(t, n, "if")) {
 		next_token(&p, &t); /* not */
 		next_token(&p, &t); /* exists */
 		n = next_token(&p, &t);
 	}
-	if (n == 0 || token_is(t, n, "on") ||
-	    !(isalpha((unsigned char)*t) || *t == '_' || *t == '"' || (unsigned char)*t >= 0x80))
-		return false;
-	*name = strndup(t, n);
-	n = next_token(&p, &t);
-	if (!token_is(t, n, "on"))
-		goto no;
-	n = next_token(&p, &t);
-	if (token_is(t, n, "only"))
+	if (!token_is(t, n, "on")) {
+		if (!is_name_token(t, n) || !(*name = strndup(t, n)))
+			return false;
 		n = next_token(&p, &t);
-	if (n == 0)
-		goto no;
-	tstart = t;
-	/* schema.table: tokens joined by dots */
-	for (;;) {
-		const char *save = p, *dot;
-		size_t dn = next_token(&p, &dot);
-		if (dn != 1 || *dot != '.') {
-			p = save;
-			break;
-		}
-		n = next_token(&p, &t);
-		if (n == 0)
+		if (!token_is(t, n, "on"))
 			goto no;
 	}
-	*table = strndup(tstart, (size_t)(t + n - tstart));
-	if (*name && *table)
+	skip_word(&p, "only");
+	*table = next_relation(&p);
+	if (*table)
 		return true;
 no:
+	free(*name);
+	*name = NULL;
+	return false;
+}
+
+/*
+ * When sql is CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON
+ * [ONLY] table, store name and table as written (malloc'd, the caller frees
+ * them) and return true.  An unnamed index gives false.
+ */
+static bool parse_cic(const char *sql, char **name, char **table)
+{
+	bool concurrently;
+
+	if (!parse_create_index(sql, &concurrently, name, table))
+		return false;
+	if (concurrently && *name)
+		return true;
 	free(*name);
 	free(*table);
 	*name = *table = NULL;
 	return false;
+}
+
+/* Append name to the text[] literal *arr ({"a","b"}, malloc'd); false when out of memory. */
+static bool array_add(char **arr, const char *name)
+{
+	size_t len = *arr ? strlen(*arr) - 1 : 0; /* without its closing brace */
+	char *p = realloc(*arr, len + 2 * strlen(name) + 5);
+
+	if (!p)
+		return false;
+	*arr = p;
+	p += len;
+	*p++ = len ? ',' : '{';
+	*p++ = '"';
+	for (const char *c = name; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			*p++ = '\\';
+		*p++ = *c;
+	}
+	strcpy(p, "\"}");
+	return true;
+}
+
+/*
+ * Add the relations statement sql names whose indexes a failure of it can
+ * leave INVALID to the text[] literals *tables (CREATE INDEX … ON table,
+ * REINDEX TABLE name) and *indexes (REINDEX INDEX name, DROP INDEX name, …).
+ * Returns false when out of memory.
+ */
+static bool add_index_targets(const char *sql, char **tables, char **indexes)
+{
+	const char *p = sql, *t;
+	size_t n = next_token(&p, &t);
+	char *name = NULL, *table = NULL;
+	bool ok = true, concurrently;
+
+	if (token_is(t, n, "reindex")) {
+		bool index;
+		n = next_token(&p, &t);
+		if (n == 1 && *t == '(') {
+			while ((n = next_token(&p, &t)) > 0 && !(n == 1 && *t == ')'))
+				;
+			n = next_token(&p, &t);
+		}
+		index = token_is(t, n, "index");
+		if (!index && !token_is(t, n, "table"))
+			return true;
+		skip_word(&p, "concurrently");
+		if ((name = next_relation(&p)))
+			ok = array_add(index ? indexes : tables, name);
+	} else if (token_is(t, n, "drop")) {
+		n = next_token(&p, &t);
+		if (!token_is(t, n, "index"))
+			return true;
+		skip_word(&p, "concurrently");
+		skip_word(&p, "if");
+		skip_word(&p, "exists");
+		/* a, b, … */
+		while (ok && (name = next_relation(&p))) {
+			const char *comma;
+			ok = array_add(indexes, name);
+			free(name);
+			name = NULL;
+			if (next_token(&p, &comma) != 1 || *comma != ',')
+				break;
+		}
+	} else if (parse_create_index(sql, &concurrently, &name, &table)) {
+		ok = array_add(tables, table);
+	}
+	free(name);
+	free(table);
+	return ok;
 }
 
 /* INVALID indexes, not being built right now: qualified name, table, definition. */
@@ -785,15 +909,42 @@ static enum status drop_twin(const struct mfile *f, const struct sql_stmt *s, co
 }
 
 /*
- * Say which INVALID indexes there are: those a statement of f builds with
- * CREATE INDEX CONCURRENTLY are dropped and built again by the next run;
- * for the others, how to remove them.
+ * Say which INVALID indexes there are on the tables that f's statements
+ * build, rebuild or drop indexes of (add_index_targets): those a statement
+ * of f builds with CREATE INDEX CONCURRENTLY are dropped and built again by
+ * the next run; for the others, how to remove them.  INVALID indexes of
+ * other tables are none of f's doing, and not reported against it.
  */
 static void report_invalid_indexes(const struct mfile *f, PGconn *conn, bool this_run)
 {
+	char *tables = NULL, *indexes = NULL;
+	const char *params[2];
+	PGresult *res = NULL;
 	enum status st;
-	PGresult *res = db_query(conn, INVALID_INDEXES_SQL " ORDER BY 1", 0, NULL, &st);
+	bool ok = true;
 
+	for (int k = 0; k < f->nstmts && ok; k++) {
+		char *sql =
+			strndup(f->text + f->stmts[k].start, f->stmts[k].end - f->stmts[k].start);
+		ok = sql && add_index_targets(sql, &tables, &indexes);
+		free(sql);
+	}
+	if (!ok) {
+		log_error("out of memory");
+		goto out;
+	}
+	if (!tables && !indexes)
+		goto out;
+	params[0] = tables ? tables : "{}";
+	params[1] = indexes ? indexes : "{}";
+	res = db_query(
+		conn,
+		INVALID_INDEXES_SQL
+		"   AND i.indrelid IN (SELECT to_regclass(x)::oid FROM unnest($1::text[]) AS x"
+		"     UNION SELECT j.indrelid FROM pg_index j, unnest($2::text[]) AS x"
+		"      WHERE j.indexrelid = to_regclass(x))"
+		" ORDER BY 1",
+		2, params, &st);
 	for (int r = 0; res && r < PQntuples(res); r++) {
 		const char *index = PQgetvalue(res, r, 0);
 		bool mine = false;
@@ -818,7 +969,10 @@ static void report_invalid_indexes(const struct mfile *f, PGconn *conn, bool thi
 				"CONCURRENTLY %s; or build it again with REINDEX INDEX CONCURRENTLY %s;",
 				index, index);
 	}
+out:
 	PQclear(res);
+	free(tables);
+	free(indexes);
 }
 
 /*

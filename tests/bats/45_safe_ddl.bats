@@ -41,7 +41,7 @@ EOF
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'applied pre/002_idx.sql (no transaction, 3 statements'
-    run sql "SELECT string_agg(indexrelid::regclass || ':' || indisvalid, ',' ORDER BY 1) FROM pg_index WHERE indrelid = 't'::regclass"
+    run sql "SELECT string_agg(indexrelid::regclass || ':' || indisvalid, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
     assert_output 't_a:true,t_b_key:true'
     run sql "SELECT conname FROM pg_constraint WHERE conrelid = 't'::regclass"
     assert_output 't_b_key'
@@ -90,25 +90,32 @@ EOF
 @test "no-transaction: a failed concurrent build is reported with its INVALID index, then repaired once the data is fixed" {
     notx_config
     echo "CREATE TABLE t (a int, b int); INSERT INTO t SELECT g, g % 10 FROM generate_series(1, 100) g;" | mig pre 001_t.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    # INVALID indexes that are none of the next file's: on its table, reported with the statement
+    # to remove it; on another table, not blamed on that file
+    sql "CREATE TABLE other (x int); INSERT INTO other VALUES (1), (1)"
+    run sql "CREATE UNIQUE INDEX CONCURRENTLY other_x ON other (x)"
+    assert_output --partial 'could not create unique index "other_x"'
+    run sql "CREATE UNIQUE INDEX CONCURRENTLY t_stale ON t (b)"
+    assert_output --partial 'could not create unique index "t_stale"'
     mig pre 002_idx.sql <<'EOF'
 -- pgprelude: no-transaction
 CREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (a);
 CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_b_key
     ON t (b);
 EOF
-    # an INVALID index that is none of this file's: reported with the statement to remove it
-    sql "CREATE TABLE other (x int); INSERT INTO other VALUES (1), (1)"
-    run sql "CREATE UNIQUE INDEX CONCURRENTLY other_x ON other (x)"
-    assert_failure
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 6
     assert_output --partial 'pre/002_idx.sql:3:1: error: could not create unique index "t_b_key" (23505)'
     assert_output --partial 'detail: Key (b)='
     assert_output --partial 'pre/002_idx.sql: warning: INVALID index public.t_b_key on t is left behind'
     assert_output --partial "the file's next run drops it (DROP INDEX CONCURRENTLY) before the statement builds it again"
-    assert_output --partial 'pre/002_idx.sql: warning: INVALID index public.other_x on other is left behind'
-    assert_output --partial 'hint: It is no index this file builds by name: remove it with DROP INDEX CONCURRENTLY public.other_x;'
+    assert_output --partial 'pre/002_idx.sql: warning: INVALID index public.t_stale on t is left behind'
+    assert_output --partial 'hint: It is no index this file builds by name: remove it with DROP INDEX CONCURRENTLY public.t_stale;'
+    refute_output --partial 'other_x'
     assert_output --partial 'hint: The next run reports this and runs the file again from its first statement'
+    sql "DROP INDEX t_stale"
     run sql "SELECT outcome FROM pgprelude_history WHERE file = '002_idx.sql'"
     assert_output 'failed at line 3:1: could not create unique index "t_b_key" (23505)'
 
@@ -119,6 +126,7 @@ EOF
     assert_output --partial ') failed at line 3:1: could not create unique index "t_b_key" (23505)'
     assert_output --partial 'this run drops it (DROP INDEX CONCURRENTLY) before the statement builds it again'
     assert_output --partial 'pre/002_idx.sql:3:1: warning: dropping the INVALID index public.t_b_key'
+    refute_output --partial 'other_x'
     run sql "SELECT count(*) FROM pg_class WHERE relname = 't_b_key'"
     assert_output 1
 
@@ -127,13 +135,43 @@ EOF
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'applied pre/002_idx.sql (no transaction, 2 statements'
-    run sql "SELECT string_agg(indexrelid::regclass || ':' || indisvalid, ',' ORDER BY 1) FROM pg_index WHERE indrelid = 't'::regclass"
+    run sql "SELECT string_agg(indexrelid::regclass || ':' || indisvalid, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
     assert_output 't_a:true,t_b_key:true'
     run sql "SELECT outcome FROM pgprelude_history WHERE file = '002_idx.sql'"
     assert_output 'applied'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial '0 files applied, 2 up to date'
+}
+
+@test "no-transaction: the INVALID indexes reported are those on the tables the file's statements index, however named" {
+    notx_config
+    # an INVALID unique index on each table, out of band
+    for t in a b c other; do
+        sql "CREATE TABLE $t (x int); INSERT INTO $t VALUES (1), (1); CREATE INDEX ${t}_x ON $t (x)"
+        run sql "CREATE UNIQUE INDEX CONCURRENTLY ${t}_bad ON $t (x)"
+        assert_output --partial "could not create unique index \"${t}_bad\""
+    done
+    mig pre 001.sql <<'EOF'
+-- pgprelude: no-transaction
+CREATE INDEX CONCURRENTLY ON a (x);
+REINDEX (VERBOSE) TABLE CONCURRENTLY public.b;
+REINDEX INDEX CONCURRENTLY "c_x";
+SELECT nosuch;
+EOF
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    assert_output --partial 'pre/001.sql:5:8: error: column "nosuch" does not exist (42703)'
+    assert_line 'pre/001.sql: warning: INVALID index public.a_bad on a is left behind: CREATE UNIQUE INDEX a_bad ON public.a USING btree (x)'
+    assert_line 'pre/001.sql: warning: INVALID index public.b_bad on b is left behind: CREATE UNIQUE INDEX b_bad ON public.b USING btree (x)'
+    assert_line 'pre/001.sql: warning: INVALID index public.c_bad on c is left behind: CREATE UNIQUE INDEX c_bad ON public.c USING btree (x)'
+    refute_output --partial 'other_bad'
+    # the next run reports the same, before it runs the file again
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    assert_output --partial 'pre/001.sql: warning: its last run ('
+    assert_equal "$(grep -c 'warning: INVALID index public.[abc]_bad on' <<<"$output")" 6
+    refute_output --partial 'other_bad'
 }
 
 @test "lock_timeout: retried with backoff while another session holds the lock, naming it" {
