@@ -32,11 +32,11 @@ ddl_state() {
            WHERE c.relnamespace = 'public'::regnamespace" \
         && sql "SELECT string_agg(conname || ':' || xmin, ',' ORDER BY conname) FROM pg_constraint
                   WHERE connamespace = 'public'::regnamespace" \
-        && sql "SELECT string_agg(indexrelid::regclass || ':' || xmin, ',' ORDER BY 1) FROM pg_index
+        && sql "SELECT string_agg(indexrelid::regclass || ':' || xmin, ',' ORDER BY indexrelid::regclass::text) FROM pg_index
                   WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)"
 }
 
-# unique_def TABLE: the unique indexes of TABLE, "name:definition" per line.
+# uniques TABLE: the unique indexes of TABLE, "name:definition" per line.
 uniques() {
     sql "SELECT indexrelid::regclass || ' ' || pg_get_indexdef(indexrelid) FROM pg_index
            WHERE indrelid = '$1'::regclass AND indisunique AND NOT indisprimary ORDER BY 1"
@@ -193,7 +193,7 @@ uniques() {
     assert_success
     assert_line --partial 'unique "contacts_remote_id_key" on public.contacts: created'
     assert_line --partial 'dropped "contacts_remote_id_idx" (replaced)'
-    run sql "SELECT string_agg(indexrelid::regclass::text || '/' || indisunique, ',' ORDER BY 1) FROM pg_index
+    run sql "SELECT string_agg(indexrelid::regclass::text || '/' || indisunique, ',' ORDER BY indexrelid::regclass::text) FROM pg_index
                WHERE indrelid = 'contacts'::regclass AND NOT indisprimary"
     assert_output "contacts_remote_id_key/true"
     sql "INSERT INTO contacts (remote_id) VALUES (NULL)"
