@@ -1248,30 +1248,6 @@ out:
 
 /* ---- doing -------------------------------------------------------------- */
 
-/* How often db_run looks for the holder of a lock: twice per lock_timeout, as for SQL files. */
-static long lock_poll_ms(long lock_timeout_ms)
-{
-	long ms = lock_timeout_ms / 2;
-	if (lock_timeout_ms <= 0)
-		return 0;
-	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
-}
-
-static bool is_lock_timeout(const struct db_run *run)
-{
-	return strcmp(run->sqlstate, "55P03") == 0;
-}
-
-/* Who held the lock a statement timed out on, as a detail line. */
-static void log_lock_holder(const struct db_run *run)
-{
-	if (run->blocker[0])
-		log_detail("The lock was held by %s.", run->blocker);
-	else
-		log_detail(
-			"The session holding the lock was not seen (it may have let go of it meanwhile).");
-}
-
 /*
  * Run steps on r->conn with s's lock_timeout and statement_timeout: in one
  * transaction (in_tx), or one by one in autocommit (for CONCURRENTLY).  Each
@@ -1298,7 +1274,7 @@ static enum status run_steps(struct run *r, const struct cspec *s, char *const *
 				      .nstmts = 1,
 				      .sent_line = s->line,
 				      .watch = r->watch,
-				      .lock_poll_ms = lock_poll_ms(lock_timeout),
+				      .lock_poll_ms = db_lock_poll_ms(lock_timeout),
 				      .quiet_lock_timeout = r->quiet };
 		log_debug("%s:%d: %s", r->cf->path, s->line, steps[i]);
 		st = db_run(r->conn, steps[i], &run);
@@ -1312,9 +1288,9 @@ static enum status run_steps(struct run *r, const struct cspec *s, char *const *
 			log_at(LOG_ERROR, r->cf->path, s->line, 0,
 			       "cancelled by signal %d while running: %s", init_stop_signal(),
 			       steps[i]);
-		else if (st == ST_SQL && !(r->quiet && is_lock_timeout(&run))) {
-			if (is_lock_timeout(&run))
-				log_lock_holder(&run);
+		else if (st == ST_SQL && !(r->quiet && db_is_lock_timeout(&run))) {
+			if (db_is_lock_timeout(&run))
+				db_log_lock_holder(&run);
 			log_msg(LOG_CONTEXT, "while running: %s", steps[i]);
 		}
 	}
@@ -1655,15 +1631,6 @@ static void report_leftover(struct run *r, const struct cspec *s, const struct r
 	PQclear(res);
 }
 
-/* Retry n (1-based) after a lock_timeout waits 1 s, 2 s, 4 s, ... at most 30 s, as for SQL files. */
-static long retry_delay_ms(int n)
-{
-	long ms = 1000;
-	for (int i = 1; i < n && ms < 30000; i++)
-		ms *= 2;
-	return ms < 30000 ? ms : 30000;
-}
-
 /*
  * Converge s.  When a statement hits lock_timeout, converge it again from
  * what the catalog then says (an INVALID index that a timed-out concurrent
@@ -1677,16 +1644,16 @@ static enum status converge_spec(struct run *r, const struct cspec *s, const str
 	enum status st;
 
 	for (int attempt = 0;; attempt++) {
-		long delay = retry_delay_ms(attempt + 1);
+		long delay = db_lock_retry_delay_ms(attempt + 1);
 		memset(&r->failed, 0, sizeof(r->failed));
 		r->quiet = attempt < retries;
 		st = s->kind == CSPEC_UNIQUE ? do_unique(r, s, rv) : do_not_null(r, s, rv);
-		if (st == ST_SQL && is_lock_timeout(&r->failed) && r->quiet) {
+		if (st == ST_SQL && db_is_lock_timeout(&r->failed) && r->quiet) {
 			log_at(LOG_WARNING, r->cf->path, s->line, 0,
 			       "lock_timeout (%ld ms): %s; retrying %s \"%s\" in %.0f s (retry %d of %d)",
 			       lock_timeout_of(r, s), r->failed.message, kind_word(s->kind),
 			       s->name, (double)delay / 1000.0, attempt + 1, retries);
-			log_lock_holder(&r->failed);
+			db_log_lock_holder(&r->failed);
 			log_msg(LOG_CONTEXT, "while running: %s",
 				r->failed_sql ? r->failed_sql : "?");
 			if (db_sleep_ms(delay))
@@ -1696,7 +1663,7 @@ static enum status converge_spec(struct run *r, const struct cspec *s, const str
 		break;
 	}
 	r->quiet = false;
-	if (st == ST_SQL && is_lock_timeout(&r->failed))
+	if (st == ST_SQL && db_is_lock_timeout(&r->failed))
 		log_hint(
 			"Gave up after %d retr%s. Let that session finish (or end it with SELECT "
 			"pg_terminate_backend(pid)), or raise lock_timeout (of [%s %s] or of the phase) or "

@@ -848,3 +848,33 @@ char *db_quote_ident(PGconn *conn, const char *name)
 	PQfreemem(q);
 	return copy;
 }
+
+long db_lock_retry_delay_ms(int n)
+{
+	long ms = 1000;
+	for (int i = 1; i < n && ms < 30000; i++)
+		ms *= 2;
+	return ms < 30000 ? ms : 30000;
+}
+
+long db_lock_poll_ms(long lock_timeout_ms)
+{
+	long ms = lock_timeout_ms / 2;
+	if (lock_timeout_ms <= 0)
+		return 0;
+	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
+}
+
+bool db_is_lock_timeout(const struct db_run *run)
+{
+	return strcmp(run->sqlstate, "55P03") == 0;
+}
+
+void db_log_lock_holder(const struct db_run *run)
+{
+	if (run->blocker[0])
+		log_detail("The lock was held by %s.", run->blocker);
+	else
+		log_detail(
+			"The session holding the lock was not seen (it may have let go of it meanwhile).");
+}

@@ -460,29 +460,6 @@ static enum status ensure_work(const struct config *cfg, PGconn **work)
 
 /* ---- applying files ------------------------------------------------------ */
 
-/* Retry n (1-based) after a lock_timeout waits 1 s, 2 s, 4 s, ... at most 30 s. */
-static long retry_delay_ms(int n)
-{
-	long ms = 1000;
-	for (int i = 1; i < n && ms < 30000; i++)
-		ms *= 2;
-	return ms < 30000 ? ms : 30000;
-}
-
-/* How often db_run looks for the holder of a lock: twice per lock_timeout. */
-static long lock_poll_ms(const struct phase *ph)
-{
-	long ms = ph->lock_timeout_ms / 2;
-	if (ph->lock_timeout_ms <= 0)
-		return 0;
-	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
-}
-
-static bool is_lock_timeout(const struct db_run *run)
-{
-	return strcmp(run->sqlstate, "55P03") == 0;
-}
-
 /*
  * Log a lock_timeout and who held the lock, then wait before retry n.
  * Returns false when a stop signal arrived meanwhile.
@@ -490,17 +467,13 @@ static bool is_lock_timeout(const struct db_run *run)
 static bool lock_retry_wait(const struct phase *ph, const char *path, const struct db_run *run,
 			    int n, const char *what)
 {
-	long delay = retry_delay_ms(n);
+	long delay = db_lock_retry_delay_ms(n);
 
 	log_at(LOG_WARNING, path, run->err_line, run->err_col,
 	       "lock_timeout (%ld ms): %s; retrying %s in %.0f s (retry %d of %d)",
 	       ph->lock_timeout_ms, run->message, what, (double)delay / 1000.0, n,
 	       ph->lock_retries);
-	if (run->blocker[0])
-		log_detail("The lock was held by %s.", run->blocker);
-	else
-		log_detail(
-			"The session holding the lock was not seen (it may have let go of it meanwhile).");
+	db_log_lock_holder(run);
 	return db_sleep_ms(delay);
 }
 
@@ -540,7 +513,7 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 				      .stmts = f->stmts,
 				      .nstmts = f->nstmts,
 				      .watch = watch,
-				      .lock_poll_ms = lock_poll_ms(ph),
+				      .lock_poll_ms = db_lock_poll_ms(ph->lock_timeout_ms),
 				      .quiet_lock_timeout = attempt < ph->lock_retries };
 		st = db_exec(conn, setup, NULL);
 		if (st != ST_OK)
@@ -567,12 +540,12 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 		if (st == ST_OK)
 			break;
 		rollback(conn);
-		if (st == ST_SQL && is_lock_timeout(&run) && attempt < ph->lock_retries) {
+		if (st == ST_SQL && db_is_lock_timeout(&run) && attempt < ph->lock_retries) {
 			if (!lock_retry_wait(ph, f->path, &run, attempt + 1, "the whole file"))
 				return ST_SIGNAL;
 			continue;
 		}
-		if (st == ST_SQL && is_lock_timeout(&run))
+		if (st == ST_SQL && db_is_lock_timeout(&run))
 			lock_gave_up(ph, &run);
 		if (st == ST_SQL && strcmp(run.sqlstate, "25001") == 0)
 			log_hint(
@@ -1003,19 +976,19 @@ static enum status run_statement(const struct phase *ph, const struct mfile *f, 
 					.sent_line = s->line,
 					.sent_col = s->col,
 					.watch = watch,
-					.lock_poll_ms = lock_poll_ms(ph),
+					.lock_poll_ms = db_lock_poll_ms(ph->lock_timeout_ms),
 					.quiet_lock_timeout = may_retry };
 		log_debug("%s:%d:%d: statement %d of %d", f->path, s->line, s->col, k + 1,
 			  f->nstmts);
 		st = db_run(conn, sql, run);
-		if (st == ST_SQL && is_lock_timeout(run) && may_retry) {
+		if (st == ST_SQL && db_is_lock_timeout(run) && may_retry) {
 			if (!lock_retry_wait(ph, f->path, run, attempt + 1, "the statement")) {
 				st = ST_SIGNAL;
 				break;
 			}
 			continue;
 		}
-		if (st == ST_SQL && is_lock_timeout(run))
+		if (st == ST_SQL && db_is_lock_timeout(run))
 			lock_gave_up(ph, run);
 		break;
 	}

@@ -291,6 +291,7 @@ EOF
     run cat "$W/log"
     assert_output --partial 'cancelling the running statement of pre/001_idx.sql'
     assert_output --partial 'pre/001_idx.sql:2:1: error: cancelled by signal 15 while running this statement'
+    assert_output --partial 'stopped while applying pre/001_idx.sql (no transaction): what ran before the cancelled statement stays committed'
     assert_output --partial 'warning: INVALID index public.t_a on t is left behind'
     for _ in $(seq 30); do
         [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
