@@ -922,6 +922,18 @@ out:
 	return st;
 }
 
+/*
+ * A query for spec s that may wait for a lock on its table (reading the
+ * table's index predicates, a pre-flight reading the whole table): progress
+ * lines at s's line, naming whoever holds the lock; a stop signal cancels it.
+ */
+static PGresult *spec_query(struct run *r, const struct cspec *s, const char *sql, int nparams,
+			    const char *const *params, enum status *st)
+{
+	struct db_run run = { .file = r->cf->path, .sent_line = s->line, .watch = r->watch };
+	return db_query_run(r->conn, sql, nparams, params, &run, st);
+}
+
 /* Every index of the table, compared with s; and whether s's name is taken by something else. */
 static enum status load_indexes(struct run *r, const struct cspec *s, const struct resolved *rv,
 				struct idxlist *l)
@@ -942,6 +954,7 @@ static enum status load_indexes(struct run *r, const struct cspec *s, const stru
 		    " AND i.indexprs IS NULL AND am.amname = 'btree'"
 		    " AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IS NOT DISTINCT FROM $3"
 		    " AND %s = $4::boolean"
+		    " AND 0 = ALL (i.indoption::int2[])" /* ASC NULLS LAST, as a constraint's */
 		    /*
 		     * Every key as a plain column would index it: the column's own
 		     * collation, and the operator class the server picks by default
@@ -966,7 +979,7 @@ static enum status load_indexes(struct run *r, const struct cspec *s, const stru
 		    " WHERE i.indrelid = $1::oid ORDER BY ic.relname",
 		    has_nnd ? "i.indnullsnotdistinct" : "false") < 0)
 		return oom();
-	res = db_query(r->conn, sql, 4, params, &st);
+	res = spec_query(r, s, sql, 4, params, &st);
 	free(sql);
 	if (!res)
 		return st;
@@ -1135,7 +1148,7 @@ static enum status preflight_unique(struct run *r, const struct cspec *s, const 
 	*failed = false;
 	if (!sql)
 		return oom();
-	res = db_query(r->conn, sql, 0, NULL, &st);
+	res = spec_query(r, s, sql, 0, NULL, &st);
 	free(sql);
 	if (!res)
 		return st;
@@ -1156,7 +1169,7 @@ static enum status preflight_unique(struct run *r, const struct cspec *s, const 
 	       s->name, rv->shown, names, PQgetvalue(res, 0, 0),
 	       strcmp(PQgetvalue(res, 0, 0), "1") ? "s" : "", PQgetvalue(res, 0, 1));
 	PQclear(res);
-	res = db_query(r->conn, list, 0, NULL, &st);
+	res = spec_query(r, s, list, 0, NULL, &st);
 	if (!res)
 		goto out;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -1192,7 +1205,7 @@ static enum status preflight_not_null(struct run *r, const struct cspec *s,
 		free(qcol);
 		return oom();
 	}
-	res = db_query(r->conn, sql, 0, NULL, &st);
+	res = spec_query(r, s, sql, 0, NULL, &st);
 	free(sql);
 	sql = NULL;
 	if (!res)
@@ -1227,7 +1240,7 @@ static enum status preflight_not_null(struct run *r, const struct cspec *s,
 			st = oom();
 			goto out;
 		}
-		res = db_query(r->conn, sql, 0, NULL, &st);
+		res = spec_query(r, s, sql, 0, NULL, &st);
 		for (int i = 0; res && i < PQntuples(res); i++) {
 			char *k = key_text(pk, npk, res, i);
 			log_detail("%s", k ? k : "?");

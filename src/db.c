@@ -698,16 +698,70 @@ static void log_progress(struct db_run *run, PGconn *conn, int line, int col, lo
 	PQclear(res);
 }
 
+/* Where a running query stands, for await_result. */
+struct waiting {
+	bool cancelled;	    /* a stop signal arrived: the query was cancelled */
+	long stmt_start;    /* when the statement whose result comes next started */
+	long next_progress; /* when to log the next progress line */
+	long next_poll;	    /* when to look for lock holders next (0: never) */
+};
+
+static void waiting_begin(struct waiting *w, const struct db_run *run)
+{
+	w->cancelled = false;
+	w->stmt_start = db_now_ms();
+	w->next_progress = w->stmt_start + DB_PROGRESS_MS;
+	w->next_poll = run->lock_poll_ms > 0 ? w->stmt_start + run->lock_poll_ms : 0;
+}
+
+/*
+ * Wait until conn's next result can be read without blocking: a stop signal
+ * cancels the query on the server (the result then comes as an error), and
+ * progress lines (at line:col of run->file) and lock holders are looked for
+ * as db_run says.  False when the connection broke.
+ */
+static bool await_result(PGconn *conn, struct db_run *run, struct waiting *w, int line, int col)
+{
+	while (PQisBusy(conn)) {
+		long now = db_now_ms();
+		long wake = w->next_poll && w->next_poll < w->next_progress ? w->next_poll
+									    : w->next_progress;
+		int r = wait_fd(PQsocket(conn), POLLIN,
+				w->cancelled ? -1 : (wake > now ? wake - now : 0));
+		if (r < 0 && !w->cancelled) {
+			cancel_query(conn, run->file);
+			w->cancelled = true;
+		}
+		if (r > 0 && !PQconsumeInput(conn))
+			return false;
+		if (r != 0 || w->cancelled)
+			continue;
+		now = db_now_ms();
+		if (w->next_poll && now >= w->next_poll) {
+			poll_blocker(run, conn);
+			w->next_poll = db_now_ms() + run->lock_poll_ms;
+		}
+		if (now >= w->next_progress) {
+			log_progress(run, conn, line, col, now - w->stmt_start);
+			w->next_progress = db_now_ms() + DB_PROGRESS_MS;
+		}
+	}
+	return true;
+}
+
 enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 {
 	enum status st = ST_OK;
 	int index = 0; /* the statement whose result comes next */
-	bool cancelled = false;
-	long stmt_start = db_now_ms();
-	long next_progress = stmt_start + DB_PROGRESS_MS;
-	long next_poll = run->lock_poll_ms > 0 ? stmt_start + run->lock_poll_ms : 0;
+	struct waiting w;
 	int sent_line = run->sent_line > 0 ? run->sent_line : 1;
 	int sent_col = run->sent_col > 0 ? run->sent_col : 1;
+	/*
+	 * The server sends the results of a script's statements only at its
+	 * end: which one runs is known (for progress lines) for one statement only.
+	 */
+	int line = run->stmts && run->nstmts == 1 ? run->stmts[0].line : 0;
+	int col = run->stmts && run->nstmts == 1 ? run->stmts[0].col : 0;
 	PGresult *res;
 
 	run->sqlstate[0] = '\0';
@@ -725,42 +779,11 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 			log_error("could not send query: %s", buf);
 		return db_failure_status(conn);
 	}
+	waiting_begin(&w, run);
 	for (;;) {
 		ExecStatusType rs;
 
-		while (PQisBusy(conn)) {
-			long now = db_now_ms();
-			long wake =
-				next_poll && next_poll < next_progress ? next_poll : next_progress;
-			int r = wait_fd(PQsocket(conn), POLLIN,
-					cancelled ? -1 : (wake > now ? wake - now : 0));
-			if (r < 0 && !cancelled) {
-				cancel_query(conn, run->file);
-				cancelled = true;
-			}
-			if (r > 0 && !PQconsumeInput(conn))
-				break;
-			if (r != 0 || cancelled)
-				continue;
-			now = db_now_ms();
-			if (next_poll && now >= next_poll) {
-				poll_blocker(run, conn);
-				next_poll = db_now_ms() + run->lock_poll_ms;
-			}
-			if (now >= next_progress) {
-				/*
-				 * The server sends the results of a script's statements only
-				 * at its end: which one runs is known for one statement only.
-				 */
-				int line = 0, col = 0;
-				if (run->stmts && run->nstmts == 1) {
-					line = run->stmts[0].line;
-					col = run->stmts[0].col;
-				}
-				log_progress(run, conn, line, col, now - stmt_start);
-				next_progress = db_now_ms() + DB_PROGRESS_MS;
-			}
-		}
+		(void)await_result(conn, run, &w, line, col); /* a broken connection ends below */
 		res = PQgetResult(conn);
 		if (!res)
 			break;
@@ -790,17 +813,17 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 				one_line(run->message, sizeof(run->message),
 					 PQresultErrorMessage(res));
 			error_linecol(res, &where, &run->err_line, &run->err_col);
-			if (!cancelled &&
+			if (!w.cancelled &&
 			    !(run->quiet_lock_timeout && strcmp(run->sqlstate, "55P03") == 0))
 				db_report_error(res, &where);
 			st = ST_SQL;
 		}
 		index++;
-		stmt_start = db_now_ms();
-		next_progress = stmt_start + DB_PROGRESS_MS;
+		w.stmt_start = db_now_ms();
+		w.next_progress = w.stmt_start + DB_PROGRESS_MS;
 		PQclear(res);
 	}
-	if (cancelled)
+	if (w.cancelled)
 		return ST_SIGNAL;
 	if (st != ST_OK)
 		st = db_failure_status(conn);
@@ -819,23 +842,53 @@ enum status db_exec(PGconn *conn, const char *sql, const char *file)
 	return db_exec_script(conn, sql, file, NULL, 0);
 }
 
-PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
-		   enum status *st)
+PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		       struct db_run *run, enum status *st)
 {
-	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType rs = PQresultStatus(res);
+	PGresult *res = NULL, *next;
+	struct waiting w;
 
-	if (rs == PGRES_TUPLES_OK || rs == PGRES_COMMAND_OK) {
+	run->blocker[0] = '\0';
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		char buf[256];
+		one_line(buf, sizeof(buf), PQerrorMessage(conn));
+		log_error("could not send query: %s", buf);
+		*st = db_failure_status(conn);
+		return NULL;
+	}
+	waiting_begin(&w, run);
+	while (await_result(conn, run, &w, run->sent_line, run->sent_col) &&
+	       (next = PQgetResult(conn)) != NULL) {
+		PQclear(res);
+		res = next;
+	}
+	while ((next = PQgetResult(conn)) != NULL) /* after a broken connection */
+		PQclear(next);
+	if (w.cancelled) {
+		PQclear(res);
+		*st = ST_SIGNAL;
+		return NULL;
+	}
+	if (PQresultStatus(res) == PGRES_TUPLES_OK || PQresultStatus(res) == PGRES_COMMAND_OK) {
 		*st = ST_OK;
 		return res;
 	}
 	if (res)
 		db_report_error(res, NULL);
 	else
-		log_error("query failed: out of memory");
+		log_error("query failed: %s", PQstatus(conn) == CONNECTION_BAD
+						      ? "the connection was lost"
+						      : "out of memory");
 	PQclear(res);
 	*st = db_failure_status(conn);
 	return NULL;
+}
+
+PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		   enum status *st)
+{
+	struct db_run run = { 0 };
+	return db_query_run(conn, sql, nparams, params, &run, st);
 }
 
 char *db_quote_ident(PGconn *conn, const char *name)

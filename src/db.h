@@ -63,7 +63,9 @@ enum status db_exec(PGconn *conn, const char *sql, const char *file)
 /*
  * Run a query with text parameters and return its PGRES_TUPLES_OK (or
  * COMMAND_OK) result, which the caller PQclear()s.  On error logs it,
- * stores the status in *st and returns NULL.
+ * stores the status in *st and returns NULL.  It waits as db_run does: a
+ * stop signal cancels it on the server (ST_SIGNAL), and a long one logs
+ * progress lines.
  */
 PGresult *db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		   enum status *st) __attribute__((warn_unused_result));
@@ -139,6 +141,13 @@ struct db_run {
  */
 enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 	__attribute__((warn_unused_result));
+
+/*
+ * db_query, with run's file, sent_line and sent_col for its progress lines,
+ * and run->watch and run->lock_poll_ms to name who holds a lock it waits for.
+ */
+PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
+		       struct db_run *run, enum status *st) __attribute__((warn_unused_result));
 
 /* Whether run failed on lock_timeout (SQLSTATE 55P03). */
 bool db_is_lock_timeout(const struct db_run *run);

@@ -437,6 +437,38 @@ uniques() {
     assert_line --partial 'unique "t_a_key" on public.t: rebuilt concurrently'
 }
 
+@test "a pre-flight waiting for a lock names its holder, goes on once it is released, and a TERM cancels it" {
+    sql "CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g"
+    printf '[unique t_a_key]\ntable = t\ncolumns = a\n' | mig post 010.ini
+    # held 7 s: the pre-flight's count waits, says so after 5 s, then passes
+    hold 7 "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_output --regexp 'post/010.ini:1: info: still running after 5 s: waiting for a relation lock held by pid [0-9]+ \(user postgres, application "psql"'
+    assert_line --partial 'unique "t_a_key" on public.t: created'
+    # held for good: a TERM cancels the waiting pre-flight at once, nothing is created
+    sql "ALTER TABLE t DROP CONSTRAINT t_a_key"
+    hold 30 "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
+    pid=$!
+    BG+=("$pid")
+    for _ in $(seq 100); do
+        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock'")" == 1 ]] && break
+        sleep 0.1
+    done
+    SECONDS=0
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 143 ]
+    [ "$SECONDS" -le 3 ]
+    run cat "$W/log"
+    assert_output --partial 'signal 15 received: cancelling the running statement of post/010.ini'
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" >/dev/null
+    run sql "SELECT count(*) FROM pg_constraint WHERE conname = 't_a_key'"
+    assert_output 0
+}
+
 @test "awkward identifiers: a table named user, a quoted mixed-case column, a column with a space" {
     echo 'CREATE TABLE "user" (id int, "Full Name" text, "orgId" int);' | mig pre 001.sql
     mig post 010.ini <<'INI'
@@ -467,11 +499,12 @@ INI
     assert_output --partial 'unique "p_t_sku_live" on public.p: created'
 }
 
-@test "lookup by definition compares each key's collation and operator class, and takes no expression for a column" {
+@test "lookup by definition compares each key's collation, operator class and order, and takes no expression for a column" {
     echo 'CREATE TABLE t (a text, n int, c text COLLATE "C", v varchar);
           CREATE UNIQUE INDEX t_a_c ON t (a COLLATE "C");
           CREATE UNIQUE INDEX t_a_pattern ON t (a text_pattern_ops);
           CREATE UNIQUE INDEX t_n_expr ON t ((n + 0));
+          CREATE UNIQUE INDEX t_n_desc ON t (n DESC);
           CREATE UNIQUE INDEX t_c_own ON t (c);
           CREATE UNIQUE INDEX t_v_own ON t (v);' | mig pre 001.sql
     # another name: only a key with the column's own collation and default operator class is adopted
@@ -483,7 +516,7 @@ INI
     assert_line --partial 'unique "t_c_key" on public.t: adopted the existing unique index "t_c_own"'
     assert_line --partial 'unique "t_v_key" on public.t: adopted the existing unique index "t_v_own"'
     run sql "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
-    assert_output 't_a_c,t_a_key,t_a_pattern,t_c_own,t_n_expr,t_n_key,t_v_own'
+    assert_output 't_a_c,t_a_key,t_a_pattern,t_c_own,t_n_desc,t_n_expr,t_n_key,t_v_own'
     # the same name: drift, naming both definitions
     drift() { # name column index-definition
         printf '[unique %s]\ntable = t\ncolumns = %s\n' "$1" "$2" | mig post 010.ini
@@ -496,6 +529,7 @@ INI
     drift t_a_c a '(a COLLATE "C")'
     drift t_a_pattern a '(a text_pattern_ops)'
     drift t_n_expr n '(((n + 0)))'
+    drift t_n_desc n '(n DESC)'
     run "$PGPRELUDE" -c "$CFG" verify
     assert_failure 8
 }
