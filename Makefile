@@ -210,7 +210,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
 $(FUZZ_BUILD)/fuzz_sqlsplit: tests/fuzz/fuzz_sqlsplit.c $(FUZZ_BUILD)/obj/sqlsplit.o
 	$(FUZZ_LINK)
 
-$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o log.o)
+$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o inilines.o log.o)
 	$(FUZZ_LINK) -linih
 
 # constraints.c converges through db.c, and db.c waits on init.c's signal

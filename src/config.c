@@ -1,22 +1,11 @@
 /*
  * config.c — read and validate pgprelude's INI file (see config.h).
  *
- * inih does the tokenising, but Debian's build of it cannot tell the handler
- * the line number (INI_HANDLER_LINENO=0), silently splits lines longer than
- * INI_MAX_LINE - 1 bytes, does not report section headers to the handler and
- * keeps going after an error.  So the file is fed to ini_parse_stream()
- * through our own reader, which:
- *   - counts lines, so every message can name the line;
- *   - refuses an over-long line instead of letting inih split it;
- *   - classifies each line exactly as inih will (blank/comment, continuation,
- *     [section], key = value) and handles [section] headers itself;
- *   - stops feeding lines (returns NULL) after the first error.
- *
- * A key's value is only interpreted once it is complete: inih calls the
- * handler again for each indented continuation line, so the raw value is
- * kept "pending" and committed (expanded, parsed, stored) when the next
- * key, the next section or the end of the file shows that it has ended.
- * Messages about a value therefore always name the line of its key.
+ * inih does the tokenising, through inilines.c, which gives every key and
+ * section its line, refuses over-long lines and stops at the first error.
+ * A key's value is interpreted once it is complete (continuation lines
+ * joined): expanded, parsed and stored; messages about a value name the
+ * line of its key.
  */
 #include "config.h"
 
@@ -31,8 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <ini.h>
-
+#include "inilines.h"
 #include "log.h"
 
 #define SECRET_MAX (1024L * 1024) /* largest *_FILE secret we read */
@@ -688,37 +676,23 @@ static const char *const kind_names[] = { [PHASE_NONE] = "none",
 
 /* ---- the loader ------------------------------------------------------- */
 
-enum line_kind {
-	LINE_SKIP,	  /* blank or comment */
-	LINE_CONT,	  /* indented: continues the previous key's value */
-	LINE_SECTION,	  /* [section] */
-	LINE_KEY,	  /* key = value */
-	LINE_BAD_SECTION, /* "[" without "]" */
-	LINE_BAD	  /* none of the above */
-};
-
 struct loader {
 	struct config *cfg;
 	const char *path;
-	char *base; /* folder of the config file, or NULL for "." */
-	FILE *fp;
-	char *raw; /* the current line, as read */
-	size_t rawcap;
-	int lineno;
-	enum line_kind kind; /* of the current line */
-	bool have_prev_key;  /* inih's prev_name is set: indented lines continue it */
-	enum status st;	     /* ST_OK until the first error */
-	bool may_hint;	     /* the error just logged may get a hint line */
+	char *base;	/* folder of the config file, or NULL for "." */
+	int lineno;	/* of the section header or key being handled */
+	enum status st; /* ST_OK until the first error */
+	bool may_hint;	/* the error just logged may get a hint line */
 
 	enum sect sect;		    /* the current section */
 	int sect_seen[SECT__COUNT]; /* line of each non-phase section's header */
 	int key_line[K__COUNT];	    /* keys seen in the current section */
 	enum key kind_key;	    /* the key that gave the current phase its kind */
 
-	int pend_key; /* key whose value is being collected, or -1 */
+	int pend_key; /* the key whose value is being stored, or -1 */
 	int pend_line;
 	int pend_cont_line; /* its first continuation line, or 0 */
-	struct sbuf pend;
+	const char *pend;   /* its value */
 };
 
 static struct phase *cur_phase(struct loader *ld)
@@ -799,47 +773,6 @@ static void fail_oom(struct loader *ld)
 		return;
 	log_error("out of memory");
 	ld->st = ST_INTERNAL;
-}
-
-/* inih's find_chars_or_comment: the first of chars, or an inline ";" after a blank. */
-static const char *find_chars_or_comment(const char *s, const char *chars)
-{
-	bool was_space = false;
-	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return s;
-}
-
-/*
- * How inih (v55, default options) will read line: the same tests in the same
- * order as ini_parse_stream().  For a section, *name and *name_len give the text
- * between the brackets and *rest what follows "]".
- */
-static enum line_kind classify_line(const char *line, bool have_prev_key, const char **name,
-				    size_t *name_len, const char **rest)
-{
-	const char *s = line;
-	const char *e;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return LINE_SKIP;
-	if (have_prev_key && s > line)
-		return LINE_CONT;
-	if (*s == '[') {
-		e = find_chars_or_comment(s + 1, "]");
-		if (*e != ']')
-			return LINE_BAD_SECTION;
-		*name = s + 1;
-		*name_len = (size_t)(e - s - 1);
-		*rest = e + 1;
-		return LINE_SECTION;
-	}
-	e = find_chars_or_comment(s, "=:");
-	return (*e == '=' || *e == ':') ? LINE_KEY : LINE_BAD;
 }
 
 static bool valid_phase_name(const char *s)
@@ -1145,10 +1078,6 @@ static void commit_pending(struct loader *ld)
 
 	if (ld->pend_key < 0 || ld->st != ST_OK)
 		return;
-	if (ld->pend.oom) {
-		fail_oom(ld);
-		goto out;
-	}
 	if (ld->pend_cont_line && !key_defs[ld->pend_key].multi_line) {
 		fail(ld, ld->pend_line, "%s in %s takes one line, but line %d continues it",
 		     key_defs[ld->pend_key].name, sect_label(ld, label, sizeof(label)),
@@ -1156,7 +1085,7 @@ static void commit_pending(struct loader *ld)
 		hint(ld, "an indented line continues the value above it: remove the indentation");
 		goto out;
 	}
-	raw = ld->pend.p ? ld->pend.p : "";
+	raw = ld->pend;
 	r = expand(raw, &value, err, sizeof(err));
 	if (r == EXP_OOM) {
 		fail_oom(ld);
@@ -1185,7 +1114,7 @@ out:
 	if (value)
 		explicit_bzero(value, strlen(value));
 	free(value);
-	sb_reset(&ld->pend);
+	ld->pend = NULL;
 	ld->pend_key = -1;
 }
 
@@ -1252,24 +1181,13 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 }
 
 /* A [section] header: validate it and make it the current section. */
-static void open_section(struct loader *ld, const char *text, size_t len, const char *rest)
+/* A section header: text is what is between the brackets, trimmed. */
+static void open_section(struct loader *ld, const char *text)
 {
 	const char *word, *arg;
-	size_t word_len, arg_len;
+	size_t word_len, arg_len, len = strlen(text);
 	enum sect sect = SECT__COUNT;
 
-	while (*rest && isspace((unsigned char)*rest))
-		rest++;
-	if (*rest && *rest != ';' && *rest != '#') {
-		fail(ld, ld->lineno, "unexpected text after \"]\" in section header");
-		return;
-	}
-	while (len > 0 && isspace((unsigned char)*text)) {
-		text++;
-		len--;
-	}
-	while (len > 0 && isspace((unsigned char)text[len - 1]))
-		len--;
 	word = text;
 	for (word_len = 0; word_len < len && !isspace((unsigned char)word[word_len]); word_len++)
 		;
@@ -1327,120 +1245,39 @@ static void open_section(struct loader *ld, const char *text, size_t len, const 
 	memset(ld->key_line, 0, sizeof(ld->key_line));
 }
 
-/*
- * inih's reader callback: one line per call (fgets-like), NULL at the end
- * of the file or after the first error.  See the comment at the top.
- */
-static char *config_reader(char *buf, int num, void *stream)
+static bool on_section(void *user, const char *name, int line)
 {
-	struct loader *ld = stream;
-	const char *line, *name = "", *rest = "";
-	size_t name_len = 0;
-	ssize_t n;
+	struct loader *ld = user;
 
-	if (ld->st != ST_OK)
-		return NULL;
-	errno = 0;
-	n = getline(&ld->raw, &ld->rawcap, ld->fp);
-	if (n < 0) {
-		if (ferror(ld->fp)) {
-			if (errno == ENOMEM)
-				fail_oom(ld);
-			else
-				fail_plain(ld, "could not read configuration file \"%s\": %s",
-					   ld->path, strerror(errno));
-		}
-		return NULL;
-	}
-	ld->lineno++;
-	if (n > 0 && ld->raw[n - 1] == '\n')
-		ld->raw[--n] = '\0';
-	if (n > 0 && ld->raw[n - 1] == '\r')
-		ld->raw[--n] = '\0';
-	if (memchr(ld->raw, '\0', (size_t)n)) {
-		fail(ld, ld->lineno, "line contains a NUL byte");
-		return NULL;
-	}
-	if (n > num - 1) {
-		fail(ld, ld->lineno,
-		     "line too long (at most %d bytes); continue the value on indented lines",
-		     num - 1);
-		return NULL;
-	}
-	line = ld->raw;
-	if (ld->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
-		line += 3; /* inih skips a UTF-8 BOM */
-
-	ld->kind = classify_line(line, ld->have_prev_key, &name, &name_len, &rest);
-	if (ld->kind != LINE_SKIP && ld->kind != LINE_CONT)
-		commit_pending(ld);
-	if (ld->st != ST_OK)
-		return NULL;
-	switch (ld->kind) {
-	case LINE_SKIP:
-	case LINE_CONT:
-		break;
-	case LINE_SECTION:
-		close_section(ld);
-		if (ld->st == ST_OK)
-			open_section(ld, name, name_len, rest);
-		ld->have_prev_key = false;
-		break;
-	case LINE_KEY:
-		ld->have_prev_key = true;
-		break;
-	case LINE_BAD_SECTION:
-		fail(ld, ld->lineno, "missing \"]\" in section header");
-		break;
-	case LINE_BAD:
-		fail(ld, ld->lineno, "expected \"key = value\", \"[section]\" or a comment");
-		hint(ld, "to continue the previous value, indent the line");
-		break;
-	}
-	if (ld->st != ST_OK)
-		return NULL;
-	memcpy(buf, ld->raw, (size_t)n + 1);
-	return buf;
+	close_section(ld);
+	ld->lineno = line;
+	if (ld->st == ST_OK)
+		open_section(ld, name);
+	return ld->st == ST_OK;
 }
 
-/* inih's handler: a key = value line, or a continuation line of the previous key. */
-static int config_handler(void *user, const char *section, const char *name, const char *value)
+static bool on_key(void *user, const char *name, const char *value, int line, int cont_line)
 {
 	struct loader *ld = user;
 	char label[MSG_MAX];
 	int k;
 
-	(void)section; /* ours: inih truncates long section names */
-	if (ld->st != ST_OK)
-		return 0;
-	if (ld->kind == LINE_CONT) {
-		if (ld->pend_key >= 0) {
-			if (!ld->pend_cont_line)
-				ld->pend_cont_line = ld->lineno;
-			sb_putc(&ld->pend, '\n');
-			sb_putn(&ld->pend, value, strlen(value));
-		}
-		return 1;
-	}
+	ld->lineno = line;
 	for (k = 0; k < K__COUNT; k++)
 		if (key_defs[k].sect == ld->sect && strcmp(key_defs[k].name, name) == 0)
 			break;
 	if (k == K__COUNT) {
-		if (*name == '\0') {
-			fail(ld, ld->lineno, "missing key name before \"=\"");
-			return 0;
-		}
 		if (ld->sect == SECT_GLOBAL)
-			fail(ld, ld->lineno,
+			fail(ld, line,
 			     "unknown key \"%s\" at the top of the file (before any section)",
 			     name);
 		else
-			fail(ld, ld->lineno, "unknown key \"%s\" in %s", name,
+			fail(ld, line, "unknown key \"%s\" in %s", name,
 			     sect_label(ld, label, sizeof(label)));
 		const char *near = config_suggest(name, sect_keys[ld->sect]);
 		if (near) {
 			hint(ld, "did you mean \"%s\"?", near);
-			return 0;
+			return false;
 		}
 		for (int j = 0; j < K__COUNT; j++) {
 			if (strcmp(key_defs[j].name, name) != 0)
@@ -1454,21 +1291,62 @@ static int config_handler(void *user, const char *section, const char *name, con
 				hint(ld, "%s belongs in [%s]", name, sect_names[key_defs[j].sect]);
 			break;
 		}
-		return 0;
+		return false;
 	}
 	if (ld->key_line[k]) {
-		fail(ld, ld->lineno, "duplicate key \"%s\" in %s (first on line %d)", name,
+		fail(ld, line, "duplicate key \"%s\" in %s (first on line %d)", name,
 		     sect_label(ld, label, sizeof(label)), ld->key_line[k]);
 		hint(ld, "to continue a value on the next line, indent that line");
-		return 0;
+		return false;
 	}
-	ld->key_line[k] = ld->lineno;
+	ld->key_line[k] = line;
 	ld->pend_key = k;
-	ld->pend_line = ld->lineno;
-	ld->pend_cont_line = 0;
-	sb_reset(&ld->pend);
-	sb_putn(&ld->pend, value, strlen(value));
-	return 1;
+	ld->pend_line = line;
+	ld->pend_cont_line = cont_line;
+	ld->pend = value;
+	commit_pending(ld);
+	return ld->st == ST_OK;
+}
+
+/* The whole file (*len bytes, NUL-terminated, malloc'd), or NULL after logging. */
+static char *read_config_file(struct loader *ld, size_t *len)
+{
+	FILE *fp = fopen(ld->path, "re");
+	char *text = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!fp) {
+		log_error("could not open configuration file \"%s\": %s", ld->path,
+			  strerror(errno));
+		ld->st = ST_USAGE;
+		return NULL;
+	}
+	for (;;) {
+		size_t got;
+		if (cap - n < 2) {
+			char *t = realloc(text, cap = cap ? cap * 2 : 8192);
+			if (!t) {
+				fail_oom(ld);
+				break;
+			}
+			text = t;
+		}
+		got = fread(text + n, 1, cap - n - 1, fp);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ld->st == ST_OK && ferror(fp))
+		fail_plain(ld, "could not read configuration file \"%s\": %s", ld->path,
+			   strerror(errno));
+	fclose(fp);
+	if (ld->st != ST_OK) {
+		free(text);
+		return NULL;
+	}
+	text[n] = '\0';
+	*len = n;
+	return text;
 }
 
 /* PGPASSWORD_FILE, for libpq, when PGPASSWORD is not set. */
@@ -1489,9 +1367,12 @@ static void load_password(struct loader *ld)
 
 enum status config_load(const char *path, struct config *cfg)
 {
+	static const struct inil_ops ops = { .section = on_section, .key = on_key };
 	struct loader ld = { .cfg = cfg, .path = path, .pend_key = -1, .st = ST_OK };
 	bool oom = false;
-	int rc;
+	char *text = NULL;
+	size_t len = 0;
+	enum status st;
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_format = LOG_FORMAT_TEXT;
@@ -1507,27 +1388,18 @@ enum status config_load(const char *path, struct config *cfg)
 		goto out;
 	}
 
-	ld.fp = fopen(path, "re");
-	if (!ld.fp) {
-		log_error("could not open configuration file \"%s\": %s", path, strerror(errno));
-		ld.st = ST_USAGE;
+	text = read_config_file(&ld, &len);
+	if (!text)
 		goto out;
-	}
-	rc = ini_parse_stream(config_reader, &ld, config_handler, &ld);
-	commit_pending(&ld);
+	st = inil_parse_text(text, len, path, &ops, &ld);
+	if (ld.st == ST_OK) /* else the callbacks said why */
+		ld.st = st;
 	close_section(&ld);
-	if (ld.st == ST_OK && rc == -2)
-		fail_oom(&ld);
-	else if (ld.st == ST_OK && rc != 0)
-		fail(&ld, rc > 0 ? rc : 0, "syntax error"); /* the reader should have caught it */
 	if (ld.st == ST_OK)
 		load_password(&ld);
 out:
-	if (ld.fp)
-		fclose(ld.fp);
-	free(ld.raw);
+	free(text);
 	free(ld.base);
-	sb_reset(&ld.pend);
 	if (ld.st != ST_OK)
 		config_free(cfg);
 	return ld.st;

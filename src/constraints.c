@@ -431,7 +431,7 @@ bad:
 	return false;
 }
 
-static bool on_key(void *user, const char *name, const char *value, int line)
+static bool on_key(void *user, const char *name, const char *value, int line, int cont_line)
 {
 	struct parser *ps = user;
 	struct cspec *s = ps->cur;
@@ -439,6 +439,7 @@ static bool on_key(void *user, const char *name, const char *value, int line)
 	const char *err = NULL;
 	int k;
 
+	(void)cont_line; /* any value may go on over indented lines */
 	if (!s) {
 		perr(ps, line, "key \"%s\" before any [unique NAME] or [not_null NAME] section",
 		     name);

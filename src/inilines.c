@@ -34,6 +34,7 @@ struct reader {
 	char *pend_value;
 	size_t pend_len;
 	int pend_line;
+	int pend_cont_line; /* its first continuation line, or 0 */
 };
 
 /* inih's find_chars_or_comment: the first of chars, or an inline ";" after a blank. */
@@ -89,29 +90,44 @@ static void fail_oom(struct reader *r)
 	r->st = ST_INTERNAL;
 }
 
+/* Forget the pending key, wiping its value. */
+static void drop_pending(struct reader *r)
+{
+	if (r->pend_value)
+		explicit_bzero(r->pend_value, r->pend_len);
+	free(r->pend_name);
+	free(r->pend_value);
+	r->pend_name = NULL;
+	r->pend_value = NULL;
+	r->pend_len = 0;
+	r->pend_cont_line = 0;
+}
+
 /* Hand the pending key over, now that its value is complete. */
 static void commit_pending(struct reader *r)
 {
 	if (!r->pend_name)
 		return;
 	if (r->st == ST_OK &&
-	    !r->ops->key(r->user, r->pend_name, r->pend_value ? r->pend_value : "", r->pend_line))
+	    !r->ops->key(r->user, r->pend_name, r->pend_value ? r->pend_value : "", r->pend_line,
+			 r->pend_cont_line))
 		r->st = ST_USAGE;
-	free(r->pend_name);
-	free(r->pend_value);
-	r->pend_name = NULL;
-	r->pend_value = NULL;
-	r->pend_len = 0;
+	drop_pending(r);
 }
 
 static void append_value(struct reader *r, const char *value, bool newline)
 {
 	size_t add = strlen(value) + (newline ? 1 : 0);
-	char *v = realloc(r->pend_value, r->pend_len + add + 1);
+	char *v = malloc(r->pend_len + add + 1);
 
 	if (!v) {
 		fail_oom(r);
 		return;
+	}
+	if (r->pend_value) { /* copied rather than realloc'd, so that no stray copy is left unwiped */
+		memcpy(v, r->pend_value, r->pend_len);
+		explicit_bzero(r->pend_value, r->pend_len);
+		free(r->pend_value);
 	}
 	r->pend_value = v;
 	if (newline)
@@ -198,6 +214,7 @@ static char *inil_reader(char *buf, int num, void *stream)
 		break;
 	case LINE_BAD:
 		fail(r, "expected \"key = value\", \"[section]\" or a comment");
+		log_hint("to continue the previous value, indent the line");
 		break;
 	}
 	if (r->st != ST_OK)
@@ -214,8 +231,11 @@ static int inil_handler(void *user, const char *section, const char *name, const
 	if (r->st != ST_OK)
 		return 0;
 	if (r->kind == LINE_CONT) {
-		if (r->pend_name)
+		if (r->pend_name) {
+			if (!r->pend_cont_line)
+				r->pend_cont_line = r->lineno;
 			append_value(r, value, true);
+		}
 		return r->st == ST_OK;
 	}
 	if (*name == '\0') {
@@ -251,7 +271,6 @@ enum status inil_parse_text(const char *text, size_t len, const char *shown,
 		r.lineno = rc > 0 ? rc : 0;
 		fail(&r, "syntax error");
 	}
-	free(r.pend_name);
-	free(r.pend_value);
+	drop_pending(&r);
 	return r.st;
 }

@@ -24,8 +24,13 @@
 struct inil_ops {
 	/* A [section] header: the text between the brackets, trimmed, and its line. */
 	bool (*section)(void *user, const char *name, int line);
-	/* A complete "key = value": name and value as inih trimmed them, the key's line. */
-	bool (*key)(void *user, const char *name, const char *value, int line);
+	/*
+	 * A complete "key = value": name and value as inih trimmed them, the
+	 * key's line, and the value's first continuation line (0: one line).
+	 * The value's memory is wiped once the callback returns (it may be a
+	 * secret).
+	 */
+	bool (*key)(void *user, const char *name, const char *value, int line, int cont_line);
 };
 
 /*
