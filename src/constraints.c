@@ -1409,6 +1409,19 @@ static void log_drift_unique(const struct run *r, const struct cspec *s, const s
 	free(want);
 }
 
+/* ALTER TABLE … ADD CONSTRAINT s UNIQUE USING INDEX s (the index of that name); NULL when out of memory. */
+static char *sql_attach(const struct cspec *s, const struct resolved *rv)
+{
+	char *q = constraints_quote(s->name);
+	char *sql = NULL;
+
+	if (q && asprintf(&sql, "ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
+			  rv->qtable, q, q) < 0)
+		sql = NULL;
+	free(q);
+	return sql;
+}
+
 /* Converge (or plan) one unique.  Pre-flight already ran when mode is APPLY. */
 static enum status do_unique(struct run *r, const struct cspec *s, const struct resolved *rv)
 {
@@ -1446,29 +1459,13 @@ static enum status do_unique(struct run *r, const struct cspec *s, const struct 
 		       s->name, rv->shown, l.v[d.keep].contype ? "constraint" : "unique index",
 		       l.v[d.keep].contype ? l.v[d.keep].conname : l.v[d.keep].name);
 		break;
-	case U_ATTACH: {
-		char *q = constraints_quote(s->name);
-		if (q &&
-		    asprintf(&steps[n], "ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
-			     rv->qtable, q, q) >= 0)
-			n++;
-		else
-			steps[n++] = NULL;
-		free(q);
+	case U_ATTACH:
+		steps[n++] = sql_attach(s, rv);
 		break;
-	}
 	case U_CREATE:
 		steps[n++] = constraints_sql_create(s, rv->qtable, conc);
-		if (conc && !s->where) {
-			char *q = constraints_quote(s->name);
-			if (q && asprintf(&steps[n],
-					  "ALTER TABLE %s ADD CONSTRAINT %s UNIQUE USING INDEX %s",
-					  rv->qtable, q, q) >= 0)
-				n++;
-			else
-				steps[n++] = NULL;
-			free(q);
-		}
+		if (conc && !s->where)
+			steps[n++] = sql_attach(s, rv);
 		break;
 	case U_DRIFT:
 		break;

@@ -59,7 +59,12 @@ static enum status read_step(struct phases *p)
 	return ST_OK;
 }
 
-bool phases_read_ahead(void *arg)
+/*
+ * Read a little more of the folders (one listing or one file), keeping the
+ * messages for phases_prepare to show: db_set_idle's work.  Returns false
+ * once everything is read, or a read failed (phases_prepare reports it).
+ */
+static bool read_ahead(void *arg)
 {
 	struct phases *p = arg;
 
@@ -394,7 +399,7 @@ enum status phases_wait(struct phases *p, PGconn **conn)
 {
 	enum status st;
 
-	db_set_idle(phases_read_ahead, p);
+	db_set_idle(read_ahead, p);
 	st = db_wait(p->cfg, conn);
 	db_set_idle(NULL, NULL);
 	return st;
@@ -413,15 +418,6 @@ void phases_free(struct phases *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Make every transaction of the session read-only (plan, verify), or back. */
-static enum status read_only(PGconn *conn, bool on)
-{
-	return db_exec(conn,
-		       on ? "SET default_transaction_read_only = on"
-			  : "RESET default_transaction_read_only",
-		       NULL);
-}
-
 /* The more serious of two outcomes of plan/verify: drift over pre-flight over ok. */
 static enum status worse(enum status a, enum status b)
 {
@@ -432,16 +428,21 @@ static enum status worse(enum status a, enum status b)
 	return a != ST_OK ? a : b;
 }
 
-enum status phases_plan(struct phases *p)
+/*
+ * The plan command: print every pending file and every constraint action,
+ * with the pre-flight results, changing nothing (phases_inspect has made the
+ * session read-only; only the rolled-back probe that normalises a where
+ * writes, to a temporary table).  Returns ST_OK when the plan can run,
+ * ST_PREFLIGHT when a pre-flight fails, ST_DRIFT on drift or a changed file
+ * (drift wins over a pre-flight), or another failure after logging.
+ */
+static enum status phases_plan(struct phases *p)
 {
 	const struct config *cfg = p->cfg;
 	enum status st, result = ST_OK;
 	bool earlier = false; /* an earlier step will run: it may create what is missing now */
 	int pending = 0;
 
-	st = read_only(p->conn, true);
-	if (st != ST_OK)
-		return st;
 	for (int i = 0; i < cfg->n_phases; i++) {
 		const struct phase *ph = &cfg->phases[i];
 		const struct mplan *plan = &p->plans[i];
@@ -505,23 +506,21 @@ enum status phases_plan(struct phases *p)
 					 : "a pre-flight check fails (see above)");
 out:
 	fflush(stdout);
-	if (PQstatus(p->conn) == CONNECTION_OK) {
-		enum status rst = read_only(p->conn, false);
-		if (st == ST_OK)
-			st = rst;
-	}
 	return st;
 }
 
-enum status phases_verify(struct phases *p)
+/*
+ * The verify command, read-only: every applied file is there with its
+ * checksum, nothing is pending, and every declared constraint is present
+ * and valid.  Logs each difference; returns ST_OK, ST_DRIFT when there is
+ * any, or another failure.
+ */
+static enum status phases_verify(struct phases *p)
 {
 	const struct config *cfg = p->cfg;
 	enum status st, result = ST_OK;
 	int differences = 0;
 
-	st = read_only(p->conn, true);
-	if (st != ST_OK)
-		return st;
 	for (int i = 0; i < cfg->n_phases; i++) {
 		const struct mplan *plan = &p->plans[i];
 
@@ -584,11 +583,6 @@ enum status phases_verify(struct phases *p)
 			  differences == 1 ? "" : "s");
 out:
 	fflush(stdout);
-	if (PQstatus(p->conn) == CONNECTION_OK) {
-		enum status rst = read_only(p->conn, false);
-		if (st == ST_OK)
-			st = rst;
-	}
 	return st;
 }
 
@@ -606,6 +600,9 @@ enum status phases_inspect(const struct config *cfg, enum inspect what)
 		return st;
 	}
 	st = phases_prepare(&p, conn, false);
+	/* plan and verify change nothing: every transaction of the session is read-only */
+	if (st == ST_OK && (what == INSPECT_PLAN || what == INSPECT_VERIFY))
+		st = db_exec(conn, "SET default_transaction_read_only = on", NULL);
 	if (st == ST_OK && what == INSPECT_PLAN)
 		st = phases_plan(&p);
 	else if (st == ST_OK && what == INSPECT_VERIFY)

@@ -28,17 +28,11 @@ enum status phases_init(struct phases *p, const struct config *cfg)
 	__attribute__((warn_unused_result));
 
 /*
- * db_wait, reading the folders ahead (phases_read_ahead) whenever the server
- * is busy setting up the connection.
+ * db_wait, reading the folders ahead (a listing or a file at a time, the
+ * messages kept for phases_prepare to show) whenever the server is busy
+ * setting up the connection.
  */
 enum status phases_wait(struct phases *p, PGconn **conn) __attribute__((warn_unused_result));
-
-/*
- * Read a little more of the folders (one listing or one file), keeping the
- * messages for phases_prepare to show.  Returns false once everything is
- * read, or a read failed (phases_prepare reports it).
- */
-bool phases_read_ahead(void *p);
 
 /*
  * Load the history, read what is left of the dir phases' folders (reading
@@ -52,29 +46,11 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 /* Run every phase in order; stops at the first failure and returns it. */
 enum status phases_run(struct phases *p) __attribute__((warn_unused_result));
 
-/*
- * The plan command: print every pending file and every constraint action,
- * with the pre-flight results, changing nothing (the session is switched to
- * default_transaction_read_only; only the rolled-back probe that normalises
- * a where writes, to a temporary table).  Returns ST_OK when the plan can
- * run, ST_PREFLIGHT when a pre-flight fails, ST_DRIFT on drift or a changed
- * file (drift wins over a pre-flight), or another failure after logging.
- */
-enum status phases_plan(struct phases *p) __attribute__((warn_unused_result));
-
-/*
- * The verify command, read-only: every applied file is there with its
- * checksum, nothing is pending, and every declared constraint is present
- * and valid.  Logs each difference; returns ST_OK, ST_DRIFT when there is
- * any, or another failure.
- */
-enum status phases_verify(struct phases *p) __attribute__((warn_unused_result));
-
 enum inspect {
 	INSPECT_STATUS,	     /* print every file with its state */
 	INSPECT_STATUS_JSON, /* the same as one JSON document */
-	INSPECT_PLAN,	     /* phases_plan */
-	INSPECT_VERIFY	     /* phases_verify */
+	INSPECT_PLAN,	     /* every pending file and constraint action, with pre-flights */
+	INSPECT_VERIFY	     /* applied files and declared constraints as they must be */
 };
 
 /*

@@ -158,10 +158,7 @@ wait_ns() {
     echo "CREATE TABLE half (a int); SELECT pg_sleep(60);" | mig pre 002_slow.sql
     unshare --pid --fork --mount-proc "$PGPRELUDE" -c "$CFG" -- true >"$OUT/log" 2>&1 3>&- &
     BGPID=$!
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")" == 1 ]] && break
-        sleep 0.1
-    done
+    await_session "query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
     NSPID=$(pgrep -P "$BGPID" | head -n 1)
     SECONDS=0
     kill -TERM "$NSPID"
@@ -174,12 +171,7 @@ wait_ns() {
     # nothing half-done: no table, no history row, no session, no lock
     run sql "SELECT to_regclass('half') IS NULL, (SELECT count(*) FROM pgprelude_history WHERE file = '002_slow.sql')"
     assert_output 't|0'
-    for _ in $(seq 30); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
-        sleep 0.1
-    done
-    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
-    assert_output 0
+    assert_no_pgprelude_session
     run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
     assert_output 0
 }

@@ -245,10 +245,7 @@ EOF
     timeout 30 "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
     pid=$!
     BG+=("$pid")
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")" == 1 ]] && break
-        sleep 0.1
-    done
+    await_session "query LIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'"
     # pgprelude's other session (the lock holder) is idle: no transaction, no snapshot
     run sql "SELECT state, backend_xid IS NULL, backend_xmin IS NULL FROM pg_stat_activity
                WHERE application_name LIKE 'pgprelude%' AND query NOT LIKE 'CREATE INDEX%' AND pid <> pg_backend_pid()"
@@ -276,10 +273,7 @@ EOF
     hold 30 "INSERT INTO t VALUES (0)"
     env --default-signal unshare --pid --fork --mount-proc "$PGPRELUDE" -c "$CFG" -- true >"$W/log" 2>&1 3>&- &
     BGPID=$!
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")" == 1 ]] && break
-        sleep 0.1
-    done
+    await_session "query LIKE 'CREATE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'"
     NSPID=$(pgrep -P "$BGPID" | head -n 1)
     SECONDS=0
     kill -TERM "$NSPID"
@@ -293,12 +287,7 @@ EOF
     assert_output --partial 'pre/001_idx.sql:2:1: error: cancelled by signal 15 while running this statement'
     assert_output --partial 'stopped while applying pre/001_idx.sql (no transaction): what ran before the cancelled statement stays committed'
     assert_output --partial 'warning: INVALID index public.t_a on t is left behind'
-    for _ in $(seq 30); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
-        sleep 0.1
-    done
-    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
-    assert_output 0
+    assert_no_pgprelude_session
     run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
     assert_output 0
     run sql "SELECT outcome FROM pgprelude_history WHERE file = '001_idx.sql'"

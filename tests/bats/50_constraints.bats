@@ -408,29 +408,12 @@ uniques() {
     sql "CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t SELECT g, g FROM generate_series(1, 100) g"
     printf '[unique t_a_key]\ntable = t\ncolumns = a\nconcurrently = true\n' | mig post 010.ini
     hold 30 "INSERT INTO t VALUES (0, 0)"
-    "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
-    pid=$!
-    BG+=("$pid")
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'")" == 1 ]] && break
-        sleep 0.1
-    done
-    SECONDS=0
-    kill -TERM "$pid"
-    status=0
-    wait "$pid" || status=$?
-    [ "$status" -eq 143 ]
-    [ "$SECONDS" -le 3 ]
+    term_migrate "query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' AND wait_event_type = 'Lock'"
     run cat "$W/log"
     assert_output --partial 'signal 15 received: cancelling the running statement of post/010.ini'
     assert_line 'post/010.ini:1: error: cancelled by signal 15 while running: CREATE UNIQUE INDEX CONCURRENTLY "t_a_key" ON "public"."t" ("a")'
     assert_line 'post/010.ini:1: warning: the failed concurrent build left the INVALID index "t_a_key" on public.t: CREATE UNIQUE INDEX t_a_key ON public.t USING btree (a)'
-    for _ in $(seq 30); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
-        sleep 0.1
-    done
-    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
-    assert_output 0
+    assert_no_pgprelude_session
     sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" >/dev/null
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
@@ -449,19 +432,7 @@ uniques() {
     # held for good: a TERM cancels the waiting pre-flight at once, nothing is created
     sql "ALTER TABLE t DROP CONSTRAINT t_a_key"
     hold 30 "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"
-    "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
-    pid=$!
-    BG+=("$pid")
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock'")" == 1 ]] && break
-        sleep 0.1
-    done
-    SECONDS=0
-    kill -TERM "$pid"
-    status=0
-    wait "$pid" || status=$?
-    [ "$status" -eq 143 ]
-    [ "$SECONDS" -le 3 ]
+    term_migrate "application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock'"
     run cat "$W/log"
     assert_output --partial 'signal 15 received: cancelling the running statement of post/010.ini'
     sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'" >/dev/null

@@ -11,6 +11,11 @@
 #                           it only if its locks conflict with writes)
 # Both set HOLDER (the background psql's pid). locks_teardown ends every
 # holder and every other session of this test's database.
+#
+#   term_migrate COND       run migrate in the background (output in $W/log),
+#                           TERM it once a session matches COND
+#                           (await_session), and check that it exits 143
+#                           within 3 s
 
 locks_setup() {
     BG=()
@@ -65,4 +70,17 @@ hold_idle() {
     # shellcheck disable=SC2034 # for the tests
     HOLDER=$!
     holding "SELECT 'held idle for $secs s'%" 'idle in transaction'
+}
+
+term_migrate() {
+    local pid code=0
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/log" 2>&1 3>&- &
+    pid=$!
+    BG+=("$pid")
+    await_session "$1"
+    SECONDS=0
+    kill -TERM "$pid"
+    wait "$pid" || code=$?
+    [ "$code" -eq 143 ]
+    [ "$SECONDS" -le 3 ]
 }

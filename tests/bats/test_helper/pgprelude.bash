@@ -4,6 +4,8 @@
 #                       then each argument as one more line
 #   mig DIR NAME        write stdin to $W/DIR/NAME
 #   table_writes        rows inserted, updated or deleted in this database's tables
+#   await_session COND  wait (at most 10 s) for one session where COND holds
+#   assert_no_pgprelude_session  pgprelude's sessions are gone (within 3 s)
 
 setup_layout() {
     W=$(workdir)
@@ -27,4 +29,22 @@ mig() {
 
 table_writes() {
     sql "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+}
+
+# COND is an SQL condition over pg_stat_activity. Goes on after 10 s anyway:
+# what the test checks next says what went wrong.
+await_session() {
+    for _ in $(seq 100); do
+        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE $1")" == 1 ]] && return 0
+        sleep 0.1
+    done
+}
+
+assert_no_pgprelude_session() {
+    for _ in $(seq 30); do
+        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
+        sleep 0.1
+    done
+    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
+    assert_output 0
 }
