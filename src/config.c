@@ -30,14 +30,14 @@
 /* ---- small string helpers --------------------------------------------- */
 
 /* A growable string; oom is set (and sticks) when an allocation fails. */
-struct sbuf {
+struct cfg_buf {
 	char *p;
 	size_t len;
 	size_t cap;
 	bool oom;
 };
 
-static void sb_putn(struct sbuf *b, const char *s, size_t n)
+static void sb_putn(struct cfg_buf *b, const char *s, size_t n)
 {
 	if (b->oom)
 		return;
@@ -58,13 +58,13 @@ static void sb_putn(struct sbuf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-static void sb_putc(struct sbuf *b, char c)
+static void sb_putc(struct cfg_buf *b, char c)
 {
 	sb_putn(b, &c, 1);
 }
 
 /* Hand over the string (never NULL unless out of memory) and reset b. */
-static char *sb_take(struct sbuf *b)
+static char *sb_take(struct cfg_buf *b)
 {
 	char *p = NULL;
 	if (!b->p && !b->oom) {
@@ -75,29 +75,18 @@ static char *sb_take(struct sbuf *b)
 		free(b->p);
 	else
 		p = b->p;
-	*b = (struct sbuf){ 0 };
+	*b = (struct cfg_buf){ 0 };
 	return p;
 }
 
-static void sb_reset(struct sbuf *b)
+static void sb_reset(struct cfg_buf *b)
 {
 	free(b->p);
-	*b = (struct sbuf){ 0 };
-}
-
-void strv_free(struct strv *sv)
-{
-	if (!sv)
-		return;
-	for (int i = 0; sv->v && i < sv->n; i++)
-		free(sv->v[i]);
-	free(sv->v);
-	sv->v = NULL;
-	sv->n = 0;
+	*b = (struct cfg_buf){ 0 };
 }
 
 /* Append s (taking ownership) and keep v NULL-terminated; false (s freed) when out of memory. */
-static bool strv_push(struct strv *sv, char *s)
+static bool cfg_strv_push(struct strv *sv, char *s)
 {
 	char **v;
 	if (!s)
@@ -114,7 +103,7 @@ static bool strv_push(struct strv *sv, char *s)
 }
 
 /* Make sure an empty list still has its NULL terminator. */
-static bool strv_terminate(struct strv *sv)
+static bool cfg_strv_terminate(struct strv *sv)
 {
 	if (sv->v)
 		return true;
@@ -182,7 +171,7 @@ bool config_parse_duration(const char *s, long *ms)
 
 bool config_split_words(const char *s, struct strv *out, const char **err)
 {
-	struct sbuf word = { 0 };
+	struct cfg_buf word = { 0 };
 	bool in_word = false;
 	const char *msg = NULL;
 
@@ -190,7 +179,7 @@ bool config_split_words(const char *s, struct strv *out, const char **err)
 	for (const char *p = s; *p;) {
 		char c = *p;
 		if (is_blank(c)) {
-			if (in_word && !strv_push(out, sb_take(&word))) {
+			if (in_word && !cfg_strv_push(out, sb_take(&word))) {
 				msg = "out of memory";
 				goto out;
 			}
@@ -244,7 +233,7 @@ bool config_split_words(const char *s, struct strv *out, const char **err)
 			goto out;
 		}
 	}
-	if ((in_word && !strv_push(out, sb_take(&word))) || !strv_terminate(out))
+	if ((in_word && !cfg_strv_push(out, sb_take(&word))) || !cfg_strv_terminate(out))
 		msg = "out of memory";
 out:
 	sb_reset(&word);
@@ -268,13 +257,13 @@ bool config_split_list(const char *s, struct strv *out)
 			n++;
 		if (n == 0)
 			break;
-		if (!strv_push(out, strndup(p, n))) {
+		if (!cfg_strv_push(out, strndup(p, n))) {
 			strv_free(out);
 			return false;
 		}
 		p += n;
 	}
-	if (!strv_terminate(out)) {
+	if (!cfg_strv_terminate(out)) {
 		strv_free(out);
 		return false;
 	}
@@ -360,7 +349,7 @@ static const char *secret_reason(int code)
  */
 static int read_secret(const char *path, char **out)
 {
-	struct sbuf b = { 0 };
+	struct cfg_buf b = { 0 };
 	char chunk[4096];
 	int fd;
 	int rc = 0;
@@ -466,7 +455,7 @@ out:
 #define EXPAND_MAX_DEPTH 32
 
 /* Expand s[0..len) into out; see config_expand.  level: how deep in defaults s is. */
-static enum expand_result expand_into(struct sbuf *out, const char *s, size_t len, int level,
+static enum expand_result expand_into(struct cfg_buf *out, const char *s, size_t len, int level,
 				      char *errbuf, int errlen)
 {
 	size_t i = 0;
@@ -556,7 +545,7 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 
 static enum expand_result expand(const char *s, char **out, char *errbuf, int errlen)
 {
-	struct sbuf b = { 0 };
+	struct cfg_buf b = { 0 };
 	enum expand_result r = expand_into(&b, s, strlen(s), 0, errbuf, errlen);
 
 	*out = NULL;

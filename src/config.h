@@ -40,7 +40,9 @@
 
 #include <stdbool.h>
 
+#include "log.h"
 #include "status.h"
+#include "util.h"
 
 enum phase_kind {
 	PHASE_NONE = 0,
@@ -53,17 +55,6 @@ enum exec_mode {
 	EXEC_AUTO = 0, /* supervise when PID 1, exec otherwise */
 	EXEC_EXEC,
 	EXEC_SUPERVISE
-};
-
-enum log_format {
-	LOG_FORMAT_TEXT = 0,
-	LOG_FORMAT_JSON
-};
-
-/* A NULL-terminated array of strings, owned by whoever holds it. */
-struct strv {
-	char **v;
-	int n;
 };
 
 struct phase {
@@ -141,7 +132,5 @@ bool config_split_list(const char *s, struct strv *out);
  * case-insensitive match), from the NULL-terminated list known, or NULL.
  */
 const char *config_suggest(const char *key, const char *const *known);
-
-void strv_free(struct strv *sv);
 
 #endif

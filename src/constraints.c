@@ -1430,7 +1430,7 @@ static enum status do_unique(struct run *r, const struct cspec *s, const struct 
 	char *steps[12];
 	int n = 0;
 	bool conc = s->concurrently;
-	long start = db_now_ms();
+	long start = clock_ms();
 	enum status st = load_indexes(r, s, rv, &l);
 
 	if (st != ST_OK)
@@ -1483,7 +1483,7 @@ static enum status do_unique(struct run *r, const struct cspec *s, const struct 
 			log_at(LOG_INFO, r->cf->path, s->line, 0,
 			       "unique \"%s\" on %s: %s%s (%ld ms)", s->name, rv->shown,
 			       d.n_invalid ? "rebuilt" : "created", conc ? " concurrently" : "",
-			       db_now_ms() - start);
+			       clock_ms() - start);
 		else if (d.act == U_ATTACH)
 			log_at(LOG_INFO, r->cf->path, s->line, 0,
 			       "unique \"%s\" on %s: added the constraint using its existing index",
@@ -1549,7 +1549,7 @@ static enum status do_not_null(struct run *r, const struct cspec *s, const struc
 	char *qname = constraints_quote(s->name);
 	char *qcol = constraints_quote(s->columns.v[0]);
 	char *sql[2] = { NULL, NULL };
-	long start = db_now_ms();
+	long start = clock_ms();
 	enum status st;
 
 	if (!qname || !qcol) {
@@ -1606,7 +1606,7 @@ static enum status do_not_null(struct run *r, const struct cspec *s, const struc
 	else
 		log_at(LOG_INFO, r->cf->path, s->line, 0,
 		       "not_null \"%s\" on %s: %s set NOT NULL (%ld ms)", s->name, rv->shown, qcol,
-		       db_now_ms() - start);
+		       clock_ms() - start);
 out:
 	free(ns.def);
 	free(sql[0]);

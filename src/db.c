@@ -16,13 +16,6 @@
 /* The file NOTICEs are reported against; only one file runs at a time. */
 static const char *notice_file;
 
-long db_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait until fd is ready for events, a stop signal arrives, or ms pass
  * (ms < 0: no limit).  Returns 1 when fd is ready, 0 on timeout, -1 on a
@@ -31,11 +24,11 @@ long db_now_ms(void)
  */
 static int wait_fd(int fd, short events, long ms)
 {
-	long deadline = ms >= 0 ? db_now_ms() + ms : 0;
+	long deadline = ms >= 0 ? clock_ms() + ms : 0;
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = fd, .events = events },
 					 { .fd = init_signal_fd(), .events = POLLIN } };
-		long left = ms >= 0 ? deadline - db_now_ms() : -1;
+		long left = ms >= 0 ? deadline - clock_ms() : -1;
 		int n;
 		if (ms >= 0 && left < 0)
 			left = 0;
@@ -409,7 +402,7 @@ const char *db_describe(PGconn *conn)
 
 enum status db_wait(const struct config *cfg, PGconn **out)
 {
-	long start = db_now_ms();
+	long start = clock_ms();
 	long deadline = start + cfg->wait_timeout_ms;
 	long next_report = start;
 	long backoff = 100;
@@ -420,12 +413,12 @@ enum status db_wait(const struct config *cfg, PGconn **out)
 
 	*out = NULL;
 	for (;;) {
-		long now = db_now_ms();
+		long now = clock_ms();
 		long left = deadline - now;
 		attempts++;
 		st = db_connect_once(cfg, left < 10000 ? left : 10000, out, &reason, err,
 				     sizeof(err));
-		now = db_now_ms();
+		now = clock_ms();
 		if (st == ST_OK) {
 			log_info("database %s is ready (%ld ms, %d attempt%s)", db_describe(*out),
 				 now - start, attempts, attempts == 1 ? "" : "s");
@@ -709,7 +702,7 @@ struct waiting {
 static void waiting_begin(struct waiting *w, const struct db_run *run)
 {
 	w->cancelled = false;
-	w->stmt_start = db_now_ms();
+	w->stmt_start = clock_ms();
 	w->next_progress = w->stmt_start + DB_PROGRESS_MS;
 	w->next_poll = run->lock_poll_ms > 0 ? w->stmt_start + run->lock_poll_ms : 0;
 }
@@ -723,7 +716,7 @@ static void waiting_begin(struct waiting *w, const struct db_run *run)
 static bool await_result(PGconn *conn, struct db_run *run, struct waiting *w, int line, int col)
 {
 	while (PQisBusy(conn)) {
-		long now = db_now_ms();
+		long now = clock_ms();
 		long wake = w->next_poll && w->next_poll < w->next_progress ? w->next_poll
 									    : w->next_progress;
 		int r = wait_fd(PQsocket(conn), POLLIN,
@@ -736,14 +729,14 @@ static bool await_result(PGconn *conn, struct db_run *run, struct waiting *w, in
 			return false;
 		if (r != 0 || w->cancelled)
 			continue;
-		now = db_now_ms();
+		now = clock_ms();
 		if (w->next_poll && now >= w->next_poll) {
 			poll_blocker(run, conn);
-			w->next_poll = db_now_ms() + run->lock_poll_ms;
+			w->next_poll = clock_ms() + run->lock_poll_ms;
 		}
 		if (now >= w->next_progress) {
 			log_progress(run, conn, line, col, now - w->stmt_start);
-			w->next_progress = db_now_ms() + DB_PROGRESS_MS;
+			w->next_progress = clock_ms() + DB_PROGRESS_MS;
 		}
 	}
 	return true;
@@ -819,7 +812,7 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 			st = ST_SQL;
 		}
 		index++;
-		w.stmt_start = db_now_ms();
+		w.stmt_start = clock_ms();
 		w.next_progress = w.stmt_start + DB_PROGRESS_MS;
 		PQclear(res);
 	}

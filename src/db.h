@@ -180,9 +180,6 @@ void db_set_notice_file(PGconn *conn, const char *file);
 /* Quote an identifier ("user" → "\"user\""), malloc'd; NULL when out of memory. */
 char *db_quote_ident(PGconn *conn, const char *name);
 
-/* Milliseconds on the monotonic clock. */
-long db_now_ms(void);
-
 /*
  * Sleep ms milliseconds.  Returns false as soon as a stop signal arrives
  * (init.h; the caller then stops with ST_SIGNAL).

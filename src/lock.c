@@ -48,7 +48,7 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 	static const char sql[] = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1))";
 	char name[256];
 	const char *params[1] = { name };
-	long start = db_now_ms();
+	long start = clock_ms();
 	long next_report = start;
 	long backoff = 50;
 	enum status st;
@@ -65,7 +65,7 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 		}
 		got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
-		now = db_now_ms();
+		now = clock_ms();
 		if (got) {
 			if (now - start > 100)
 				log_info("took the migration lock after %ld ms", now - start);

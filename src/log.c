@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define LOG_LINE_MAX 8192
 
 static enum log_format log_format = LOG_FORMAT_TEXT;
@@ -66,6 +68,15 @@ static bool keep(const char *buf, size_t len)
 	return true;
 }
 
+static void (*out_fn)(const char *line, size_t len, void *arg);
+static void *out_arg;
+
+void log_set_output(void (*fn)(const char *line, size_t len, void *arg), void *arg)
+{
+	out_fn = fn;
+	out_arg = arg;
+}
+
 /* Write all of buf with one write() where the kernel allows it. */
 static void log_write(const char *buf, size_t len)
 {
@@ -73,6 +84,10 @@ static void log_write(const char *buf, size_t len)
 
 	if (held.on && keep(buf, len))
 		return;
+	if (out_fn) {
+		out_fn(buf, len, out_arg);
+		return;
+	}
 	while (len > 0) {
 		ssize_t n = write(STDERR_FILENO, buf, len);
 		if (n < 0 && errno == EINTR)
@@ -102,60 +117,13 @@ void log_release(bool show)
 	free(buf);
 }
 
-size_t log_utf8_seq(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t len;
-	unsigned cp;
-
-	if (n == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1F;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		len = 3;
-		cp = s[0] & 0x0F;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-bool log_utf8_valid(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		size_t k = log_utf8_seq(s + i, n - i);
-		if (k == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 size_t log_escape_bytes(const char *s, char *out, size_t cap)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t pos = 0, n = strlen(s);
 
 	for (size_t i = 0; i < n && pos + 5 < cap;) {
-		size_t k = log_utf8_seq(s + i, n - i);
+		size_t k = utf8_seq(s + i, n - i);
 		if (k == 0) {
 			out[pos++] = '\\';
 			out[pos++] = 'x';
@@ -182,50 +150,9 @@ static size_t whole_chars(const char *text, size_t len)
 	while (back < 3 && back < len && ((unsigned char)text[len - 1 - back] & 0xC0) == 0x80)
 		back++;
 	if (back < len && (unsigned char)text[len - 1 - back] >= 0xC0 &&
-	    log_utf8_seq(text + len - 1 - back, back + 1) == 0)
+	    utf8_seq(text + len - 1 - back, back + 1) == 0)
 		return len - 1 - back;
 	return len;
-}
-
-/*
- * Append s to buf (JSON-escaped), keeping room for the closing bytes.  A byte
- * that does not start a valid UTF-8 sequence becomes U+FFFD, so that every
- * line is valid JSON; a character that does not fit is left out whole.
- */
-static size_t json_put(char *buf, size_t pos, size_t cap, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	for (size_t i = 0; i < len && pos + 8 < cap;) {
-		unsigned char c = (unsigned char)s[i];
-		size_t k;
-		if (c == '"' || c == '\\') {
-			buf[pos++] = '\\';
-			buf[pos++] = (char)c;
-		} else if (c == '\n') {
-			buf[pos++] = '\\';
-			buf[pos++] = 'n';
-		} else if (c == '\t') {
-			buf[pos++] = '\\';
-			buf[pos++] = 't';
-		} else if (c < 0x20) {
-			memcpy(buf + pos, "\\u00", 4);
-			buf[pos + 4] = hex[c >> 4];
-			buf[pos + 5] = hex[c & 15];
-			pos += 6;
-		} else if ((k = log_utf8_seq(s + i, len - i)) == 0) {
-			memcpy(buf + pos, "\\ufffd", 6);
-			pos += 6;
-		} else if (pos + k + 8 < cap) {
-			memcpy(buf + pos, s + i, k);
-			pos += k;
-			i += k;
-			continue;
-		} else {
-			break;
-		}
-		i++;
-	}
-	return pos;
 }
 
 static bool log_wanted(enum log_level level)
@@ -255,11 +182,11 @@ static void log_emit(enum log_level level, const char *file, int line, int col, 
 			"{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"msg\":\"",
 			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 			tm.tm_sec, (long)tv.tv_usec / 1000, level_names[level]);
-		pos = json_put(buf, pos, sizeof(buf) - 64, text, len);
+		pos += json_escape(buf + pos, sizeof(buf) - 64 - pos, text, len);
 		buf[pos++] = '"';
 		if (file) {
 			pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, ",\"file\":\"");
-			pos = json_put(buf, pos, sizeof(buf) - 48, file, strlen(file));
+			pos += json_escape(buf + pos, sizeof(buf) - 48 - pos, file, strlen(file));
 			pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos, "\"");
 			if (line > 0)
 				pos += (size_t)snprintf(buf + pos, sizeof(buf) - pos,

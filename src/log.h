@@ -18,7 +18,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON
+};
 
 enum log_level {
 	LOG_DEBUG = 0,
@@ -46,20 +49,17 @@ void log_at(enum log_level level, const char *file, int line, int col, const cha
 void log_output(const char *prefix, const char *line, int len);
 
 /*
+ * Send every line (one event, ending in a newline) to fn instead of stderr;
+ * NULL: stderr again.  For tests that look at what was logged.
+ */
+void log_set_output(void (*fn)(const char *line, size_t len, void *arg), void *arg);
+
+/*
  * While on, lines are kept instead of written (for work done ahead of its
  * turn); log_release writes them (show) or drops them, and ends holding.
  */
 void log_hold(bool on);
 void log_release(bool show);
-
-/*
- * The length of the valid UTF-8 sequence at the start of s (n bytes), or 0
- * when s does not start with one.
- */
-size_t log_utf8_seq(const char *s, size_t n);
-
-/* Whether s (n bytes) is valid UTF-8. */
-bool log_utf8_valid(const char *s, size_t n);
 
 /*
  * Copy s into out (cap bytes, NUL-terminated) with every byte that is not

@@ -195,7 +195,7 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 static enum status migrate(const struct config *cfg, PGconn **conn)
 {
 	struct phases p;
-	long start = db_now_ms();
+	long start = clock_ms();
 	enum status st;
 
 	st = phases_init(&p, cfg);
@@ -210,7 +210,7 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 	phases_free(&p);
 	if (st == ST_OK)
 		log_info("database ready: %d phase%s done in %ld ms", cfg->n_phases,
-			 cfg->n_phases == 1 ? "" : "s", db_now_ms() - start);
+			 cfg->n_phases == 1 ? "" : "s", clock_ms() - start);
 	else if (st == ST_CONNLOST)
 		log_hint("The database went away; the next start resumes where this one stopped.");
 	return st;
@@ -234,7 +234,7 @@ static int hand_over(const struct config *cfg, const struct strv *app, const str
 	if (creds && creds->home[0])
 		setenv("HOME", creds->home, 1);
 	log_info("handing over to \"%s\"%s after %ld ms", cmd->v[0],
-		 supervise ? " (supervised)" : "", db_now_ms() - started);
+		 supervise ? " (supervised)" : "", clock_ms() - started);
 	if (supervise)
 		return init_supervise(cmd, creds);
 	if (creds) {
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
 	struct config cfg = { 0 };
 	struct creds creds;
 	PGconn *conn = NULL;
-	long started = db_now_ms();
+	long started = clock_ms();
 	bool done;
 	enum status st;
 	int code;

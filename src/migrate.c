@@ -306,7 +306,7 @@ enum status migrate_read_next(struct mplan *plan)
 	enum status st;
 
 	/* The name is the history key, stored as text: it must be UTF-8. */
-	if (!log_utf8_valid(f->name, strlen(f->name))) {
+	if (!utf8_valid(f->name, strlen(f->name))) {
 		char shown[1024];
 		log_escape_bytes(f->path, shown, sizeof(shown));
 		log_at(LOG_ERROR, shown, 0, 0, "the file name is not valid UTF-8");
@@ -502,7 +502,7 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 {
 	const struct phase *ph = plan->phase;
 	char setup[160];
-	long start = db_now_ms();
+	long start = clock_ms();
 	enum status st;
 
 	snprintf(setup, sizeof(setup),
@@ -533,7 +533,7 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 		}
 		if (st == ST_OK)
 			st = history_record(conn, h, ph->name, f->name, f->checksum,
-					    db_now_ms() - start,
+					    clock_ms() - start,
 					    f->state == FILE_RERUN ? "reapplied" : "applied");
 		if (st == ST_OK)
 			st = db_exec(conn, "COMMIT", f->path);
@@ -555,7 +555,7 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 		return st;
 	}
 	log_info("applied %s%s (%ld ms)", f->path,
-		 f->state == FILE_RERUN ? " again (repeatable, changed)" : "", db_now_ms() - start);
+		 f->state == FILE_RERUN ? " again (repeatable, changed)" : "", clock_ms() - start);
 	return ST_OK;
 }
 
@@ -1033,7 +1033,7 @@ static void record_failure(const struct mplan *plan, const struct mfile *f, stru
 			"not recorded as applied.");
 	if (PQstatus(conn) != CONNECTION_OK)
 		return;
-	if (history_record(conn, h, plan->phase->name, f->name, f->checksum, db_now_ms() - start,
+	if (history_record(conn, h, plan->phase->name, f->name, f->checksum, clock_ms() - start,
 			   outcome) != ST_OK)
 		return;
 	report_invalid_indexes(f, conn, false);
@@ -1105,7 +1105,7 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 {
 	const struct phase *ph = plan->phase;
 	char setup[160];
-	long start = db_now_ms();
+	long start = clock_ms();
 	struct db_run run = { 0 };
 	enum status st;
 	int k;
@@ -1144,7 +1144,7 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 			k = j;
 	}
 	if (st == ST_OK) {
-		st = history_record(conn, h, ph->name, f->name, f->checksum, db_now_ms() - start,
+		st = history_record(conn, h, ph->name, f->name, f->checksum, clock_ms() - start,
 				    f->state == FILE_RERUN ? "reapplied" : "applied");
 		if (st != ST_OK) {
 			log_at(LOG_ERROR, f->path, 0, 0,
@@ -1154,7 +1154,7 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 		}
 		log_info("applied %s%s (no transaction, %d statement%s, %ld ms)", f->path,
 			 f->state == FILE_RERUN ? " again (repeatable, changed)" : "", f->nstmts,
-			 f->nstmts == 1 ? "" : "s", db_now_ms() - start);
+			 f->nstmts == 1 ? "" : "s", clock_ms() - start);
 		return ST_OK;
 	}
 	if (st != ST_INTERNAL)
@@ -1214,7 +1214,7 @@ static enum status work_lock(const struct config *cfg, PGconn *work)
 		"SELECT pg_try_advisory_lock(" WORK_LOCK_CLASSID ", hashtext($1))";
 	char name[256], holder[512];
 	const char *params[1] = { name };
-	long start = db_now_ms(), next_report = start;
+	long start = clock_ms(), next_report = start;
 	enum status st;
 
 	snprintf(name, sizeof(name), "%s.%s", cfg->history_schema, cfg->history_table);
@@ -1227,7 +1227,7 @@ static enum status work_lock(const struct config *cfg, PGconn *work)
 			return st;
 		got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 		PQclear(res);
-		now = db_now_ms();
+		now = clock_ms();
 		if (got) {
 			if (now > start + 100)
 				log_info(

@@ -156,7 +156,7 @@ static bool query_true(PGconn *conn, const char *query, enum status *st)
 
 static enum status run_wait_for(struct phases *p, const struct phase *ph)
 {
-	long start = db_now_ms();
+	long start = clock_ms();
 	long next_report = start + 2000;
 	long backoff = 100;
 	enum status st;
@@ -180,7 +180,7 @@ static enum status run_wait_for(struct phases *p, const struct phase *ph)
 		} else {
 			ok = !missing;
 		}
-		now = db_now_ms();
+		now = clock_ms();
 		if (ok) {
 			free(missing);
 			log_info("phase \"%s\": condition met after %ld ms", ph->name, now - start);
@@ -268,7 +268,7 @@ enum status phases_run(struct phases *p)
 
 	for (int i = 0; i < cfg->n_phases && st == ST_OK; i++) {
 		const struct phase *ph = &cfg->phases[i];
-		long start = db_now_ms();
+		long start = clock_ms();
 		int applied = 0;
 
 		if (!lock_alive(p->conn)) {
@@ -291,7 +291,7 @@ enum status phases_run(struct phases *p)
 			if (st == ST_OK)
 				log_info("phase \"%s\": %d file%s applied, %d up to date (%ld ms)",
 					 ph->name, applied, applied == 1 ? "" : "s",
-					 p->plans[i].n - applied, db_now_ms() - start);
+					 p->plans[i].n - applied, clock_ms() - start);
 			break;
 		case PHASE_RUN:
 			st = proc_run(ph->name, &ph->argv, ph->timeout_ms);

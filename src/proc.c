@@ -96,13 +96,6 @@ struct linebuf {
 	char buf[PROC_LINE_PIECE];
 };
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void close_fd(int *fd)
 {
 	if (*fd >= 0) {
@@ -430,7 +423,7 @@ static void forward_signals(pid_t pid, bool exited, bool *stopping, long *kill_a
 			kill(-pid, sig);
 		if (init_is_stop(sig) && !*stopping) {
 			*stopping = true;
-			*kill_at = now_ms() + PROC_KILL_GRACE_MS;
+			*kill_at = clock_ms() + PROC_KILL_GRACE_MS;
 		}
 	}
 }
@@ -494,7 +487,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &saved);
-	start = now_ms();
+	start = clock_ms();
 	pid = fork();
 	if (pid == 0)
 		child_exec(&sp);
@@ -529,7 +522,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 		term_at = start + timeout_ms;
 
 	for (;;) {
-		long now = now_ms();
+		long now = clock_ms();
 		long wait_ms;
 
 		if (!exited) {
@@ -620,7 +613,7 @@ enum status proc_run(const char *prefix, const struct strv *argv, long timeout_m
 			    prefix);
 
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-		log_info("run step \"%s\" finished in %ld ms", prefix, now_ms() - start);
+		log_info("run step \"%s\" finished in %ld ms", prefix, clock_ms() - start);
 		st = ST_OK;
 	} else if (WIFEXITED(wstatus)) {
 		log_error("run step \"%s\" failed: command \"%s\" exited with status %d", prefix,
