@@ -16,9 +16,12 @@
 #include <strings.h>
 
 #include "db.h"
+#include "ddl.h"
 #include "init.h"
 #include "inilines.h"
 #include "log.h"
+#include "report.h"
+#include "util.h"
 
 #define NAME_MAX_BYTES 63 /* NAMEDATALEN - 1: longer names are truncated by the server */
 #define SHOW_KEYS 5	  /* offending keys shown by a failed pre-flight */
@@ -855,15 +858,6 @@ out:
 	return st;
 }
 
-/* Roll back whatever transaction conn is in; errors do not matter any more. */
-static void rollback(PGconn *conn)
-{
-	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-		PGresult *res = PQexec(conn, "ROLLBACK");
-		PQclear(res);
-	}
-}
-
 /*
  * Let the server parse s->where against an empty copy of the table, in a
  * transaction that is rolled back, and keep its normalised form: the text
@@ -919,7 +913,7 @@ static enum status normalise_where(struct run *r, const struct cspec *s, struct 
 		st = oom();
 out:
 	PQclear(res);
-	rollback(r->conn);
+	ddl_rollback(r->conn);
 	return st;
 }
 
@@ -1273,22 +1267,18 @@ out:
 static enum status run_steps(struct run *r, const struct cspec *s, char *const *steps, int n,
 			     bool in_tx)
 {
-	char setup[160];
 	long lock_timeout = lock_timeout_of(r, s);
 	const struct sql_stmt at = { .line = s->line };
 	enum status st;
 
-	snprintf(setup, sizeof(setup), "%s lock_timeout = %ld; SET %s statement_timeout = %ld",
-		 in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout, in_tx ? "LOCAL" : "",
-		 statement_timeout_of(r, s));
-	st = db_exec(r->conn, setup, NULL);
+	st = ddl_set_timeouts(r->conn, in_tx, lock_timeout, statement_timeout_of(r, s));
 	for (int i = 0; st == ST_OK && i < n; i++) {
 		struct db_run run = { .file = r->cf->path,
 				      .stmts = &at,
 				      .nstmts = 1,
 				      .sent_line = s->line,
 				      .watch = r->watch,
-				      .lock_poll_ms = db_lock_poll_ms(lock_timeout),
+				      .lock_poll_ms = ddl_lock_poll_ms(lock_timeout),
 				      .quiet_lock_timeout = r->quiet };
 		log_debug("%s:%d: %s", r->cf->path, s->line, steps[i]);
 		st = db_run(r->conn, steps[i], &run);
@@ -1302,20 +1292,18 @@ static enum status run_steps(struct run *r, const struct cspec *s, char *const *
 			log_at(LOG_ERROR, r->cf->path, s->line, 0,
 			       "cancelled by signal %d while running: %s", init_stop_signal(),
 			       steps[i]);
-		else if (st == ST_SQL && !(r->quiet && db_is_lock_timeout(&run))) {
-			if (db_is_lock_timeout(&run))
-				db_log_lock_holder(&run);
+		else if (st == ST_SQL && !(r->quiet && ddl_is_lock_timeout(&run))) {
+			if (ddl_is_lock_timeout(&run))
+				ddl_log_lock_holder(&run);
 			log_msg(LOG_CONTEXT, "while running: %s", steps[i]);
 		}
 	}
 	if (st == ST_OK && in_tx)
 		st = db_exec(r->conn, "COMMIT", r->cf->path);
 	if (st != ST_OK)
-		rollback(r->conn);
-	if (!in_tx && PQstatus(r->conn) == CONNECTION_OK) {
-		PGresult *res = PQexec(r->conn, "RESET lock_timeout; RESET statement_timeout");
-		PQclear(res);
-	}
+		ddl_rollback(r->conn);
+	if (!in_tx)
+		ddl_reset_timeouts(r->conn);
 	return st;
 }
 
@@ -1377,15 +1365,16 @@ static void out_line(const struct run *r, const struct cspec *s, const struct re
 static void out_line(const struct run *r, const struct cspec *s, const struct resolved *rv,
 		     const char *fmt, ...)
 {
-	char msg[1024];
+	char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		xoom();
 	va_end(ap);
-	printf("%s:%d: %s \"%s\" on %s: %s\n", r->cf->path, s->line, kind_word(s->kind), s->name,
-	       rv->shown ? rv->shown : s->table, msg);
-	fflush(stdout);
+	report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", kind_word(s->kind), s->name,
+		    rv->shown ? rv->shown : s->table, msg);
+	free(msg);
 }
 
 static void log_drift_unique(const struct run *r, const struct cspec *s, const struct resolved *rv,
@@ -1655,32 +1644,27 @@ static enum status converge_spec(struct run *r, const struct cspec *s, const str
 	enum status st;
 
 	for (int attempt = 0;; attempt++) {
-		long delay = db_lock_retry_delay_ms(attempt + 1);
 		memset(&r->failed, 0, sizeof(r->failed));
 		r->quiet = attempt < retries;
 		st = s->kind == CSPEC_UNIQUE ? do_unique(r, s, rv) : do_not_null(r, s, rv);
-		if (st == ST_SQL && db_is_lock_timeout(&r->failed) && r->quiet) {
-			log_at(LOG_WARNING, r->cf->path, s->line, 0,
-			       "lock_timeout (%ld ms): %s; retrying %s \"%s\" in %.0f s (retry %d of %d)",
-			       lock_timeout_of(r, s), r->failed.message, kind_word(s->kind),
-			       s->name, (double)delay / 1000.0, attempt + 1, retries);
-			db_log_lock_holder(&r->failed);
-			log_msg(LOG_CONTEXT, "while running: %s",
-				r->failed_sql ? r->failed_sql : "?");
-			if (db_sleep_ms(delay))
+		if (st == ST_SQL && ddl_is_lock_timeout(&r->failed) && r->quiet) {
+			char what[160];
+			snprintf(what, sizeof(what), "%s \"%s\"", kind_word(s->kind), s->name);
+			if (ddl_retry_wait(r->cf->path, s->line, 0, lock_timeout_of(r, s),
+					   &r->failed, attempt + 1, retries, what,
+					   r->failed_sql ? r->failed_sql : "?"))
 				continue;
 			st = ST_SIGNAL;
 		}
 		break;
 	}
 	r->quiet = false;
-	if (st == ST_SQL && db_is_lock_timeout(&r->failed))
-		log_hint(
-			"Gave up after %d retr%s. Let that session finish (or end it with SELECT "
-			"pg_terminate_backend(pid)), or raise lock_timeout (of [%s %s] or of the phase) or "
-			"lock_retries in phase \"%s\".",
-			retries, retries == 1 ? "y" : "ies", kind_word(s->kind), s->name,
-			r->ph->name);
+	if (st == ST_SQL && ddl_is_lock_timeout(&r->failed)) {
+		char of_what[200];
+		snprintf(of_what, sizeof(of_what), " (of [%s %s] or of the phase)",
+			 kind_word(s->kind), s->name);
+		ddl_gave_up(retries, of_what, r->ph->name);
+	}
 	if (st != ST_OK && st != ST_CONNLOST && s->kind == CSPEC_UNIQUE && s->concurrently)
 		report_leftover(r, s, rv);
 	return st;

@@ -12,46 +12,11 @@
 
 #include "init.h"
 #include "log.h"
+#include "util.h"
+#include "wait.h"
 
 /* The file NOTICEs are reported against; only one file runs at a time. */
 static const char *notice_file;
-
-/*
- * Wait until fd is ready for events, a stop signal arrives, or ms pass
- * (ms < 0: no limit).  Returns 1 when fd is ready, 0 on timeout, -1 on a
- * stop signal.  Other signals are consumed and ignored here: before the
- * hand-over only the stop signals mean something.
- */
-static int wait_fd(int fd, short events, long ms)
-{
-	long deadline = ms >= 0 ? clock_ms() + ms : 0;
-	for (;;) {
-		struct pollfd pfd[2] = { { .fd = fd, .events = events },
-					 { .fd = init_signal_fd(), .events = POLLIN } };
-		long left = ms >= 0 ? deadline - clock_ms() : -1;
-		int n;
-		if (ms >= 0 && left < 0)
-			left = 0;
-		n = poll(pfd, 2, (int)left);
-		if (n < 0 && errno != EINTR)
-			return 0;
-		if (n > 0 && pfd[1].revents) {
-			int sig;
-			while ((sig = init_take_signal()) != 0)
-				if (init_is_stop(sig))
-					return -1;
-		}
-		if (n > 0 && pfd[0].revents)
-			return 1;
-		if (n == 0)
-			return 0;
-	}
-}
-
-bool db_sleep_ms(long ms)
-{
-	return wait_fd(-1, 0, ms) >= 0;
-}
 
 /*
  * Copy msg into out with every password in it masked: the part after
@@ -402,26 +367,27 @@ const char *db_describe(PGconn *conn)
 
 enum status db_wait(const struct config *cfg, PGconn **out)
 {
-	long start = clock_ms();
-	long deadline = start + cfg->wait_timeout_ms;
-	long next_report = start;
-	long backoff = 100;
+	/* Exponential backoff up to 2 s, with jitter; a line at the first failure, then every 5 s. */
+	struct waiter w = { .timeout_ms = cfg->wait_timeout_ms,
+			    .backoff_ms = 100,
+			    .backoff_max_ms = 2000,
+			    .jitter = true,
+			    .report_ms = 5000 };
 	int attempts = 0;
 	char err[512];
 	const char *reason = NULL;
 	enum status st;
 
 	*out = NULL;
+	waiter_start(&w);
 	for (;;) {
-		long now = clock_ms();
-		long left = deadline - now;
+		long left = cfg->wait_timeout_ms - waiter_elapsed(&w);
 		attempts++;
 		st = db_connect_once(cfg, left < 10000 ? left : 10000, out, &reason, err,
 				     sizeof(err));
-		now = clock_ms();
 		if (st == ST_OK) {
 			log_info("database %s is ready (%ld ms, %d attempt%s)", db_describe(*out),
-				 now - start, attempts, attempts == 1 ? "" : "s");
+				 waiter_elapsed(&w), attempts, attempts == 1 ? "" : "s");
 			return ST_OK;
 		}
 		if (st == ST_SIGNAL)
@@ -437,28 +403,22 @@ enum status db_wait(const struct config *cfg, PGconn **out)
 				log_hint("Check [database] url and the PG* environment variables.");
 			return st;
 		}
-		if (now >= deadline) {
+		if (waiter_elapsed(&w) >= cfg->wait_timeout_ms) {
 			log_error("database %s still not reachable after %ld s: %s",
-				  db_describe(NULL), (now - start) / 1000, reason);
+				  db_describe(NULL), waiter_elapsed(&w) / 1000, reason);
 			log_detail("%s", err);
 			log_hint(
 				"Raise [database] wait_timeout if the server needs longer to start.");
 			return ST_UNREACHABLE;
 		}
-		if (now >= next_report) {
+		if (waiter_report_due(&w)) {
 			log_info("waiting for database %s: %s (%.1f s elapsed)", db_describe(NULL),
-				 reason, (double)(now - start) / 1000.0);
+				 reason, (double)waiter_elapsed(&w) / 1000.0);
 			log_debug("%s", err);
-			next_report = now + 5000;
 		}
-		/* Exponential backoff up to 2 s, with jitter between 50 % and 100 %. */
-		long sleep_ms = backoff / 2 + (long)(rand() % (int)(backoff / 2 + 1));
-		if (sleep_ms > deadline - now)
-			sleep_ms = deadline - now;
-		if (!db_sleep_ms(sleep_ms))
-			return ST_SIGNAL;
-		if (backoff < 2000)
-			backoff *= 2;
+		st = waiter_sleep(&w);
+		if (st != ST_OK)
+			return st;
 	}
 }
 
@@ -893,34 +853,4 @@ char *db_quote_ident(PGconn *conn, const char *name)
 	copy = strdup(q);
 	PQfreemem(q);
 	return copy;
-}
-
-long db_lock_retry_delay_ms(int n)
-{
-	long ms = 1000;
-	for (int i = 1; i < n && ms < 30000; i++)
-		ms *= 2;
-	return ms < 30000 ? ms : 30000;
-}
-
-long db_lock_poll_ms(long lock_timeout_ms)
-{
-	long ms = lock_timeout_ms / 2;
-	if (lock_timeout_ms <= 0)
-		return 0;
-	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
-}
-
-bool db_is_lock_timeout(const struct db_run *run)
-{
-	return strcmp(run->sqlstate, "55P03") == 0;
-}
-
-void db_log_lock_holder(const struct db_run *run)
-{
-	if (run->blocker[0])
-		log_detail("The lock was held by %s.", run->blocker);
-	else
-		log_detail(
-			"The session holding the lock was not seen (it may have let go of it meanwhile).");
 }

@@ -149,18 +149,6 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		       struct db_run *run, enum status *st) __attribute__((warn_unused_result));
 
-/* Whether run failed on lock_timeout (SQLSTATE 55P03). */
-bool db_is_lock_timeout(const struct db_run *run);
-
-/* Log who held the lock run timed out on (run->blocker), as a detail line. */
-void db_log_lock_holder(const struct db_run *run);
-
-/* A run->lock_poll_ms for a lock_timeout: twice per timeout, within 50 ms .. 2.5 s (0: none). */
-long db_lock_poll_ms(long lock_timeout_ms);
-
-/* The wait before retry n (1-based) after a lock_timeout: 1 s, 2 s, 4 s, ... at most 30 s. */
-long db_lock_retry_delay_ms(int n);
-
 /* Interval of db_run's progress lines, in milliseconds. */
 #define DB_PROGRESS_MS 5000
 

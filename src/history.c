@@ -212,6 +212,11 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 	return ST_OK;
 }
 
+bool history_row_failed(const struct history_row *r)
+{
+	return r && r->outcome && strncmp(r->outcome, "failed", 6) == 0;
+}
+
 const struct history_row *history_find(const struct history *h, const char *phase, const char *file)
 {
 	size_t lo = 0, hi = (size_t)h->n;
@@ -234,8 +239,7 @@ const struct history_row *history_find_moved(const struct history *h, const char
 {
 	for (int i = 0; i < h->n; i++)
 		if (strcmp(h->rows[i].phase, phase) != 0 &&
-		    strcmp(h->rows[i].checksum, checksum) == 0 &&
-		    strncmp(h->rows[i].outcome, "failed", 6) != 0)
+		    strcmp(h->rows[i].checksum, checksum) == 0 && !history_row_failed(&h->rows[i]))
 			return &h->rows[i];
 	return NULL;
 }

@@ -50,6 +50,12 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 			   const char *file, const char *checksum, long duration_ms,
 			   const char *outcome) __attribute__((warn_unused_result));
 
+/*
+ * Whether row r records a failed run of a no-transaction file (its outcome
+ * starts with "failed"): such a row does not count as applied.  NULL: false.
+ */
+bool history_row_failed(const struct history_row *r);
+
 /* The row of (phase, file), or NULL. */
 const struct history_row *history_find(const struct history *h, const char *phase,
 				       const char *file);

@@ -1,19 +1,87 @@
 #include "lock.h"
 
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
 #include "log.h"
+#include "wait.h"
 
-/* The second key: a hash of the history table, so that two apps sharing a database do not block each other. */
+/* One of the two locks: its first key, and what its waits say. */
+struct lock_def {
+	const char *try_sql;
+	const char *unlock_sql;
+	/* who holds it, logged while waiting (final: when giving up) */
+	void (*report)(PGconn *conn, const char *name, long waited_ms, bool final);
+	void (*got)(long waited_ms);
+	void (*give_up)(long waited_ms);
+};
+
+/* The second key: the history table's name, hashed by the server. */
 static void lock_name(const struct config *cfg, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s.%s", cfg->history_schema, cfg->history_table);
 }
 
-static void log_holder(PGconn *conn, const char *name, long waited_ms)
+/* Poll d's lock on conn until it is granted, the wait times out, or a stop signal comes. */
+static enum status take(PGconn *conn, const struct config *cfg, const struct lock_def *d)
+{
+	/* At most 200 ms between tries: a replica learns soon after the holder is done
+	 * (the holder's own no-op run takes ~10 ms), and even many waiting replicas
+	 * send the server only a few cheap queries a second each. */
+	struct waiter w = { .timeout_ms = cfg->lock_wait_timeout_ms,
+			    .backoff_ms = 50,
+			    .backoff_max_ms = 200,
+			    .jitter = true,
+			    .report_ms = 5000 };
+	char name[256];
+	const char *params[1] = { name };
+	enum status st;
+
+	lock_name(cfg, name, sizeof(name));
+	waiter_start(&w);
+	for (;;) {
+		PGresult *res = db_query(conn, d->try_sql, 1, params, &st);
+		bool got;
+
+		if (!res)
+			return st;
+		got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (got) {
+			d->got(waiter_elapsed(&w));
+			return ST_OK;
+		}
+		if (waiter_elapsed(&w) >= cfg->lock_wait_timeout_ms) {
+			d->give_up(waiter_elapsed(&w));
+			d->report(conn, name, waiter_elapsed(&w), true);
+			return ST_LOCK;
+		}
+		if (waiter_report_due(&w))
+			d->report(conn, name, waiter_elapsed(&w), false);
+		st = waiter_sleep(&w);
+		if (st != ST_OK)
+			return st;
+	}
+}
+
+static void release(PGconn *conn, const struct config *cfg, const struct lock_def *d)
+{
+	char name[256];
+	const char *params[1] = { name };
+	PGresult *res;
+
+	if (!conn || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return;
+	lock_name(cfg, name, sizeof(name));
+	res = PQexecParams(conn, d->unlock_sql, 1, NULL, params, NULL, NULL, 0);
+	PQclear(res);
+}
+
+/* ---- the migration lock ---------------------------------------------------- */
+
+static void migration_report(PGconn *conn, const char *name, long waited_ms, bool final)
 {
 	static const char sql[] =
 		"SELECT a.pid, coalesce(a.usename, '?'), coalesce(a.application_name, ''),"
@@ -28,88 +96,115 @@ static void log_holder(PGconn *conn, const char *name, long waited_ms)
 	enum status st;
 	PGresult *res = db_query(conn, sql, 1, params, &st);
 
-	if (!res)
-		return;
-	if (PQntuples(res) == 1)
+	if (res && PQntuples(res) == 1)
 		log_info(
 			"waiting for the migration lock (%.0f s): held by pid %s, user %s, application "
 			"\"%s\", client %s, connected since %s, state %s",
 			(double)waited_ms / 1000.0, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
 			PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4),
 			PQgetvalue(res, 0, 5));
-	else
+	else if (res)
 		log_info("waiting for the migration lock (%.0f s): its holder just left",
 			 (double)waited_ms / 1000.0);
 	PQclear(res);
+	if (final)
+		log_hint("Another pgprelude is migrating this database; raise [database] "
+			 "lock_wait_timeout, or end the session above if it is stuck.");
 }
+
+static void migration_got(long waited_ms)
+{
+	if (waited_ms > 100)
+		log_info("took the migration lock after %ld ms", waited_ms);
+	else
+		log_debug("took the migration lock (%ld ms)", waited_ms);
+}
+
+static void migration_give_up(long waited_ms)
+{
+	log_error("gave up waiting for the migration lock after %ld s", waited_ms / 1000);
+}
+
+static const struct lock_def migration_lock = {
+	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1))",
+	.unlock_sql = "SELECT pg_advisory_unlock(" LOCK_CLASSID ", hashtext($1))",
+	.report = migration_report,
+	.got = migration_got,
+	.give_up = migration_give_up,
+};
 
 enum status lock_acquire(PGconn *conn, const struct config *cfg)
 {
-	static const char sql[] = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1))";
-	char name[256];
-	const char *params[1] = { name };
-	long start = clock_ms();
-	long next_report = start;
-	long backoff = 50;
-	enum status st;
+	enum status st = take(conn, cfg, &migration_lock);
 
-	lock_name(cfg, name, sizeof(name));
-	for (;;) {
-		PGresult *res = db_query(conn, sql, 1, params, &st);
-		bool got;
-		long now;
-
-		if (!res) {
-			log_error("could not take the migration lock");
-			return st;
-		}
-		got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
-		now = clock_ms();
-		if (got) {
-			if (now - start > 100)
-				log_info("took the migration lock after %ld ms", now - start);
-			else
-				log_debug("took the migration lock (%ld ms)", now - start);
-			return ST_OK;
-		}
-		if (now - start >= cfg->lock_wait_timeout_ms) {
-			log_error("gave up waiting for the migration lock after %ld s",
-				  (now - start) / 1000);
-			log_holder(conn, name, now - start);
-			log_hint("Another pgprelude is migrating this database; raise [database] "
-				 "lock_wait_timeout, or end the session above if it is stuck.");
-			return ST_LOCK;
-		}
-		if (now >= next_report) {
-			log_holder(conn, name, now - start);
-			next_report = now + 5000;
-		}
-		long sleep_ms = backoff / 2 + rand() % (backoff / 2 + 1);
-		if (sleep_ms > cfg->lock_wait_timeout_ms - (now - start))
-			sleep_ms = cfg->lock_wait_timeout_ms - (now - start);
-		if (!db_sleep_ms(sleep_ms))
-			return ST_SIGNAL;
-		/*
-		 * At most 200 ms: a replica learns soon after the holder is done
-		 * (the holder's own no-op run takes ~10 ms), and even many waiting
-		 * replicas send the server only a few cheap queries a second each.
-		 */
-		if (backoff < 200)
-			backoff *= 2;
-	}
+	if (st == ST_CONNLOST || st == ST_SQL)
+		log_error("could not take the migration lock");
+	return st;
 }
 
 void lock_release(PGconn *conn, const struct config *cfg)
 {
-	static const char sql[] = "SELECT pg_advisory_unlock(" LOCK_CLASSID ", hashtext($1))";
-	char name[256];
-	const char *params[1] = { name };
-	PGresult *res;
+	release(conn, cfg, &migration_lock);
+}
 
-	if (!conn || PQstatus(conn) != CONNECTION_OK)
-		return;
-	lock_name(cfg, name, sizeof(name));
-	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+/* ---- the work lock ----------------------------------------------------------- */
+
+static void work_report(PGconn *conn, const char *name, long waited_ms, bool final)
+{
+	static const char sql[] =
+		"SELECT format('pid %s (application \"%s\", %s, query started %s: %s)', a.pid,"
+		"       coalesce(a.application_name, ''), coalesce(a.state, '?'),"
+		"       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '-'),"
+		"       left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 80))"
+		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " LOCK_WORK_CLASSID
+		"   AND l.objid = hashtext($1)::oid AND l.objsubid = 2 LIMIT 1";
+	const char *params[1] = { name };
+	enum status st;
+	PGresult *res = db_query(conn, sql, 1, params, &st);
+	const char *holder = res && PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+
+	(void)waited_ms;
+	if (final) {
+		if (*holder)
+			log_detail("It is %s.", holder);
+		log_hint(
+			"An earlier pgprelude was killed while that session ran a statement. Let it "
+			"finish, end it with SELECT pg_terminate_backend(pid), or raise [database] "
+			"lock_wait_timeout.");
+	} else {
+		log_warning("waiting for a session left by an earlier, killed run to end: %s",
+			    *holder ? holder : "(it just ended)");
+	}
 	PQclear(res);
+}
+
+static void work_got(long waited_ms)
+{
+	if (waited_ms > 100)
+		log_info("the session left by an earlier run has ended (waited %ld ms)", waited_ms);
+}
+
+static void work_give_up(long waited_ms)
+{
+	log_error("gave up after %ld s waiting for a session left by an earlier run to end",
+		  waited_ms / 1000);
+}
+
+static const struct lock_def work_lock = {
+	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_WORK_CLASSID ", hashtext($1))",
+	.unlock_sql = "SELECT pg_advisory_unlock(" LOCK_WORK_CLASSID ", hashtext($1))",
+	.report = work_report,
+	.got = work_got,
+	.give_up = work_give_up,
+};
+
+enum status lock_acquire_work(PGconn *work, const struct config *cfg)
+{
+	return take(work, cfg, &work_lock);
+}
+
+void lock_release_work(PGconn *work, const struct config *cfg)
+{
+	release(work, cfg, &work_lock);
 }

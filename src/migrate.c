@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 
 #include "db.h"
+#include "ddl.h"
+#include "lock.h"
 #include "init.h"
 #include "log.h"
 
@@ -43,11 +45,6 @@ const char *migrate_state_name(enum file_state st)
 int migrate_name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-bool migrate_row_failed(const struct history_row *r)
-{
-	return r && r->outcome && strncmp(r->outcome, "failed", 6) == 0;
 }
 
 bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line)
@@ -363,7 +360,7 @@ enum status migrate_match(struct mplan *plan, const struct history *h)
 		if (f->state == FILE_DECLARED)
 			continue;
 		f->row = history_find(h, phase, f->name);
-		if (migrate_row_failed(f->row)) {
+		if (history_row_failed(f->row)) {
 			f->state = FILE_FAILED; /* changed or not: it runs again */
 		} else if (!f->row) {
 			f->moved = history_find_moved(h, phase, f->checksum);
@@ -460,40 +457,12 @@ static enum status ensure_work(const struct config *cfg, PGconn **work)
 
 /* ---- applying files ------------------------------------------------------ */
 
-/*
- * Log a lock_timeout and who held the lock, then wait before retry n.
- * Returns false when a stop signal arrived meanwhile.
- */
-static bool lock_retry_wait(const struct phase *ph, const char *path, const struct db_run *run,
-			    int n, const char *what)
-{
-	long delay = db_lock_retry_delay_ms(n);
-
-	log_at(LOG_WARNING, path, run->err_line, run->err_col,
-	       "lock_timeout (%ld ms): %s; retrying %s in %.0f s (retry %d of %d)",
-	       ph->lock_timeout_ms, run->message, what, (double)delay / 1000.0, n,
-	       ph->lock_retries);
-	db_log_lock_holder(run);
-	return db_sleep_ms(delay);
-}
-
 /* After the last retry of a lock_timeout: who held the lock and what to do. */
-static void lock_gave_up(const struct phase *ph, const struct db_run *run)
+static void gave_up(const struct phase *ph, const struct db_run *run)
 {
 	if (run->blocker[0])
 		log_detail("The lock was held by %s.", run->blocker);
-	log_hint(
-		"Gave up after %d retr%s. Let that session finish (or end it with SELECT "
-		"pg_terminate_backend(pid)), or raise lock_timeout or lock_retries in phase \"%s\".",
-		ph->lock_retries, ph->lock_retries == 1 ? "y" : "ies", ph->name);
-}
-
-static void rollback(PGconn *conn)
-{
-	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
-		PGresult *res = PQexec(conn, "ROLLBACK");
-		PQclear(res);
-	}
+	ddl_gave_up(ph->lock_retries, "", ph->name);
 }
 
 /* Run one file and its history row in one transaction, again from its start after a lock_timeout. */
@@ -501,21 +470,17 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 			      PGconn *conn, PGconn *watch)
 {
 	const struct phase *ph = plan->phase;
-	char setup[160];
 	long start = clock_ms();
 	enum status st;
 
-	snprintf(setup, sizeof(setup),
-		 "BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld",
-		 ph->lock_timeout_ms, ph->statement_timeout_ms);
 	for (int attempt = 0;; attempt++) {
 		struct db_run run = { .file = f->path,
 				      .stmts = f->stmts,
 				      .nstmts = f->nstmts,
 				      .watch = watch,
-				      .lock_poll_ms = db_lock_poll_ms(ph->lock_timeout_ms),
+				      .lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
 				      .quiet_lock_timeout = attempt < ph->lock_retries };
-		st = db_exec(conn, setup, NULL);
+		st = ddl_set_timeouts(conn, true, ph->lock_timeout_ms, ph->statement_timeout_ms);
 		if (st != ST_OK)
 			return st;
 		db_set_notice_file(conn, f->path);
@@ -539,14 +504,16 @@ static enum status apply_file(const struct mplan *plan, const struct mfile *f, s
 			st = db_exec(conn, "COMMIT", f->path);
 		if (st == ST_OK)
 			break;
-		rollback(conn);
-		if (st == ST_SQL && db_is_lock_timeout(&run) && attempt < ph->lock_retries) {
-			if (!lock_retry_wait(ph, f->path, &run, attempt + 1, "the whole file"))
+		ddl_rollback(conn);
+		if (st == ST_SQL && ddl_is_lock_timeout(&run) && attempt < ph->lock_retries) {
+			if (!ddl_retry_wait(f->path, run.err_line, run.err_col, ph->lock_timeout_ms,
+					    &run, attempt + 1, ph->lock_retries, "the whole file",
+					    NULL))
 				return ST_SIGNAL;
 			continue;
 		}
-		if (st == ST_SQL && db_is_lock_timeout(&run))
-			lock_gave_up(ph, &run);
+		if (st == ST_SQL && ddl_is_lock_timeout(&run))
+			gave_up(ph, &run);
 		if (st == ST_SQL && strcmp(run.sqlstate, "25001") == 0)
 			log_hint(
 				"A statement such as CREATE INDEX CONCURRENTLY cannot run in a transaction: "
@@ -976,20 +943,22 @@ static enum status run_statement(const struct phase *ph, const struct mfile *f, 
 					.sent_line = s->line,
 					.sent_col = s->col,
 					.watch = watch,
-					.lock_poll_ms = db_lock_poll_ms(ph->lock_timeout_ms),
+					.lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
 					.quiet_lock_timeout = may_retry };
 		log_debug("%s:%d:%d: statement %d of %d", f->path, s->line, s->col, k + 1,
 			  f->nstmts);
 		st = db_run(conn, sql, run);
-		if (st == ST_SQL && db_is_lock_timeout(run) && may_retry) {
-			if (!lock_retry_wait(ph, f->path, run, attempt + 1, "the statement")) {
+		if (st == ST_SQL && ddl_is_lock_timeout(run) && may_retry) {
+			if (!ddl_retry_wait(f->path, run->err_line, run->err_col,
+					    ph->lock_timeout_ms, run, attempt + 1, ph->lock_retries,
+					    "the statement", NULL)) {
 				st = ST_SIGNAL;
 				break;
 			}
 			continue;
 		}
-		if (st == ST_SQL && db_is_lock_timeout(run))
-			lock_gave_up(ph, run);
+		if (st == ST_SQL && ddl_is_lock_timeout(run))
+			gave_up(ph, run);
 		break;
 	}
 	free(sql);
@@ -1104,15 +1073,12 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 			       PGconn *conn, PGconn *watch)
 {
 	const struct phase *ph = plan->phase;
-	char setup[160];
 	long start = clock_ms();
 	struct db_run run = { 0 };
 	enum status st;
 	int k;
 
-	snprintf(setup, sizeof(setup), "SET lock_timeout = %ld; SET statement_timeout = %ld",
-		 ph->lock_timeout_ms, ph->statement_timeout_ms);
-	st = db_exec(conn, setup, NULL);
+	st = ddl_set_timeouts(conn, false, ph->lock_timeout_ms, ph->statement_timeout_ms);
 	if (st != ST_OK)
 		return st;
 	db_set_notice_file(conn, f->path);
@@ -1133,11 +1099,8 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 		run.err_col = f->stmts[k].col;
 		st = ST_SQL;
 	}
-	rollback(conn);
-	if (PQstatus(conn) == CONNECTION_OK) {
-		PGresult *res = PQexec(conn, "RESET lock_timeout; RESET statement_timeout");
-		PQclear(res);
-	}
+	ddl_rollback(conn);
+	ddl_reset_timeouts(conn);
 	for (int j = 0; st == ST_OK && j < f->nstmts; j++) {
 		st = check_built(f, j, conn, &run);
 		if (st != ST_OK)
@@ -1174,112 +1137,12 @@ static void report_last_failure(const struct mfile *f, PGconn *conn)
 	report_invalid_indexes(f, conn, true);
 }
 
-/*
- * The work lock: a session-level advisory lock that the work connection
- * holds while a dir phase applies its files.  When pgprelude is killed, its
- * lock session ends at once and the migration lock with it, but a statement
- * its work session was running goes on in the server until it ends (the
- * backend notices the client is gone only when it next reads from it): an
- * orphan.  That backend keeps this lock till then, so a run restarted at
- * once waits for it instead of running the same file next to it, or taking
- * an index the orphan is still building for done.
- */
-#define WORK_LOCK_CLASSID "1885827187" /* lock.h's LOCK_CLASSID + 1 */
-
-/* "pid N (application ..., state, query started ...: query)" of the work lock's holder, or "". */
-static void work_lock_holder(PGconn *conn, const char *name, char *buf, size_t len)
-{
-	static const char sql[] =
-		"SELECT format('pid %s (application \"%s\", %s, query started %s: %s)', a.pid,"
-		"       coalesce(a.application_name, ''), coalesce(a.state, '?'),"
-		"       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '-'),"
-		"       left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 80))"
-		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " WORK_LOCK_CLASSID
-		"   AND l.objid = hashtext($1)::oid AND l.objsubid = 2 LIMIT 1";
-	const char *params[1] = { name };
-	enum status st;
-	PGresult *res = db_query(conn, sql, 1, params, &st);
-
-	buf[0] = '\0';
-	if (res && PQntuples(res) == 1)
-		snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-}
-
-/* Take the work lock on work, waiting for an orphan of an earlier run at most lock_wait_timeout. */
-static enum status work_lock(const struct config *cfg, PGconn *work)
-{
-	static const char sql[] =
-		"SELECT pg_try_advisory_lock(" WORK_LOCK_CLASSID ", hashtext($1))";
-	char name[256], holder[512];
-	const char *params[1] = { name };
-	long start = clock_ms(), next_report = start;
-	enum status st;
-
-	snprintf(name, sizeof(name), "%s.%s", cfg->history_schema, cfg->history_table);
-	for (;;) {
-		PGresult *res = db_query(work, sql, 1, params, &st);
-		bool got;
-		long now;
-
-		if (!res)
-			return st;
-		got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		PQclear(res);
-		now = clock_ms();
-		if (got) {
-			if (now > start + 100)
-				log_info(
-					"the session left by an earlier run has ended (waited %ld ms)",
-					now - start);
-			return ST_OK;
-		}
-		if (now >= next_report || now - start >= cfg->lock_wait_timeout_ms)
-			work_lock_holder(work, name, holder, sizeof(holder));
-		if (now - start >= cfg->lock_wait_timeout_ms) {
-			log_error(
-				"gave up after %ld s waiting for a session left by an earlier run to end",
-				(now - start) / 1000);
-			if (holder[0])
-				log_detail("It is %s.", holder);
-			log_hint(
-				"An earlier pgprelude was killed while that session ran a statement. Let it "
-				"finish, end it with SELECT pg_terminate_backend(pid), or raise [database] "
-				"lock_wait_timeout.");
-			return ST_LOCK;
-		}
-		if (now >= next_report) {
-			log_warning(
-				"waiting for a session left by an earlier, killed run to end: %s",
-				holder[0] ? holder : "(it just ended)");
-			next_report = now + 5000;
-		}
-		if (!db_sleep_ms(200))
-			return ST_SIGNAL;
-	}
-}
-
-static void work_unlock(const struct config *cfg, PGconn *work)
-{
-	static const char sql[] = "SELECT pg_advisory_unlock(" WORK_LOCK_CLASSID ", hashtext($1))";
-	char name[256];
-	const char *params[1] = { name };
-	PGresult *res;
-
-	if (!work || PQstatus(work) != CONNECTION_OK || PQtransactionStatus(work) != PQTRANS_IDLE)
-		return;
-	snprintf(name, sizeof(name), "%s.%s", cfg->history_schema, cfg->history_table);
-	res = PQexecParams(work, sql, 1, NULL, params, NULL, NULL, 0);
-	PQclear(res);
-}
-
 /* The work connection, open and holding the work lock. */
 static enum status begin_work(const struct config *cfg, PGconn **work, bool *locked)
 {
 	enum status st = ensure_work(cfg, work);
 	if (st == ST_OK && !*locked) {
-		st = work_lock(cfg, *work);
+		st = lock_acquire_work(*work, cfg);
 		*locked = st == ST_OK;
 	}
 	return st;
@@ -1332,7 +1195,7 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 			(*applied)++;
 	}
 	if (locked)
-		work_unlock(cfg, *work);
+		lock_release_work(*work, cfg);
 	return st;
 }
 

@@ -131,12 +131,6 @@ int migrate_name_cmp(const void *a, const void *b);
  */
 bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line);
 
-/*
- * Whether history row r records a failed run of a no-transaction file (its
- * outcome starts with "failed"): such a row does not count as applied.
- */
-bool migrate_row_failed(const struct history_row *r);
-
 void mplan_free(struct mplan *plan);
 
 #endif

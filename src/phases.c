@@ -9,6 +9,8 @@
 #include "init.h"
 #include "log.h"
 #include "proc.h"
+#include "util.h"
+#include "wait.h"
 
 static const char *kind_name(enum phase_kind k)
 {
@@ -156,15 +158,18 @@ static bool query_true(PGconn *conn, const char *query, enum status *st)
 
 static enum status run_wait_for(struct phases *p, const struct phase *ph)
 {
-	long start = clock_ms();
-	long next_report = start + 2000;
-	long backoff = 100;
+	struct waiter w = { .timeout_ms = ph->timeout_ms,
+			    .backoff_ms = 100,
+			    .backoff_max_ms = 1000,
+			    .first_report_ms = 2000,
+			    .report_ms = 5000 };
 	enum status st;
 
+	waiter_start(&w);
 	for (;;) {
 		char *missing = phases_missing_relations(p->conn, &ph->relations, &st);
 		bool ok = false;
-		long now;
+		double secs;
 
 		if (st != ST_OK) {
 			log_error("phase \"%s\": could not check the relations to wait for",
@@ -180,43 +185,39 @@ static enum status run_wait_for(struct phases *p, const struct phase *ph)
 		} else {
 			ok = !missing;
 		}
-		now = clock_ms();
+		secs = (double)waiter_elapsed(&w) / 1000.0;
 		if (ok) {
 			free(missing);
-			log_info("phase \"%s\": condition met after %ld ms", ph->name, now - start);
+			log_info("phase \"%s\": condition met after %ld ms", ph->name,
+				 waiter_elapsed(&w));
 			return ST_OK;
 		}
-		if (ph->timeout_ms > 0 && now - start >= ph->timeout_ms) {
+		if (waiter_expired(&w)) {
 			if (missing)
 				log_error(
 					"phase \"%s\": timed out after %ld s waiting for %s to exist",
-					ph->name, (now - start) / 1000, missing);
+					ph->name, waiter_elapsed(&w) / 1000, missing);
 			else
 				log_error(
 					"phase \"%s\": timed out after %ld s waiting for wait_for_query to "
 					"return true",
-					ph->name, (now - start) / 1000);
+					ph->name, waiter_elapsed(&w) / 1000);
 			free(missing);
 			return ST_EXTERNAL;
 		}
-		if (now >= next_report) {
+		if (waiter_report_due(&w)) {
 			if (missing)
 				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
-					 (double)(now - start) / 1000.0);
+					 secs);
 			else
 				log_info(
 					"phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
-					ph->name, (double)(now - start) / 1000.0);
-			next_report = now + 5000;
+					ph->name, secs);
 		}
 		free(missing);
-		long sleep_ms = backoff;
-		if (ph->timeout_ms > 0 && sleep_ms > ph->timeout_ms - (now - start))
-			sleep_ms = ph->timeout_ms - (now - start);
-		if (!db_sleep_ms(sleep_ms))
-			return ST_SIGNAL;
-		if (backoff < 1000)
-			backoff *= 2;
+		st = waiter_sleep(&w);
+		if (st != ST_OK)
+			return st;
 	}
 }
 

@@ -76,12 +76,12 @@ static void test_row_failed(void **state)
 	struct history_row r = { .outcome = "applied" };
 	(void)state;
 
-	assert_false(migrate_row_failed(&r));
+	assert_false(history_row_failed(&r));
 	r.outcome = "reapplied";
-	assert_false(migrate_row_failed(&r));
+	assert_false(history_row_failed(&r));
 	r.outcome = "failed at line 3:1: could not create unique index \"i\" (23505)";
-	assert_true(migrate_row_failed(&r));
-	assert_false(migrate_row_failed(NULL));
+	assert_true(history_row_failed(&r));
+	assert_false(history_row_failed(NULL));
 }
 
 static void test_pos_to_linecol(void **state)

@@ -1,0 +1,86 @@
+#include "ddl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "wait.h"
+
+enum status ddl_set_timeouts(PGconn *conn, bool in_tx, long lock_timeout_ms,
+			     long statement_timeout_ms)
+{
+	char setup[160];
+
+	snprintf(setup, sizeof(setup), "%s lock_timeout = %ld; SET %s statement_timeout = %ld",
+		 in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout_ms, in_tx ? "LOCAL" : "",
+		 statement_timeout_ms);
+	return db_exec(conn, setup, NULL);
+}
+
+void ddl_reset_timeouts(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_OK) {
+		PGresult *res = PQexec(conn, "RESET lock_timeout; RESET statement_timeout");
+		PQclear(res);
+	}
+}
+
+void ddl_rollback(PGconn *conn)
+{
+	if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+		PGresult *res = PQexec(conn, "ROLLBACK");
+		PQclear(res);
+	}
+}
+
+bool ddl_is_lock_timeout(const struct db_run *run)
+{
+	return strcmp(run->sqlstate, "55P03") == 0;
+}
+
+long ddl_lock_poll_ms(long lock_timeout_ms)
+{
+	long ms = lock_timeout_ms / 2;
+	if (lock_timeout_ms <= 0)
+		return 0;
+	return ms < 50 ? 50 : ms > 2500 ? 2500 : ms;
+}
+
+long ddl_retry_delay_ms(int n)
+{
+	long ms = 1000;
+	for (int i = 1; i < n && ms < 30000; i++)
+		ms *= 2;
+	return ms < 30000 ? ms : 30000;
+}
+
+void ddl_log_lock_holder(const struct db_run *run)
+{
+	if (run->blocker[0])
+		log_detail("The lock was held by %s.", run->blocker);
+	else
+		log_detail(
+			"The session holding the lock was not seen (it may have let go of it meanwhile).");
+}
+
+bool ddl_retry_wait(const char *file, int line, int col, long lock_timeout_ms,
+		    const struct db_run *run, int n, int max, const char *what, const char *context)
+{
+	long delay = ddl_retry_delay_ms(n);
+
+	log_at(LOG_WARNING, file, line, col,
+	       "lock_timeout (%ld ms): %s; retrying %s in %.0f s (retry %d of %d)", lock_timeout_ms,
+	       run->message, what, (double)delay / 1000.0, n, max);
+	ddl_log_lock_holder(run);
+	if (context)
+		log_msg(LOG_CONTEXT, "while running: %s", context);
+	return wait_sleep_ms(delay);
+}
+
+void ddl_gave_up(int retries, const char *of_what, const char *phase)
+{
+	log_hint("Gave up after %d retr%s. Let that session finish (or end it with SELECT "
+		 "pg_terminate_backend(pid)), or raise lock_timeout%s or lock_retries in phase "
+		 "\"%s\".",
+		 retries, retries == 1 ? "y" : "ies", of_what, phase);
+}
