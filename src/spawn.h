@@ -53,7 +53,8 @@ enum status spawn_start(const struct strv *argv, const struct spawn_opts *opts, 
  * hint line says what to check.  Returns ST_NOTFOUND (ENOENT, ENOTDIR, a
  * missing #! interpreter) or ST_NOEXEC (anything else).
  */
-enum status spawn_report(const char *step, const char *cmd, int err, bool hints);
+enum status spawn_report(const char *step, const char *cmd, int err, bool hints)
+	__attribute__((warn_unused_result));
 
 /*
  * Set every signal's disposition to SIG_DFL (an ignored signal would stay

@@ -20,11 +20,11 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "proc.h"
+#include "util.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -55,8 +55,7 @@ static char *capture_end(struct capture *c)
 	assert_true(dup2(c->saved_fd, STDERR_FILENO) >= 0);
 	close(c->saved_fd);
 	assert_int_equal(fstat(c->file_fd, &stbuf), 0);
-	text = calloc(1, (size_t)stbuf.st_size + 1);
-	assert_non_null(text);
+	text = xcalloc(1, (size_t)stbuf.st_size + 1);
 	n = pread(c->file_fd, text, (size_t)stbuf.st_size, 0);
 	assert_int_equal(n, stbuf.st_size);
 	close(c->file_fd);
@@ -75,13 +74,6 @@ static char *capture_end(struct capture *c)
 		if (strstr((haystack), (needle)))                                       \
 			fail_msg("did not expect\n  %s\nin\n%s", (needle), (haystack)); \
 	} while (0)
-
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Run proc_run_grace on a literal argv, capturing the log into *log (caller
@@ -382,9 +374,9 @@ static void test_timeout_kills_group(void **state)
 	make_marker(marker, sizeof(marker), 0);
 	snprintf(script, sizeof(script),
 		 "trap 'echo got TERM; exit 0' TERM; sleep %s & sleep %s & wait", marker, marker);
-	t0 = now_ms();
+	t0 = clock_ms();
 	assert_int_equal(RUN("slow", 300, &log, "sh", "-c", script), ST_EXTERNAL);
-	assert_true(now_ms() - t0 >= 300);
+	assert_true(clock_ms() - t0 >= 300);
 	assert_contains(log, "[slow] got TERM\n");
 	assert_contains(log, "pgprelude: error: run step \"slow\" timed out after 300 ms; "
 			     "its process group was killed\n");
@@ -406,9 +398,9 @@ static void test_timeout_sigkill_after_grace(void **state)
 	make_marker(marker, sizeof(marker), 1);
 	snprintf(script, sizeof(script), "trap '' TERM; sleep %s & sleep %s; echo survived", marker,
 		 marker);
-	t0 = now_ms();
+	t0 = clock_ms();
 	assert_int_equal(RUN_GRACE("stubborn", 300, 200, &log, "sh", "-c", script), ST_EXTERNAL);
-	assert_true(now_ms() - t0 >= 300 + 200);
+	assert_true(clock_ms() - t0 >= 300 + 200);
 	assert_contains(
 		log,
 		"run step \"stubborn\" timed out after 300 ms; its process group was killed\n");
@@ -433,9 +425,9 @@ static void test_grandchild_holding_pipe(void **state)
 	 */
 	make_marker(marker, sizeof(marker), 2);
 	snprintf(script, sizeof(script), "sleep %s & echo started", marker);
-	t0 = now_ms();
+	t0 = clock_ms();
 	assert_int_equal(RUN("bg", 0, &log, "sh", "-c", script), ST_OK);
-	assert_true(now_ms() - t0 >= 900);
+	assert_true(clock_ms() - t0 >= 900);
 	alive = find_sleepers(marker, &left);
 	if (alive > 0)
 		kill(left, SIGKILL); /* clean up the sleep this test started, by its pid */
