@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proc.h"
+#include "spawn.h"
 
 static int sigfd = -1;
 static int stop_sig;
@@ -88,10 +88,51 @@ bool init_is_pid1(void)
 	return getpid() == 1;
 }
 
+/* Start the application in its own process group; ST_OK with its pid in *child. */
+static enum status start_app(const struct strv *argv, const struct creds *creds, pid_t *child)
+{
+	struct spawn_opts opts = { .in_fd = -1, .out_fd = -1, .creds = creds };
+
+	if (!argv || argv->n <= 0 || !argv->v || !argv->v[0] || !argv->v[0][0]) {
+		log_error("no command to start");
+		return ST_NOTFOUND;
+	}
+	opts.foreground = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+	return spawn_start(argv, &opts, child);
+}
+
+/*
+ * Reap every exited child.  Returns true with the exit code in *code once
+ * the application itself has exited.
+ */
+static bool reap_all(const struct strv *argv, pid_t child, int *code)
+{
+	int wstatus;
+	pid_t w;
+
+	/* CHLD signals merge: reap everything that has exited, every time. */
+	while ((w = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+		if (w != child)
+			continue;
+		if (WIFEXITED(wstatus)) {
+			log_debug("\"%s\" exited with status %d", argv->v[0], WEXITSTATUS(wstatus));
+			*code = WEXITSTATUS(wstatus);
+			return true;
+		}
+		if (WIFSIGNALED(wstatus)) {
+			log_debug("\"%s\" was killed by signal %d", argv->v[0], WTERMSIG(wstatus));
+			*code = EXIT_SIGNAL_BASE + WTERMSIG(wstatus);
+			return true;
+		}
+	}
+	return false;
+}
+
 int init_supervise(const struct strv *argv, const struct creds *creds)
 {
 	pid_t child;
 	enum status st;
+	int code;
 
 	/*
 	 * Not PID 1 (a shell, `docker run --init`, a test): orphans would go to
@@ -99,15 +140,14 @@ int init_supervise(const struct strv *argv, const struct creds *creds)
 	 */
 	if (!init_is_pid1() && prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
 		log_warning("could not become a child subreaper: %s", strerror(errno));
-	st = proc_spawn(argv, creds, &child);
+	st = start_app(argv, creds, &child);
 	if (st != ST_OK)
 		return status_exit_code(st, 0);
 	log_debug("supervising \"%s\" (pid %ld)", argv->v[0], (long)child);
 
 	for (;;) {
 		struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
-		int sig, wstatus;
-		pid_t w;
+		int sig;
 
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			return EXIT_INTERNAL;
@@ -116,20 +156,7 @@ int init_supervise(const struct strv *argv, const struct creds *creds)
 				log_warning("could not forward signal %d to pid %ld: %s", sig,
 					    (long)child, strerror(errno));
 		}
-		/* CHLD signals merge: reap everything that has exited, every time. */
-		while ((w = waitpid(-1, &wstatus, WNOHANG)) > 0) {
-			if (w != child)
-				continue;
-			if (WIFEXITED(wstatus)) {
-				log_debug("\"%s\" exited with status %d", argv->v[0],
-					  WEXITSTATUS(wstatus));
-				return WEXITSTATUS(wstatus);
-			}
-			if (WIFSIGNALED(wstatus)) {
-				log_debug("\"%s\" was killed by signal %d", argv->v[0],
-					  WTERMSIG(wstatus));
-				return EXIT_SIGNAL_BASE + WTERMSIG(wstatus);
-			}
-		}
+		if (reap_all(argv, child, &code))
+			return code;
 	}
 }

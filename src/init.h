@@ -16,9 +16,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "config.h"
 #include "privdrop.h"
 #include "status.h"
+#include "util.h"
 
 /* Block the signals and open the signalfd.  Logs and returns ST_INTERNAL on failure. */
 enum status init_setup(void) __attribute__((warn_unused_result));

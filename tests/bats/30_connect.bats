@@ -249,13 +249,17 @@ closed_port() {
 @test "a TERM while waiting for the database ends the run with 128+15" {
     port=$(closed_port)
     config "postgresql://postgres@127.0.0.1:$port/x" 'wait_timeout = 60s'
-    "$PGPRELUDE" -c "$CFG" wait 2>/dev/null 3>&- &
+    "$PGPRELUDE" -c "$CFG" wait 2>"$W/log" 3>&- &
     pid=$!
-    sleep 0.5
+    # TERM once it is waiting (blocked signals are queued before that anyway)
+    for _ in $(seq 50); do grep -q 'waiting for database' "$W/log" && break; sleep 0.1; done
     kill -TERM "$pid"
     status=0
     wait "$pid" || status=$?
     [ "$status" -eq 143 ]
+    # pgprelude's own stop, not the default action of TERM (which also gives 143)
+    run cat "$W/log"
+    assert_output --partial 'stopped by signal 15 (Terminated) before the hand-over'
 }
 
 @test "an out-of-memory failure exits 11" {

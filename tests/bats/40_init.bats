@@ -176,6 +176,26 @@ wait_ns() {
     assert_output 0
 }
 
+# The statement must end on the server, not only pgprelude: a backend left
+# running it would hold its locks (and its transaction) until it finished.
+@test "TERM during a long SQL statement cancels it on the server: no backend still runs it after the exit" {
+    echo "SELECT pg_sleep(60);" | mig pre 002_slow.sql
+    running_sql="SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                 AND state = 'active' AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+    "$PGPRELUDE" -c "$CFG" migrate >"$OUT/log" 2>&1 3>&- &
+    pid=$!
+    await_session "datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    running=$(sql "$running_sql")
+    # whatever the outcome, no sleeping backend outlives the test
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+    [ "$status" -eq 143 ]
+    [ "$running" -eq 0 ]
+    grep -q 'cancelling the running statement of pre/002_slow.sql' "$OUT/log"
+}
+
 @test "TERM during a run step is passed on to its process group and ends the start-up" {
     printf '%s\n' '[phase schema]' "run = sh -c 'trap \"echo schema got TERM; exit 0\" TERM; touch $OUT/ready; while :; do sleep 0.1; done'" >>"$CFG"
     "$PGPRELUDE" -c "$CFG" -- echo never >"$OUT/log" 2>&1 3>&- &
