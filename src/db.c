@@ -131,7 +131,12 @@ static void notice_receiver(void *arg, const PGresult *res)
 		level = LOG_WARNING;
 	else if (strcmp(sev, "DEBUG") == 0)
 		level = LOG_DEBUG;
-	if (notice_file)
+	/* A WARNING is logged as a warning: its severity is the level already. */
+	if (level == LOG_WARNING && notice_file)
+		log_at(level, notice_file, 0, 0, "%s", msg ? msg : "");
+	else if (level == LOG_WARNING)
+		log_msg(level, "server: %s", msg ? msg : "");
+	else if (notice_file)
 		log_at(level, notice_file, 0, 0, "%s: %s", sev, msg ? msg : "");
 	else
 		log_msg(level, "server %s: %s", sev, msg ? msg : "");
@@ -146,11 +151,63 @@ void db_set_notice_file(PGconn *conn, const char *file)
 }
 
 /*
- * Classify a failed connection attempt by libpq's message.  libpq exposes no
- * SQLSTATE for connection failures, so the server's (English) messages and
- * libpq's own are matched; anything unknown counts as "waiting may help".
+ * The SQLSTATE the server sent with its last error while the connection was
+ * being set up, from libpq's message in verbose form ("FATAL:  28P01: ...",
+ * the severity word in the server's language): copied into state (6 bytes),
+ * or "" when the failure was libpq's own (refused, timed out, no password).
  */
-static enum status classify(const char *msg, const char **reason)
+static void startup_sqlstate(const char *msg, char state[6])
+{
+	state[0] = '\0';
+	for (const char *p = msg; (p = strstr(p, ":  ")) != NULL; p++) {
+		const char *c = p + 3;
+		int n = 0;
+		while (n < 5 && ((c[n] >= '0' && c[n] <= '9') || (c[n] >= 'A' && c[n] <= 'Z')))
+			n++;
+		if (n == 5 && c[5] == ':' && c[6] == ' ') {
+			memcpy(state, c, 5);
+			state[5] = '\0';
+		}
+	}
+}
+
+/*
+ * libpq's verbose message as it reads in the default verbosity: without the
+ * "SQLSTATE: " after each severity and without the LOCATION lines.  Written
+ * into out (len bytes).
+ */
+static void terse_message(const char *msg, char *out, size_t len)
+{
+	size_t j = 0;
+
+	for (const char *p = msg; *p && j + 1 < len;) {
+		const char *eol = strchr(p, '\n');
+		const char *end = eol ? eol + 1 : p + strlen(p);
+		char state[6];
+
+		if (strncmp(p, "LOCATION:  ", 11) == 0) {
+			p = end;
+			continue;
+		}
+		while (p < end && j + 1 < len) {
+			out[j++] = *p;
+			/* ":  28P01: " -> ":  " */
+			if (j >= 3 && strncmp(out + j - 3, ":  ", 3) == 0 &&
+			    (startup_sqlstate(p - 2, state), *state) && strncmp(p + 1, state, 5) == 0)
+				p += 7;
+			p++;
+		}
+	}
+	out[j] = '\0';
+}
+
+/*
+ * Classify a failed connection attempt: by the SQLSTATE the server sent,
+ * whatever the language of its messages, and for libpq's own failures
+ * (which carry none) by libpq's message.  A known English server message
+ * gives a more precise reason; anything unknown counts as "waiting may help".
+ */
+static enum status classify(const char *msg, const char *state, const char **reason)
 {
 	static const struct {
 		const char *needle;
@@ -180,14 +237,41 @@ static enum status classify(const char *msg, const char **reason)
 		{ "timeout expired", "connection timed out", ST_UNREACHABLE },
 		{ "No route to host", "no route to host", ST_UNREACHABLE },
 	};
+	/* The server's own verdict, by SQLSTATE class: what waiting cannot fix. */
+	static const struct {
+		const char *prefix;
+		const char *reason;
+		enum status st;
+	} states[] = {
+		{ "28P01", "password authentication failed", ST_AUTH },
+		{ "28", "the server refuses the role or the connection", ST_AUTH },
+		{ "3D000", "the database does not exist", ST_AUTH },
+		{ "42501", "the role may not connect", ST_AUTH },
+		{ "53300", "the server has too many clients", ST_UNREACHABLE },
+		{ "57P03", "the server cannot accept connections yet", ST_UNREACHABLE },
+	};
+	enum status st = ST_UNREACHABLE;
+
+	*reason = "the server does not answer";
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		if (strstr(msg, rules[i].needle)) {
 			*reason = rules[i].reason;
-			return rules[i].st;
+			st = rules[i].st;
+			break;
 		}
 	}
-	*reason = "the server does not answer";
-	return ST_UNREACHABLE;
+	if (!*state)
+		return st;
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		if (strncmp(state, states[i].prefix, strlen(states[i].prefix)) != 0)
+			continue;
+		/* an English message said more about the same verdict: keep its reason */
+		if (st != states[i].st)
+			*reason = states[i].reason;
+		return states[i].st;
+	}
+	/* another server error: waiting may help (a restart, a failover) */
+	return st == ST_AUTH ? ST_UNREACHABLE : st;
 }
 
 /* Copy libpq's message into errbuf as one line. */
@@ -223,6 +307,13 @@ static void warm_up_random(void)
 		done = true;
 		(void)RAND_bytes(&byte, 1);
 	}
+}
+
+static bool standby_ok;
+
+void db_allow_standby(bool ok)
+{
+	standby_ok = ok;
 }
 
 static bool (*idle_fn)(void *);
@@ -301,6 +392,8 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 			*reason = "out of memory";
 		return ST_INTERNAL;
 	}
+	/* The server's login errors then carry their SQLSTATE (classify). */
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
 	/* Poll the connection ourselves, so that a stop signal ends the attempt at once. */
 	for (PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
 	     PQstatus(conn) != CONNECTION_BAD && ps != PGRES_POLLING_OK &&
@@ -319,8 +412,11 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 		ps = PQconnectPoll(conn);
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
-		one_line(errbuf, errlen, PQerrorMessage(conn));
-		st = classify(PQerrorMessage(conn), &why);
+		char state[6], terse[1024];
+		startup_sqlstate(PQerrorMessage(conn), state);
+		terse_message(PQerrorMessage(conn), terse, sizeof(terse));
+		one_line(errbuf, errlen, terse);
+		st = classify(terse, state, &why);
 		if (reason)
 			*reason = why;
 		/* keep the description of the target for the caller's messages */
@@ -328,12 +424,25 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 		PQfinish(conn);
 		return st;
 	}
+	PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
 	PQsetNoticeReceiver(conn, notice_receiver, NULL);
-	res = PQexec(conn, "SELECT 1");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	res = PQexec(conn, "SELECT pg_catalog.pg_is_in_recovery()");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		one_line(errbuf, errlen, PQerrorMessage(conn));
 		if (reason)
 			*reason = "SELECT 1 failed";
+		PQclear(res);
+		db_describe(conn);
+		PQfinish(conn);
+		return ST_UNREACHABLE;
+	}
+	/* A standby cannot be migrated, but a failover may promote it: wait. */
+	if (!standby_ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		one_line(errbuf, errlen,
+			 "the server is a hot standby: it accepts only read-only transactions until "
+			 "it is promoted");
+		if (reason)
+			*reason = "the server is a standby (in recovery)";
 		PQclear(res);
 		db_describe(conn);
 		PQfinish(conn);

@@ -33,6 +33,14 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	__attribute__((warn_unused_result));
 
 /*
+ * Whether a hot standby (a server in recovery) counts as ready.  By default
+ * it does not: db_connect_once reports it as ST_UNREACHABLE ("the server is
+ * a standby (in recovery)"), since a failover may promote it.  The read-only
+ * commands allow it.
+ */
+void db_allow_standby(bool ok);
+
+/*
  * Step 1 of the job: connect and SELECT 1 until it works, backing off with
  * jitter, for at most cfg->wait_timeout_ms.  Logs why it is still waiting
  * every few seconds, and the outcome.  Returns ST_OK with the connection in
