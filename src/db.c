@@ -193,7 +193,8 @@ static void terse_message(const char *msg, char *out, size_t len)
 			out[j++] = *p;
 			/* ":  28P01: " -> ":  " */
 			if (j >= 3 && strncmp(out + j - 3, ":  ", 3) == 0 &&
-			    (startup_sqlstate(p - 2, state), *state) && strncmp(p + 1, state, 5) == 0)
+			    (startup_sqlstate(p - 2, state), *state) &&
+			    strncmp(p + 1, state, 5) == 0)
 				p += 7;
 			p++;
 		}
@@ -438,9 +439,10 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	}
 	/* A standby cannot be migrated, but a failover may promote it: wait. */
 	if (!standby_ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-		one_line(errbuf, errlen,
-			 "the server is a hot standby: it accepts only read-only transactions until "
-			 "it is promoted");
+		one_line(
+			errbuf, errlen,
+			"the server is a hot standby: it accepts only read-only transactions until "
+			"it is promoted");
 		if (reason)
 			*reason = "the server is a standby (in recovery)";
 		PQclear(res);

@@ -6,18 +6,25 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "ddl.h"
 #include "log.h"
+#include "util.h"
 
-static char *qualify(PGconn *conn, const struct config *cfg)
+static char *qualify(PGconn *conn, const char *schema, const char *table)
 {
-	char *s = db_quote_ident(conn, cfg->history_schema);
-	char *t = db_quote_ident(conn, cfg->history_table);
-	char *q = NULL;
-	if (s && t && (q = malloc(strlen(s) + strlen(t) + 2)))
-		sprintf(q, "%s.%s", s, t);
+	char *s = db_quote_ident(conn, schema);
+	char *t = db_quote_ident(conn, table);
+	char *q = xasprintf("%s.%s", s, t);
+
 	free(s);
 	free(t);
 	return q;
+}
+
+bool history_is_default(const struct config *cfg)
+{
+	return strcmp(cfg->history_schema, HISTORY_SCHEMA) == 0 &&
+	       strcmp(cfg->history_table, HISTORY_TABLE) == 0;
 }
 
 /* Order of rows by (phase, file), bytewise, as history_find looks them up. */
@@ -41,52 +48,59 @@ static int applied_cmp(const void *a, const void *b)
 	return c ? c : key_cmp(x->phase, x->file, y);
 }
 
+/*
+ * Whether the table h names exists; for the default table, when it does not
+ * but the one earlier versions kept in public does, read that one instead
+ * (h->legacy: history_adopt_legacy moves it).
+ */
+static enum status find_table(PGconn *conn, const struct config *cfg, struct history *h)
+{
+	const char *params[2] = { h->qualified, HISTORY_LEGACY };
+	enum status st;
+	PGresult *res = db_query(conn,
+				 "SELECT to_regclass($1) IS NOT NULL,"
+				 " to_regclass($1) IS NULL AND to_regclass($2) IS NOT NULL",
+				 2, params, &st);
+
+	if (!res)
+		return st;
+	h->exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	h->legacy = history_is_default(cfg) && strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return ST_OK;
+}
+
 enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
 {
-	char name[256];
-	const char *params[1] = { name };
-	char *sql = NULL;
-	PGresult *res = NULL;
-	enum status st = ST_INTERNAL;
+	char *sql;
+	PGresult *res;
+	enum status st;
 
 	memset(h, 0, sizeof(*h));
-	h->qualified = qualify(conn, cfg);
-	h->schema = strdup(cfg->history_schema);
-	if (!h->qualified || !h->schema)
-		goto out;
-	snprintf(name, sizeof(name), "%s", h->qualified);
-	res = db_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, &st);
-	if (!res)
-		goto out;
-	h->exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	res = NULL;
-	if (!h->exists) {
-		st = ST_OK;
-		goto out;
+	h->qualified = qualify(conn, cfg->history_schema, cfg->history_table);
+	h->schema = xstrdup(cfg->history_schema);
+	st = find_table(conn, cfg, h);
+	if (st != ST_OK || (!h->exists && !h->legacy)) {
+		if (st != ST_OK)
+			history_free(h);
+		return st;
 	}
-	if (asprintf(
-		    &sql,
-		    "SELECT phase, file, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
-		    " applied_by, outcome, duration_ms FROM %s",
-		    h->qualified) < 0) {
-		sql = NULL;
-		st = ST_INTERNAL;
-		goto out;
-	}
+	sql = xasprintf(
+		"SELECT phase, file, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS TZ'),"
+		" applied_by, outcome, duration_ms FROM %s",
+		h->legacy ? HISTORY_LEGACY : h->qualified);
 	res = db_query(conn, sql, 0, NULL, &st);
+	free(sql);
 	if (!res) {
 		log_hint("The history table %s exists but cannot be read as pgprelude's.",
-			 h->qualified);
-		goto out;
+			 h->legacy ? HISTORY_LEGACY : h->qualified);
+		history_free(h);
+		return st;
 	}
+	h->exists = true;
 	h->n = PQntuples(res);
-	h->rows = calloc((size_t)h->n + 1, sizeof(*h->rows));
-	h->by_key = calloc((size_t)h->n + 1, sizeof(*h->by_key));
-	if (!h->rows || !h->by_key) {
-		st = ST_INTERNAL;
-		goto out;
-	}
+	h->rows = xcalloc((size_t)h->n + 1, sizeof(*h->rows));
+	h->by_key = xcalloc((size_t)h->n + 1, sizeof(*h->by_key));
 	for (int i = 0; i < h->n; i++) {
 		struct history_row *r = &h->rows[i];
 		r->phase = PQgetvalue(res, i, 0);
@@ -103,67 +117,89 @@ enum status history_load(PGconn *conn, const struct config *cfg, struct history 
 		h->by_key[i] = &h->rows[i];
 	qsort(h->by_key, (size_t)h->n, sizeof(*h->by_key), key_ptr_cmp);
 	h->res = res;
-	res = NULL;
-	st = ST_OK;
-out:
-	if (st == ST_INTERNAL)
-		log_error("out of memory");
+	return ST_OK;
+}
+
+/* Create h's schema unless it exists (CREATE SCHEMA IF NOT EXISTS wants a privilege even then). */
+static enum status ensure_schema(PGconn *conn, const struct history *h)
+{
+	const char *params[1] = { h->schema };
+	PGresult *res;
+	enum status st;
+	bool exists;
+
+	res = db_query(conn, "SELECT to_regnamespace(quote_ident($1)) IS NOT NULL", 1, params, &st);
+	if (!res)
+		return st;
+	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
-	free(sql);
-	if (st != ST_OK)
-		history_free(h);
+	if (!exists) {
+		char *q = db_quote_ident(conn, h->schema);
+		char *sql = xasprintf("CREATE SCHEMA %s", q);
+		st = db_exec(conn, sql, NULL);
+		free(sql);
+		free(q);
+		if (st != ST_OK)
+			log_error("could not create the schema of the history table %s",
+				  h->qualified);
+	}
 	return st;
+}
+
+enum status history_adopt_legacy(PGconn *conn, struct history *h)
+{
+	enum status st;
+
+	if (!h->legacy)
+		return ST_OK;
+	st = db_exec(conn, "BEGIN", NULL);
+	if (st == ST_OK)
+		st = ensure_schema(conn, h);
+	if (st == ST_OK)
+		st = db_exec(conn,
+			     "ALTER TABLE " HISTORY_LEGACY " SET SCHEMA " HISTORY_SCHEMA ";"
+			     " ALTER TABLE " HISTORY_SCHEMA
+			     ".pgprelude_history RENAME TO " HISTORY_TABLE,
+			     NULL);
+	if (st == ST_OK)
+		st = db_exec(conn, "COMMIT", NULL);
+	if (st != ST_OK) {
+		ddl_rollback(conn);
+		log_error("could not move the history table " HISTORY_LEGACY " to %s",
+			  h->qualified);
+		return st;
+	}
+	log_info("moved the history table " HISTORY_LEGACY " to %s (%d row%s), out of the schema "
+		 "that schema tools manage",
+		 h->qualified, h->n, h->n == 1 ? "" : "s");
+	h->legacy = false;
+	return ST_OK;
 }
 
 enum status history_ensure(PGconn *conn, struct history *h)
 {
-	const char *params[1] = { h->schema };
-	char *sql = NULL;
-	PGresult *res;
+	char *sql;
 	enum status st;
 
-	if (h->exists)
+	if (h->exists && !h->legacy)
 		return ST_OK;
-	/* Check first: CREATE SCHEMA IF NOT EXISTS wants a privilege even when the schema exists. */
-	res = db_query(conn, "SELECT to_regnamespace(quote_ident($1)) IS NOT NULL", 1, params, &st);
-	if (!res)
+	if (h->legacy)
+		return history_adopt_legacy(conn, h);
+	st = ensure_schema(conn, h);
+	if (st != ST_OK)
 		return st;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		char *q = db_quote_ident(conn, h->schema);
-		if (!q || asprintf(&sql, "CREATE SCHEMA %s", q) < 0) {
-			free(q);
-			PQclear(res);
-			log_error("out of memory");
-			return ST_INTERNAL;
-		}
-		free(q);
-		st = db_exec(conn, sql, NULL);
-		free(sql);
-		sql = NULL;
-		if (st != ST_OK) {
-			PQclear(res);
-			log_error("could not create the schema of the history table %s",
-				  h->qualified);
-			return st;
-		}
-	}
-	PQclear(res);
-	if (asprintf(&sql,
-		     "CREATE TABLE IF NOT EXISTS %s ("
-		     " phase text NOT NULL,"
-		     " file text NOT NULL,"
-		     " checksum text NOT NULL,"
-		     " applied_at timestamptz NOT NULL DEFAULT now(),"
-		     " duration_ms integer NOT NULL,"
-		     " applied_by text NOT NULL DEFAULT current_user,"
-		     " applied_host text NOT NULL,"
-		     " pgprelude_version text NOT NULL,"
-		     " outcome text NOT NULL,"
-		     " PRIMARY KEY (phase, file))",
-		     h->qualified) < 0) {
-		log_error("out of memory");
-		return ST_INTERNAL;
-	}
+	sql = xasprintf("CREATE TABLE IF NOT EXISTS %s ("
+			" phase text NOT NULL,"
+			" file text NOT NULL,"
+			" checksum text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now(),"
+			" duration_ms integer NOT NULL,"
+			" applied_by text NOT NULL DEFAULT current_user,"
+			" applied_host text NOT NULL,"
+			" pgprelude_version text NOT NULL,"
+			" outcome text NOT NULL,"
+			" PRIMARY KEY (phase, file))",
+			h->qualified);
 	st = db_exec(conn, sql, NULL);
 	free(sql);
 	if (st != ST_OK) {
@@ -175,6 +211,31 @@ enum status history_ensure(PGconn *conn, struct history *h)
 	return ST_OK;
 }
 
+enum status history_check_present(PGconn *conn, const struct history *h, const char *after)
+{
+	const char *params[1] = { h->qualified };
+	enum status st;
+	PGresult *res;
+	bool present;
+
+	if (!h->exists || h->legacy)
+		return ST_OK;
+	res = db_query(conn, "SELECT to_regclass($1) IS NOT NULL", 1, params, &st);
+	if (!res)
+		return st;
+	present = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (present)
+		return ST_OK;
+	log_error("the history table %s is gone: %s dropped it", h->qualified, after);
+	log_detail("Without it pgprelude cannot tell which files were applied; nothing more runs.");
+	log_hint("Keep pgprelude's history out of the schemas the schema tool manages ([history] "
+		 "table, default " HISTORY_SCHEMA "." HISTORY_TABLE
+		 "), then restore the table from a "
+		 "backup or record the applied files again with pgprelude baseline.");
+	return ST_EXTERNAL;
+}
+
 enum status history_record(PGconn *conn, const struct history *h, const char *phase,
 			   const char *file, const char *checksum, long duration_ms,
 			   const char *outcome)
@@ -184,23 +245,20 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 	const char *params[7] = {
 		phase, file, checksum, duration, host, PGPRELUDE_VERSION, outcome
 	};
-	char *sql = NULL;
+	char *sql;
 	PGresult *res;
 	enum status st;
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(duration, sizeof(duration), "%ld", duration_ms);
-	if (asprintf(&sql,
-		     "INSERT INTO %s AS h (phase, file, checksum, duration_ms, applied_host,"
-		     " pgprelude_version, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-		     " ON CONFLICT (phase, file) DO UPDATE SET checksum = excluded.checksum,"
-		     " applied_at = now(), duration_ms = excluded.duration_ms,"
-		     " applied_by = current_user, applied_host = excluded.applied_host,"
-		     " pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome",
-		     h->qualified) < 0) {
-		log_error("out of memory");
-		return ST_INTERNAL;
-	}
+	sql = xasprintf(
+		"INSERT INTO %s AS h (phase, file, checksum, duration_ms, applied_host,"
+		" pgprelude_version, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		" ON CONFLICT (phase, file) DO UPDATE SET checksum = excluded.checksum,"
+		" applied_at = now(), duration_ms = excluded.duration_ms,"
+		" applied_by = current_user, applied_host = excluded.applied_host,"
+		" pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome",
+		h->qualified);
 	res = db_query(conn, sql, 7, params, &st);
 	free(sql);
 	if (!res) {

@@ -22,10 +22,16 @@ struct history_row {
 	long duration_ms;
 };
 
+/* The default history table, and where versions before 0.2 kept it. */
+#define HISTORY_SCHEMA "pgprelude"
+#define HISTORY_TABLE "history"
+#define HISTORY_LEGACY "public.pgprelude_history"
+
 struct history {
 	char *qualified; /* "schema"."table", quoted */
 	char *schema;	 /* the schema, unquoted */
 	bool exists;
+	bool legacy;		  /* read from HISTORY_LEGACY: history_adopt_legacy moves it */
 	struct history_row *rows; /* in the order they were applied */
 	int n;
 	const struct history_row **by_key; /* the rows sorted by (phase, file) */
@@ -39,7 +45,27 @@ struct history {
 enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
 	__attribute__((warn_unused_result));
 
-/* Create the table (and its schema) if it does not exist yet.  Logs on failure. */
+/* Whether cfg names the default history table. */
+bool history_is_default(const struct config *cfg);
+
+/*
+ * Move the history that h->legacy says was read from HISTORY_LEGACY to the
+ * default place, keeping its rows, in one transaction (under the migration
+ * lock).  ST_OK (nothing to do when not legacy), or the failure after
+ * logging.
+ */
+enum status history_adopt_legacy(PGconn *conn, struct history *h)
+	__attribute__((warn_unused_result));
+
+/*
+ * After a step that may drop tables (a run step): when the history table
+ * existed and is gone now, log that it is, naming after (the step: "run step
+ * \"schema\""), and return ST_EXTERNAL; ST_OK while it is there.
+ */
+enum status history_check_present(PGconn *conn, const struct history *h, const char *after)
+	__attribute__((warn_unused_result));
+
+/* Create the table (and its schema) if it does not exist yet, or move the legacy one.  Logs on failure. */
 enum status history_ensure(PGconn *conn, struct history *h) __attribute__((warn_unused_result));
 
 /*

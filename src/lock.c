@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "history.h"
 #include "log.h"
 #include "wait.h"
 
@@ -18,10 +19,18 @@ struct lock_def {
 	void (*give_up)(long waited_ms);
 };
 
-/* The second key: the history table's name, hashed by the server. */
+/*
+ * The second key: the history table's name, hashed by the server.  The
+ * default table keeps the key of its old place (public.pgprelude_history),
+ * so that replicas of an older version, rolling out beside newer ones, still
+ * wait for each other.
+ */
 static void lock_name(const struct config *cfg, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s", cfg->history_schema, cfg->history_table);
+	if (history_is_default(cfg))
+		snprintf(buf, len, "%s", HISTORY_LEGACY);
+	else
+		snprintf(buf, len, "%s.%s", cfg->history_schema, cfg->history_table);
 }
 
 /* Poll d's lock on conn until it is granted, the wait times out, or a stop signal comes. */
