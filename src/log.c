@@ -13,6 +13,7 @@
 #include "util.h"
 
 #define LOG_LINE_MAX 8192
+#define LOG_SUMMARY_MAX 4096
 
 static enum log_format log_format = LOG_FORMAT_TEXT;
 static enum log_level log_min = LOG_INFO;
@@ -155,6 +156,48 @@ static size_t whole_chars(const char *text, size_t len)
 	return len;
 }
 
+/* The first error, with its detail, hint and context lines (log_first_error). */
+static struct {
+	char text[LOG_SUMMARY_MAX];
+	size_t len;
+	enum {
+		FIRST_NONE,
+		FIRST_OPEN,
+		FIRST_DONE
+	} state;
+} first;
+
+static void remember(enum log_level level, const char *file, int line, int col, const char *text)
+{
+	char head[512] = "";
+	int n;
+
+	if (level < LOG_DETAIL && first.state == FIRST_OPEN)
+		first.state = FIRST_DONE;
+	if (level == LOG_ERROR && first.state == FIRST_NONE)
+		first.state = FIRST_OPEN;
+	if (first.state != FIRST_OPEN)
+		return;
+	if (file && line > 0 && col > 0)
+		snprintf(head, sizeof(head), "%s:%d:%d: ", file, line, col);
+	else if (file && line > 0)
+		snprintf(head, sizeof(head), "%s:%d: ", file, line);
+	else if (file)
+		snprintf(head, sizeof(head), "%s: ", file);
+	n = snprintf(first.text + first.len, sizeof(first.text) - first.len, "%s%s: %s\n", head,
+		     level_names[level], text);
+	if (n > 0)
+		first.len += (size_t)n < sizeof(first.text) - first.len
+				     ? (size_t)n
+				     : whole_chars(first.text + first.len,
+						   sizeof(first.text) - first.len - 1);
+}
+
+const char *log_first_error(void)
+{
+	return first.text;
+}
+
 static bool log_wanted(enum log_level level)
 {
 	if (level >= LOG_DETAIL)
@@ -239,6 +282,7 @@ static void log_vemit(enum log_level level, const char *file, int line, int col,
 	/* cut short: never end in the middle of a character */
 	if (n >= (int)sizeof(text))
 		text[whole_chars(text, sizeof(text) - 1)] = '\0';
+	remember(level, file, line, col, text);
 	log_emit(level, file, line, col, text);
 }
 

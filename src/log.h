@@ -45,6 +45,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 void log_at(enum log_level level, const char *file, int line, int col, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/*
+ * The first error logged, with the detail, hint and context lines that
+ * followed it, in text form ("file:27:3: error: ...\ndetail: ...\n"), at
+ * most 4 KiB; "" when nothing failed.  Remembered whatever the level shown
+ * and the format, for a summary at exit (a termination log).
+ */
+const char *log_first_error(void);
+
 /* A line of output from an external command, shown under a prefix ("[schema] …"). */
 void log_output(const char *prefix, const char *line, int len);
 
