@@ -280,10 +280,14 @@ enum status inil_parse_text(const char *text, size_t len, const char *shown,
 	if (rc == -2)
 		xoom();
 	if (rc <= 0 && r.refused_line) {
-		/* the last key's value is not complete: the refused line might have continued it */
+		/*
+		 * The last key's value is not complete: the refused line might
+		 * have continued it.  (A key without a name is an error as it is.)
+		 */
 		while (r.n_items > 0 && r.items[r.n_items - 1].kind == ITEM_CONT)
 			drop_last_item(&r);
-		if (r.n_items > 0 && r.items[r.n_items - 1].kind == ITEM_KEY)
+		if (r.n_items > 0 && r.items[r.n_items - 1].kind == ITEM_KEY &&
+		    *r.items[r.n_items - 1].text)
 			drop_last_item(&r);
 	}
 	if (!pass_items(&r,

@@ -985,7 +985,29 @@ struct exact_case {
 #define ONES50 "11111111111111111111111111111111111111111111111111"
 #define WITH_NUL DB PRE "mode = exec\0\n"
 
+#define NAMELESS_NUL "[database]\n= x\nmode\0\n"
+
 static const struct exact_case exact_cases[] = {
+	/* how errors on neighbouring lines meet */
+	{ "a line refused after a value: the value may have gone on",
+	  "[database]\nwait_timeout = x\n" ONES50 ONES50 ONES50 ONES50 "\n", 0, 3,
+	  "line too long (at most 199 bytes); continue the value on indented lines", NULL },
+	{ "a key without a name before a refused line", NAMELESS_NUL, sizeof(NAMELESS_NUL) - 1, 2,
+	  "missing key name before \"=\"", NULL },
+	{ "a bad line after a bad value: one error, one hint",
+	  "[database]\nwait_timeout = x\nbad line\n", 0, 2,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "a section after a bad value", "[database]\nwait_timeout = x\n[nothing]\n", 0, 2,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "an indented \"[\" line continues a value",
+	  "[database]\nurl = a\n  [b]\nwait_timeout = x\n", 0, 4,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "a long section name is not cut", "[phase " ONES50 "-" ONES50 "]\n", 0, 1,
+	  "phase \"" ONES50 "-" ONES50 "\" has no kind: give one of dir, run, wait_for", NULL },
+
 	{ "a line without '='", DB "sslmode require\n" PRE, 0, 5,
 	  "expected \"key = value\", \"[section]\" or a comment",
 	  "to continue the previous value, indent the line" },
