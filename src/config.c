@@ -589,8 +589,7 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 	};
 }
 
-/* A [section] header: validate it and make it the current section. */
-/* A section header: text is what is between the brackets, trimmed. */
+/* A [section] header (text: what is between the brackets, trimmed): validate it, make it current. */
 static void open_section(struct loader *ld, const char *text)
 {
 	const char *word, *arg;
