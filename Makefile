@@ -210,13 +210,14 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
 $(FUZZ_BUILD)/fuzz_sqlsplit: tests/fuzz/fuzz_sqlsplit.c $(FUZZ_BUILD)/obj/sqlsplit.o
 	$(FUZZ_LINK)
 
-$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o inilines.o log.o util.o)
+$(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o config_values.o expand.o inilines.o log.o util.o)
 	$(FUZZ_LINK) -linih
 
 # constraints.c converges through db.c, and db.c waits on init.c's signal
 # descriptor, which reaches proc.c and privdrop.c: the parser links them all.
 $(FUZZ_BUILD)/fuzz_constraints: tests/fuzz/fuzz_constraints.c $(addprefix $(FUZZ_BUILD)/obj/, \
-		constraints.o inilines.o config.o log.o db.o init.o proc.o status.o privdrop.o util.o)
+		constraints.o inilines.o config.o config_values.o expand.o log.o db.o init.o proc.o \
+		status.o privdrop.o util.o)
 	$(FUZZ_LINK) $(LIBS)
 
 # --- benchmarks ----------------------------------------------------------------

@@ -4,568 +4,40 @@
  * inih does the tokenising, through inilines.c, which gives every key and
  * section its line, refuses over-long lines and stops at the first error.
  * A key's value is interpreted once it is complete (continuation lines
- * joined): expanded, parsed and stored; messages about a value name the
- * line of its key.
+ * joined): expanded (expand.c), parsed (config_values.c) and stored;
+ * messages about a value name the line of its key.
  */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
+#include "expand.h"
 #include "inilines.h"
 #include "log.h"
 
-#define SECRET_MAX (1024L * 1024) /* largest *_FILE secret we read */
-#define SUGGEST_MAX 128		  /* longest key config_suggest compares */
 #define MSG_MAX 512
 
-/* ---- small string helpers --------------------------------------------- */
-
-/* A growable string; oom is set (and sticks) when an allocation fails. */
-struct cfg_buf {
-	char *p;
-	size_t len;
-	size_t cap;
-	bool oom;
-};
-
-static void sb_putn(struct cfg_buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 32;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_putc(struct cfg_buf *b, char c)
-{
-	sb_putn(b, &c, 1);
-}
-
-/* Hand over the string (never NULL unless out of memory) and reset b. */
-static char *sb_take(struct cfg_buf *b)
-{
-	char *p = NULL;
-	if (!b->p && !b->oom) {
-		b->p = calloc(1, 1);
-		b->oom = !b->p;
-	}
-	if (b->oom)
-		free(b->p);
-	else
-		p = b->p;
-	*b = (struct cfg_buf){ 0 };
-	return p;
-}
-
-static void sb_reset(struct cfg_buf *b)
-{
-	free(b->p);
-	*b = (struct cfg_buf){ 0 };
-}
-
-/* Append s (taking ownership) and keep v NULL-terminated; false (s freed) when out of memory. */
-static bool cfg_strv_push(struct strv *sv, char *s)
-{
-	char **v;
-	if (!s)
-		return false;
-	v = realloc(sv->v, ((size_t)sv->n + 2) * sizeof(*v));
-	if (!v) {
-		free(s);
-		return false;
-	}
-	v[sv->n++] = s;
-	v[sv->n] = NULL;
-	sv->v = v;
-	return true;
-}
-
-/* Make sure an empty list still has its NULL terminator. */
-static bool cfg_strv_terminate(struct strv *sv)
-{
-	if (sv->v)
-		return true;
-	sv->v = calloc(1, sizeof(*sv->v));
-	return sv->v != NULL;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static bool is_ascii_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_ascii_digit(char c)
+static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
 static bool is_name_char(char c)
 {
-	return is_ascii_alpha(c) || is_ascii_digit(c) || c == '_';
-}
-
-/* ---- durations -------------------------------------------------------- */
-
-/*
- * Durations are capped at INT_MAX milliseconds (24.8 days): PostgreSQL's
- * lock_timeout and statement_timeout take an int of milliseconds, and poll()
- * timeouts are ints too, so a larger value could only overflow somewhere.
- */
-bool config_parse_duration(const char *s, long *ms)
-{
-	long long n = 0;
-	long long unit = 1000;
-	const char *p = s;
-
-	if (!s || !is_ascii_digit(*p))
-		return false;
-	for (; is_ascii_digit(*p); p++) {
-		n = n * 10 + (*p - '0');
-		if (n > INT_MAX)
-			return false;
-	}
-	if (*p == '\0' || strcmp(p, "s") == 0)
-		unit = 1000;
-	else if (strcmp(p, "ms") == 0)
-		unit = 1;
-	else if (strcmp(p, "m") == 0)
-		unit = 60LL * 1000;
-	else if (strcmp(p, "h") == 0)
-		unit = 60LL * 60 * 1000;
-	else
-		return false;
-	if (n * unit > INT_MAX)
-		return false;
-	*ms = (long)(n * unit);
-	return true;
-}
-
-/* ---- word and list splitting ------------------------------------------ */
-
-bool config_split_words(const char *s, struct strv *out, const char **err)
-{
-	struct cfg_buf word = { 0 };
-	bool in_word = false;
-	const char *msg = NULL;
-
-	*out = (struct strv){ 0 };
-	for (const char *p = s; *p;) {
-		char c = *p;
-		if (is_blank(c)) {
-			if (in_word && !cfg_strv_push(out, sb_take(&word))) {
-				msg = "out of memory";
-				goto out;
-			}
-			in_word = false;
-			p++;
-		} else if (c == '\\') {
-			if (p[1] == '\0') {
-				msg = "trailing backslash";
-				goto out;
-			}
-			if (p[1] != '\n') { /* backslash-newline joins lines */
-				sb_putc(&word, p[1]);
-				in_word = true;
-			}
-			p += 2;
-		} else if (c == '\'') {
-			const char *end = strchr(p + 1, '\'');
-			if (!end) {
-				msg = "unterminated single quote";
-				goto out;
-			}
-			sb_putn(&word, p + 1, (size_t)(end - p - 1));
-			in_word = true;
-			p = end + 1;
-		} else if (c == '"') {
-			p++;
-			for (;;) {
-				if (*p == '\0') {
-					msg = "unterminated double quote";
-					goto out;
-				}
-				if (*p == '"')
-					break;
-				if (*p == '\\' && p[1] != '\0' && strchr("\"\\$`\n", p[1])) {
-					if (p[1] != '\n')
-						sb_putc(&word, p[1]);
-					p += 2;
-					continue;
-				}
-				sb_putc(&word, *p++);
-			}
-			in_word = true;
-			p++;
-		} else {
-			sb_putc(&word, c);
-			in_word = true;
-			p++;
-		}
-		if (word.oom) {
-			msg = "out of memory";
-			goto out;
-		}
-	}
-	if ((in_word && !cfg_strv_push(out, sb_take(&word))) || !cfg_strv_terminate(out))
-		msg = "out of memory";
-out:
-	sb_reset(&word);
-	if (msg) {
-		strv_free(out);
-		if (err)
-			*err = msg;
-		return false;
-	}
-	return true;
-}
-
-bool config_split_list(const char *s, struct strv *out)
-{
-	*out = (struct strv){ 0 };
-	for (const char *p = s; *p;) {
-		size_t n = 0;
-		while (*p == ',' || is_blank(*p))
-			p++;
-		while (p[n] && p[n] != ',' && !is_blank(p[n]))
-			n++;
-		if (n == 0)
-			break;
-		if (!cfg_strv_push(out, strndup(p, n))) {
-			strv_free(out);
-			return false;
-		}
-		p += n;
-	}
-	if (!cfg_strv_terminate(out)) {
-		strv_free(out);
-		return false;
-	}
-	return true;
-}
-
-/* ---- suggestions ------------------------------------------------------ */
-
-/* Case-insensitive Levenshtein distance; both strings shorter than SUGGEST_MAX. */
-static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-	size_t prev[SUGGEST_MAX + 1];
-	size_t cur[SUGGEST_MAX + 1];
-
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		cur[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t cost = tolower((unsigned char)a[i - 1]) !=
-				      tolower((unsigned char)b[j - 1]);
-			size_t best = prev[j - 1] + cost;
-			if (prev[j] + 1 < best)
-				best = prev[j] + 1;
-			if (cur[j - 1] + 1 < best)
-				best = cur[j - 1] + 1;
-			cur[j] = best;
-		}
-		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
-	}
-	return prev[lb];
-}
-
-const char *config_suggest(const char *key, const char *const *known)
-{
-	const char *best = NULL;
-	size_t best_d = 3;
-	size_t lk = strlen(key);
-
-	if (lk >= SUGGEST_MAX)
-		return NULL;
-	for (int i = 0; known[i]; i++) {
-		size_t ln = strlen(known[i]);
-		size_t d;
-		if (ln >= SUGGEST_MAX || (lk > ln ? lk - ln : ln - lk) > 2)
-			continue;
-		d = edit_distance(key, lk, known[i], ln);
-		if (d < best_d) {
-			best = known[i];
-			best_d = d;
-		}
-	}
-	return best;
-}
-
-/* ---- ${VAR} expansion ------------------------------------------------- */
-
-enum expand_result {
-	EXP_OK = 0,
-	EXP_SYNTAX, /* unterminated or malformed ${...} */
-	EXP_UNSET,  /* variable not set and no default */
-	EXP_FILE,   /* VAR_FILE could not be read */
-	EXP_OOM
-};
-
-/* Why read_secret failed when it is not an errno value. */
-#define SECRET_HAS_NUL (-1)
-#define SECRET_TOO_BIG (-2)
-
-static const char *secret_reason(int code)
-{
-	if (code == SECRET_HAS_NUL)
-		return "file contains a NUL byte";
-	if (code == SECRET_TOO_BIG)
-		return "file is larger than 1 MiB";
-	return strerror(code);
-}
-
-/*
- * Read the whole file at path into *out (malloc'd) without one trailing
- * "\n" or "\r\n".  Returns 0, an errno value, or SECRET_HAS_NUL /
- * SECRET_TOO_BIG.  Logs nothing: the content may be a password.
- */
-static int read_secret(const char *path, char **out)
-{
-	struct cfg_buf b = { 0 };
-	char chunk[4096];
-	int fd;
-	int rc = 0;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno ? errno : EIO;
-	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = errno ? errno : EIO;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		if (memchr(chunk, '\0', (size_t)n)) {
-			rc = SECRET_HAS_NUL;
-			goto out;
-		}
-		if (b.len + (size_t)n > (size_t)SECRET_MAX) {
-			rc = SECRET_TOO_BIG;
-			goto out;
-		}
-		sb_putn(&b, chunk, (size_t)n);
-		if (b.oom) {
-			rc = ENOMEM;
-			goto out;
-		}
-	}
-	if (b.len > 0 && b.p[b.len - 1] == '\n') {
-		b.p[--b.len] = '\0';
-		if (b.len > 0 && b.p[b.len - 1] == '\r')
-			b.p[--b.len] = '\0';
-	}
-	*out = sb_take(&b);
-	if (!*out)
-		rc = ENOMEM;
-out:
-	close(fd);
-	if (b.p) /* only on error: sb_take emptied b */
-		explicit_bzero(b.p, b.cap);
-	sb_reset(&b);
-	return rc;
-}
-
-static void errf(char *errbuf, int errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void errf(char *errbuf, int errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!errbuf || errlen <= 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, (size_t)errlen, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * The value of variable name (namelen bytes): getenv(name), else the
- * content of the file named by name_FILE, else NULL.  *val is malloc'd.
- */
-static enum expand_result lookup_var(const char *name, size_t namelen, char **val, char *errbuf,
-				     int errlen)
-{
-	char *var = malloc(namelen + sizeof("_FILE"));
-	const char *v;
-	enum expand_result r = EXP_OK;
-
-	*val = NULL;
-	if (!var)
-		return EXP_OOM;
-	memcpy(var, name, namelen);
-	var[namelen] = '\0';
-	v = getenv(var);
-	if (v) {
-		*val = strdup(v);
-		if (!*val)
-			r = EXP_OOM;
-		goto out;
-	}
-	memcpy(var + namelen, "_FILE", sizeof("_FILE"));
-	v = getenv(var);
-	if (v && *v) {
-		int code = read_secret(v, val);
-		if (code == ENOMEM) {
-			r = EXP_OOM;
-		} else if (code) {
-			errf(errbuf, errlen, "could not read %s \"%s\": %s", var, v,
-			     secret_reason(code));
-			r = EXP_FILE;
-		}
-	}
-out:
-	free(var);
-	return r;
-}
-
-/* How deep ${A:-${B:-…}} defaults may nest. */
-#define EXPAND_MAX_DEPTH 32
-
-/* Expand s[0..len) into out; see config_expand.  level: how deep in defaults s is. */
-static enum expand_result expand_into(struct cfg_buf *out, const char *s, size_t len, int level,
-				      char *errbuf, int errlen)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		size_t name_at, j, def_at = 0, def_len = 0, end;
-		bool has_default = false;
-		char *val = NULL;
-		enum expand_result r;
-
-		if (s[i] != '$') {
-			sb_putc(out, s[i++]);
-			continue;
-		}
-		if (i + 1 < len && s[i + 1] == '$') {
-			sb_putc(out, '$');
-			i += 2;
-			continue;
-		}
-		if (i + 1 >= len || s[i + 1] != '{') {
-			sb_putc(out, s[i++]);
-			continue;
-		}
-		name_at = j = i + 2;
-		while (j < len && is_name_char(s[j]))
-			j++;
-		if (j >= len) {
-			errf(errbuf, errlen, "unterminated ${");
-			return EXP_SYNTAX;
-		}
-		if (j == name_at || is_ascii_digit(s[name_at]) ||
-		    (s[j] != '}' && !(s[j] == ':' && j + 1 < len && s[j + 1] == '-'))) {
-			errf(errbuf, errlen,
-			     "bad variable reference: use ${NAME} or ${NAME:-default}");
-			return EXP_SYNTAX;
-		}
-		if (s[j] == '}') {
-			end = j + 1;
-		} else {
-			int depth = 0;
-			has_default = true;
-			def_at = end = j + 2;
-			for (;;) {
-				if (end >= len) {
-					errf(errbuf, errlen, "unterminated ${");
-					return EXP_SYNTAX;
-				}
-				if (s[end] == '$' && end + 1 < len && s[end + 1] == '$') {
-					end += 2;
-				} else if (s[end] == '$' && end + 1 < len && s[end + 1] == '{') {
-					if (++depth + level >= EXPAND_MAX_DEPTH) {
-						errf(errbuf, errlen,
-						     "defaults nested more than %d deep in ${NAME:-default}",
-						     EXPAND_MAX_DEPTH);
-						return EXP_SYNTAX;
-					}
-					end += 2;
-				} else if (s[end] == '}' && depth-- == 0) {
-					break;
-				} else {
-					end++;
-				}
-			}
-			def_len = end - def_at;
-			end++;
-		}
-		r = lookup_var(s + name_at, j - name_at, &val, errbuf, errlen);
-		if (r != EXP_OK)
-			return r;
-		if (val && (*val || !has_default)) {
-			sb_putn(out, val, strlen(val));
-			free(val);
-		} else if (has_default) {
-			free(val);
-			r = expand_into(out, s + def_at, def_len, level + 1, errbuf, errlen);
-			if (r != EXP_OK)
-				return r;
-		} else {
-			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at),
-			     s + name_at);
-			return EXP_UNSET;
-		}
-		i = end;
-	}
-	return out->oom ? EXP_OOM : EXP_OK;
-}
-
-static enum expand_result expand(const char *s, char **out, char *errbuf, int errlen)
-{
-	struct cfg_buf b = { 0 };
-	enum expand_result r = expand_into(&b, s, strlen(s), 0, errbuf, errlen);
-
-	*out = NULL;
-	if (r == EXP_OK && b.oom)
-		r = EXP_OOM;
-	if (r == EXP_OK)
-		*out = sb_take(&b);
-	if (r == EXP_OK && !*out)
-		r = EXP_OOM;
-	if (r == EXP_OOM)
-		errf(errbuf, errlen, "out of memory");
-	sb_reset(&b);
-	return r;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
 }
 
 char *config_expand(const char *s, char *errbuf, int errlen)
 {
 	char *out = NULL;
-	if (expand(s, &out, errbuf, errlen) != EXP_OK)
-		return NULL;
+
+	expand_value(s, &out, errbuf, errlen);
 	return out;
 }
 
@@ -756,14 +228,6 @@ static void hint(struct loader *ld, const char *fmt, ...)
 	ld->may_hint = false;
 }
 
-static void fail_oom(struct loader *ld)
-{
-	if (ld->st != ST_OK)
-		return;
-	log_error("out of memory");
-	ld->st = ST_INTERNAL;
-}
-
 static bool valid_phase_name(const char *s)
 {
 	for (; *s; s++)
@@ -775,7 +239,7 @@ static bool valid_phase_name(const char *s)
 /* An SQL identifier as written unquoted: a letter or "_", then letters, digits, "_"; at most 63 bytes. */
 static bool valid_identifier(const char *s, size_t len)
 {
-	if (len == 0 || len > 63 || is_ascii_digit(s[0]))
+	if (len == 0 || len > 63 || is_digit(s[0]))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!is_name_char(s[i]))
@@ -793,7 +257,7 @@ static bool valid_table_name(const char *s)
 	return valid_identifier(s, (size_t)(dot - s)) && valid_identifier(dot + 1, strlen(dot + 1));
 }
 
-/* dir resolved against the config file's folder, without trailing slashes; NULL when out of memory. */
+/* dir resolved against the config file's folder, without trailing slashes (malloc'd). */
 static char *resolve_dir(const char *base, const char *dir)
 {
 	size_t len = strlen(dir);
@@ -803,32 +267,25 @@ static char *resolve_dir(const char *base, const char *dir)
 	while (len > 1 && dir[len - 1] == '/')
 		len--;
 	if (dir[0] == '/' || !base)
-		return strndup(dir, len);
+		return xstrndup(dir, len);
 	size = strlen(base) + 1 + len + 1;
-	out = malloc(size);
-	if (!out)
-		return NULL;
+	out = xmalloc(size);
 	snprintf(out, size, "%s%s%.*s", base, strcmp(base, "/") == 0 ? "" : "/", (int)len, dir);
 	return out;
 }
 
 /* The folder of path ("/" for "/x.ini"), or NULL (meaning ".") when path has no slash. */
-static char *config_dirname(const char *path, bool *oom)
+static char *config_dirname(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	size_t len;
-	char *out;
 
-	*oom = false;
 	if (!slash)
 		return NULL;
 	len = (size_t)(slash - path);
 	while (len > 0 && path[len - 1] == '/')
 		len--;
-	out = len == 0 ? strdup("/") : strndup(path, len);
-	if (!out)
-		*oom = true;
-	return out;
+	return len == 0 ? xstrdup("/") : xstrndup(path, len);
 }
 
 /* True when every key of phase ph (but except) is for its kind; else logs the first that is not. */
@@ -866,16 +323,11 @@ static bool set_duration(struct loader *ld, const char *value, long *dst)
 static bool split_command(struct loader *ld, const char *value, struct strv *out, const char *what)
 {
 	const char *err = NULL;
+	char label[MSG_MAX];
 
 	if (config_split_words(value, out, &err))
 		return true;
-	if (strcmp(err, "out of memory") == 0) {
-		fail_oom(ld);
-	} else {
-		char label[MSG_MAX];
-		fail(ld, ld->pend_line, "%s in %s of %s", err, what,
-		     sect_label(ld, label, sizeof(label)));
-	}
+	fail(ld, ld->pend_line, "%s in %s of %s", err, what, sect_label(ld, label, sizeof(label)));
 	return false;
 }
 
@@ -914,8 +366,6 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 			break;
 		}
 		ph->dir = resolve_dir(ld->base, value);
-		if (!ph->dir)
-			fail_oom(ld);
 		break;
 	case K_RUN:
 		if (split_command(ld, value, &ph->argv, "run") && ph->argv.n == 0) {
@@ -924,23 +374,18 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 		}
 		break;
 	case K_WAIT_FOR:
-		if (!config_split_list(value, &ph->relations))
-			fail_oom(ld);
+		config_split_list(value, &ph->relations);
 		break;
 	case K_WAIT_FOR_QUERY:
-		if (*value) {
-			ph->query = strdup(value);
-			if (!ph->query)
-				fail_oom(ld);
-		}
+		if (*value)
+			ph->query = xstrdup(value);
 		break;
 	case K_TIMEOUT:
 		set_duration(ld, value, &ph->timeout_ms);
 		break;
 	case K_EXPECT:
-		if (!config_split_list(value, &ph->expect))
-			fail_oom(ld);
-		else if (ph->expect.n == 0 && strspn(value, " \t\r\n") < strlen(value))
+		config_split_list(value, &ph->expect);
+		if (ph->expect.n == 0 && strspn(value, " \t\r\n") < strlen(value))
 			fail(ld, line, "expect = \"%s\" names no relation in %s", value,
 			     sect_label(ld, label, sizeof(label)));
 		break;
@@ -953,7 +398,7 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 	case K_LOCK_RETRIES: {
 		char *end = NULL;
 		long n = strtol(value, &end, 10);
-		if (!is_ascii_digit(*value) || *end || n > 100) {
+		if (!is_digit(*value) || *end || n > 100) {
 			fail(ld, ld->pend_line, "bad number \"%s\" for lock_retries in %s", value,
 			     sect_label(ld, label, sizeof(label)));
 			hint(ld, "use a whole number from 0 to 100");
@@ -996,9 +441,7 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 		break;
 	case K_URL:
 		free(cfg->db_url);
-		cfg->db_url = strdup(value);
-		if (!cfg->db_url)
-			fail_oom(ld);
+		cfg->db_url = xstrdup(value);
 		break;
 	case K_WAIT_TIMEOUT:
 		set_duration(ld, value, &cfg->wait_timeout_ms);
@@ -1008,24 +451,16 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 		break;
 	case K_TABLE: {
 		const char *dot = strchr(value, '.');
-		char *schema, *table;
 		if (!valid_table_name(value)) {
 			fail(ld, line, "bad history table name \"%s\"", value);
 			hint(ld, "use name or schema.name, with letters, digits and \"_\"");
 			break;
 		}
-		schema = dot ? strndup(value, (size_t)(dot - value)) : strdup("public");
-		table = strdup(dot ? dot + 1 : value);
-		if (!schema || !table) {
-			free(schema);
-			free(table);
-			fail_oom(ld);
-			break;
-		}
 		free(cfg->history_schema);
 		free(cfg->history_table);
-		cfg->history_schema = schema;
-		cfg->history_table = table;
+		cfg->history_schema =
+			dot ? xstrndup(value, (size_t)(dot - value)) : xstrdup("public");
+		cfg->history_table = xstrdup(dot ? dot + 1 : value);
 		break;
 	}
 	case K_COMMAND:
@@ -1046,9 +481,7 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 		break;
 	case K_USER:
 		free(cfg->exec_user);
-		cfg->exec_user = *value ? strdup(value) : NULL;
-		if (*value && !cfg->exec_user)
-			fail_oom(ld);
+		cfg->exec_user = *value ? xstrdup(value) : NULL;
 		break;
 	default:
 		break;
@@ -1075,15 +508,11 @@ static void commit_pending(struct loader *ld)
 		goto out;
 	}
 	raw = ld->pend;
-	r = expand(raw, &value, err, sizeof(err));
-	if (r == EXP_OOM) {
-		fail_oom(ld);
-		goto out;
-	}
-	if (r != EXP_OK) {
+	r = expand_value(raw, &value, err, sizeof(err));
+	if (r != EXPAND_OK) {
 		fail(ld, ld->pend_line, "%s (in %s of %s)", err, key_defs[ld->pend_key].name,
 		     sect_label(ld, label, sizeof(label)));
-		if (r == EXP_UNSET) {
+		if (r == EXPAND_UNSET) {
 			/* err is "variable NAME is not set" */
 			const char *name = err + strlen("variable ");
 			const char *end = strstr(name, " is not set");
@@ -1131,12 +560,8 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 {
 	struct config *cfg = ld->cfg;
 	struct phase *phases;
-	char *copy = strndup(name, len);
+	char *copy = xstrndup(name, len);
 
-	if (!copy) {
-		fail_oom(ld);
-		return;
-	}
 	if (!valid_phase_name(copy)) {
 		fail(ld, ld->lineno, "bad phase name \"%s\"", copy);
 		hint(ld, "a phase name may use letters, digits, \"_\", \"-\" and \".\"");
@@ -1151,12 +576,7 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 			return;
 		}
 	}
-	phases = realloc(cfg->phases, ((size_t)cfg->n_phases + 1) * sizeof(*phases));
-	if (!phases) {
-		free(copy);
-		fail_oom(ld);
-		return;
-	}
+	phases = xrealloc(cfg->phases, ((size_t)cfg->n_phases + 1) * sizeof(*phases));
 	cfg->phases = phases;
 	phases[cfg->n_phases++] = (struct phase){
 		.name = copy,
@@ -1169,8 +589,7 @@ static void open_phase(struct loader *ld, const char *name, size_t len)
 	};
 }
 
-/* A [section] header: validate it and make it the current section. */
-/* A section header: text is what is between the brackets, trimmed. */
+/* A [section] header (text: what is between the brackets, trimmed): validate it, make it current. */
 static void open_section(struct loader *ld, const char *text)
 {
 	const char *word, *arg;
@@ -1192,12 +611,8 @@ static void open_section(struct loader *ld, const char *text)
 			sect = (enum sect)s;
 
 	if (sect == SECT__COUNT) {
-		char *w = strndup(word, word_len);
+		char *w = xstrndup(word, word_len);
 		const char *near;
-		if (!w) {
-			fail_oom(ld);
-			return;
-		}
 		fail(ld, ld->lineno, "unknown section [%.*s]", (int)len, text);
 		near = config_suggest(w, known_sections);
 		if (near && strcmp(near, "phase") == 0)
@@ -1301,64 +716,46 @@ static bool on_key(void *user, const char *name, const char *value, int line, in
 static char *read_config_file(struct loader *ld, size_t *len)
 {
 	FILE *fp = fopen(ld->path, "re");
-	char *text = NULL;
-	size_t n = 0, cap = 0;
+	struct sbuf text = { 0 };
+	char chunk[8192];
+	size_t got;
 
 	if (!fp) {
-		log_error("could not open configuration file \"%s\": %s", ld->path,
-			  strerror(errno));
-		ld->st = ST_USAGE;
+		fail_plain(ld, "could not open configuration file \"%s\": %s", ld->path,
+			   strerror(errno));
 		return NULL;
 	}
-	for (;;) {
-		size_t got;
-		if (cap - n < 2) {
-			char *t = realloc(text, cap = cap ? cap * 2 : 8192);
-			if (!t) {
-				fail_oom(ld);
-				break;
-			}
-			text = t;
-		}
-		got = fread(text + n, 1, cap - n - 1, fp);
-		n += got;
-		if (got == 0)
-			break;
-	}
-	if (ld->st == ST_OK && ferror(fp))
+	while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		sbuf_putn(&text, chunk, got);
+	if (ferror(fp))
 		fail_plain(ld, "could not read configuration file \"%s\": %s", ld->path,
 			   strerror(errno));
 	fclose(fp);
 	if (ld->st != ST_OK) {
-		free(text);
+		sbuf_reset(&text);
 		return NULL;
 	}
-	text[n] = '\0';
-	*len = n;
-	return text;
+	*len = text.len;
+	return sbuf_take(&text);
 }
 
 /* PGPASSWORD_FILE, for libpq, when PGPASSWORD is not set. */
 static void load_password(struct loader *ld)
 {
 	const char *file = getenv("PGPASSWORD_FILE");
-	int code;
+	const char *why;
 
 	if (getenv("PGPASSWORD") || !file || !*file)
 		return;
-	code = read_secret(file, &ld->cfg->db_password);
-	if (code == ENOMEM)
-		fail_oom(ld);
-	else if (code)
-		fail_plain(ld, "could not read PGPASSWORD_FILE \"%s\": %s", file,
-			   secret_reason(code));
+	why = expand_read_secret(file, &ld->cfg->db_password);
+	if (why)
+		fail_plain(ld, "could not read PGPASSWORD_FILE \"%s\": %s", file, why);
 }
 
 enum status config_load(const char *path, struct config *cfg)
 {
 	static const struct inil_ops ops = { .section = on_section, .key = on_key };
 	struct loader ld = { .cfg = cfg, .path = path, .pend_key = -1, .st = ST_OK };
-	bool oom = false;
 	char *text = NULL;
 	size_t len = 0;
 	enum status st;
@@ -1368,14 +765,10 @@ enum status config_load(const char *path, struct config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->wait_timeout_ms = 60L * 1000;
 	cfg->lock_wait_timeout_ms = 5L * 60 * 1000;
-	cfg->path = strdup(path);
-	cfg->history_schema = strdup("public");
-	cfg->history_table = strdup("pgprelude_history");
-	ld.base = config_dirname(path, &oom);
-	if (!cfg->path || !cfg->history_schema || !cfg->history_table || oom) {
-		fail_oom(&ld);
-		goto out;
-	}
+	cfg->path = xstrdup(path);
+	cfg->history_schema = xstrdup("public");
+	cfg->history_table = xstrdup("pgprelude_history");
+	ld.base = config_dirname(path);
 
 	text = read_config_file(&ld, &len);
 	if (!text)

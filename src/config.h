@@ -33,7 +33,8 @@
  * the pieces are joined with a newline.  Lines are at most 199 bytes.
  *
  * This module does no I/O beyond reading the config file and *_FILE secrets,
- * and knows nothing of libpq.
+ * and knows nothing of libpq.  config.c loads the file, config_values.c
+ * parses durations, words and lists, expand.c expands ${VAR}.
  */
 #ifndef PGPRELUDE_CONFIG_H
 #define PGPRELUDE_CONFIG_H
@@ -93,7 +94,7 @@ struct config {
  * Read and validate the config file at path.  On success returns ST_OK and
  * fills *cfg (free with config_free).  On any error logs one line naming
  * file, line and key (with a "did you mean" hint where a known key is close),
- * leaves *cfg freed, and returns ST_USAGE (or ST_INTERNAL when out of memory).
+ * leaves *cfg freed, and returns ST_USAGE.  Out of memory exits (util.h).
  */
 enum status config_load(const char *path, struct config *cfg) __attribute__((warn_unused_result));
 
@@ -106,6 +107,7 @@ void config_free(struct config *cfg);
  * "{" is kept as is.  Returns a malloc'd string, or NULL with a one-line
  * message written into errbuf (errlen bytes): "unterminated ${",
  * "variable X is not set", "could not read X_FILE \"path\": reason".
+ * (expand_value of expand.h, for callers outside the configuration.)
  */
 char *config_expand(const char *s, char *errbuf, int errlen);
 
@@ -124,8 +126,8 @@ bool config_parse_duration(const char *s, long *ms);
  */
 bool config_split_words(const char *s, struct strv *out, const char **err);
 
-/* Split a list of names separated by commas and/or blanks. */
-bool config_split_list(const char *s, struct strv *out);
+/* Split a list of names separated by commas and/or blanks into *out (free with strv_free). */
+void config_split_list(const char *s, struct strv *out);
 
 /*
  * The known key closest to key (Levenshtein distance at most 2, or a

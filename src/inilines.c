@@ -1,7 +1,29 @@
-/* inilines.c — inih with line numbers (see inilines.h). */
+/*
+ * inilines.c — inih with line numbers (see inilines.h).
+ *
+ * inih is the only INI grammar here.  Its reader callback (next_line) hands
+ * it one line at a time and counts them; its handler (on_pair) is called
+ * while that line is the last one read, so the count is the line of what it
+ * reports.  Nothing is passed on while inih parses: Debian's inih keeps going
+ * after a bad line and only says, at the end, which line was the first one.
+ * So what inih reports is kept as a list of items, and once it is done the
+ * items before the first bad line are handed to the callbacks in file order,
+ * then that line's error is logged.
+ *
+ * inih tells its handler neither about [section] headers nor whether a call
+ * is a new key or the continuation of the previous one:
+ *   - a continuation comes with inih's own copy of the previous key's name,
+ *     a new key with a name that points into the line just read;
+ *   - a line whose first non-blank character is "[" is noted as a section
+ *     (its text between "[" and the first "]"), and forgotten when inih
+ *     reports it as a continuation.  inih takes every other such line for a
+ *     header or, when it has no "]", for a bad line.
+ */
 #include "inilines.h"
 
 #include <ctype.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,268 +31,280 @@
 #include <ini.h>
 
 #include "log.h"
+#include "util.h"
 
-enum line_kind {
-	LINE_SKIP,	  /* blank or comment */
-	LINE_CONT,	  /* indented: continues the previous key's value */
-	LINE_SECTION,	  /* [section] */
-	LINE_KEY,	  /* key = value */
-	LINE_BAD_SECTION, /* "[" without "]" */
-	LINE_BAD	  /* none of the above */
+enum item_kind {
+	ITEM_SECTION, /* a line starting with "[" */
+	ITEM_KEY,     /* key = value */
+	ITEM_CONT     /* an indented line continuing the key before it */
+};
+
+struct item {
+	enum item_kind kind;
+	int line;
+	char *text;    /* section: between the brackets, trimmed; key: name; cont: value */
+	char *value;   /* key: its first line's value */
+	bool bad_tail; /* section: text after "]" that is not a comment */
 };
 
 struct reader {
 	const char *text; /* what is left to read */
 	const char *end;  /* the end of the text */
-	const char *shown;
-	const struct inil_ops *ops;
-	void *user;
 	int lineno;
-	enum line_kind kind; /* of the current line */
-	bool have_prev_key;  /* inih's prev_name is set: indented lines continue it */
-	enum status st;
-
-	char *pend_name; /* the key whose value is being collected, or NULL */
-	char *pend_value;
-	size_t pend_len;
-	int pend_line;
-	int pend_cont_line; /* its first continuation line, or 0 */
+	const char *buf; /* inih's line buffer, as last handed to next_line */
+	size_t buf_size;
+	int refused_line; /* a line next_line refused (NUL byte, too long), or 0 */
+	char refused_msg[96];
+	struct item *items;
+	int n_items;
+	int cap_items;
 };
 
-/* inih's find_chars_or_comment: the first of chars, or an inline ";" after a blank. */
-static const char *find_chars_or_comment(const char *s, const char *chars)
+static void wipe_free(char *s)
 {
-	bool was_space = false;
-	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+static void drop_last_item(struct reader *r)
+{
+	struct item *it = &r->items[--r->n_items];
+
+	wipe_free(it->text);
+	wipe_free(it->value);
+}
+
+static struct item *add_item(struct reader *r, enum item_kind kind)
+{
+	struct item *it;
+
+	if (r->n_items == r->cap_items) {
+		r->cap_items = r->cap_items ? r->cap_items * 2 : 32;
+		r->items = xrealloc(r->items, (size_t)r->cap_items * sizeof(*r->items));
+	}
+	it = &r->items[r->n_items++];
+	*it = (struct item){ .kind = kind, .line = r->lineno };
+	return it;
+}
+
+/* A line whose first non-blank character is "[": note it as a section. */
+static void note_section(struct reader *r, const char *s)
+{
+	const char *close = strchr(s, ']');
+	const char *rest = close ? close + 1 : "";
+	size_t len = close ? (size_t)(close - s) : strlen(s);
+	struct item *it = add_item(r, ITEM_SECTION);
+
+	while (len > 0 && isspace((unsigned char)*s)) {
 		s++;
+		len--;
 	}
-	return s;
-}
-
-/* How inih (v55, default options) reads line: the same tests in the same order. */
-static enum line_kind classify_line(const char *line, bool have_prev_key, const char **name,
-				    size_t *name_len, const char **rest)
-{
-	const char *s = line;
-	const char *e;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return LINE_SKIP;
-	if (have_prev_key && s > line)
-		return LINE_CONT;
-	if (*s == '[') {
-		e = find_chars_or_comment(s + 1, "]");
-		if (*e != ']')
-			return LINE_BAD_SECTION;
-		*name = s + 1;
-		*name_len = (size_t)(e - s - 1);
-		*rest = e + 1;
-		return LINE_SECTION;
-	}
-	e = find_chars_or_comment(s, "=:");
-	return (*e == '=' || *e == ':') ? LINE_KEY : LINE_BAD;
-}
-
-static void fail(struct reader *r, const char *msg)
-{
-	if (r->st != ST_OK)
-		return;
-	log_at(LOG_ERROR, r->shown, r->lineno, 0, "%s", msg);
-	r->st = ST_USAGE;
-}
-
-static void fail_oom(struct reader *r)
-{
-	if (r->st != ST_OK)
-		return;
-	log_error("out of memory");
-	r->st = ST_INTERNAL;
-}
-
-/* Forget the pending key, wiping its value. */
-static void drop_pending(struct reader *r)
-{
-	if (r->pend_value)
-		explicit_bzero(r->pend_value, r->pend_len);
-	free(r->pend_name);
-	free(r->pend_value);
-	r->pend_name = NULL;
-	r->pend_value = NULL;
-	r->pend_len = 0;
-	r->pend_cont_line = 0;
-}
-
-/* Hand the pending key over, now that its value is complete. */
-static void commit_pending(struct reader *r)
-{
-	if (!r->pend_name)
-		return;
-	if (r->st == ST_OK &&
-	    !r->ops->key(r->user, r->pend_name, r->pend_value ? r->pend_value : "", r->pend_line,
-			 r->pend_cont_line))
-		r->st = ST_USAGE;
-	drop_pending(r);
-}
-
-static void append_value(struct reader *r, const char *value, bool newline)
-{
-	size_t add = strlen(value) + (newline ? 1 : 0);
-	char *v = malloc(r->pend_len + add + 1);
-
-	if (!v) {
-		fail_oom(r);
-		return;
-	}
-	if (r->pend_value) { /* copied rather than realloc'd, so that no stray copy is left unwiped */
-		memcpy(v, r->pend_value, r->pend_len);
-		explicit_bzero(r->pend_value, r->pend_len);
-		free(r->pend_value);
-	}
-	r->pend_value = v;
-	if (newline)
-		v[r->pend_len++] = '\n';
-	memcpy(v + r->pend_len, value, strlen(value) + 1);
-	r->pend_len += strlen(value);
-}
-
-static void open_section(struct reader *r, const char *name, size_t len, const char *rest)
-{
-	char *copy;
-
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	it->text = xstrndup(s, len);
 	while (*rest && isspace((unsigned char)*rest))
 		rest++;
-	if (*rest && *rest != ';' && *rest != '#') {
-		fail(r, "unexpected text after \"]\" in section header");
-		return;
-	}
-	while (len > 0 && isspace((unsigned char)*name)) {
-		name++;
-		len--;
-	}
-	while (len > 0 && isspace((unsigned char)name[len - 1]))
-		len--;
-	copy = strndup(name, len);
-	if (!copy) {
-		fail_oom(r);
-		return;
-	}
-	if (!r->ops->section(r->user, copy, r->lineno))
-		r->st = ST_USAGE;
-	free(copy);
+	it->bad_tail = *rest && *rest != ';' && *rest != '#';
 }
 
-/* inih's reader callback: one line per call (fgets-like), NULL at the end or after an error. */
-static char *inil_reader(char *buf, int num, void *stream)
+/* line without a UTF-8 byte order mark on the first line, and without leading blanks. */
+static const char *skip_lead(const char *line, int lineno)
+{
+	if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+		line += 3; /* inih skips it too */
+	while (*line && isspace((unsigned char)*line))
+		line++;
+	return line;
+}
+
+/* inih's reader: one line per call (fgets-like), NULL at the end or on a line it must not see. */
+static char *next_line(char *buf, int num, void *stream)
 {
 	struct reader *r = stream;
-	const char *eol, *line, *name = "", *rest = "";
-	size_t n, name_len = 0;
+	const char *eol, *lead;
+	size_t n;
 
-	if (r->st != ST_OK || r->text >= r->end)
+	if (r->refused_line || r->text >= r->end)
 		return NULL;
 	eol = memchr(r->text, '\n', (size_t)(r->end - r->text));
 	n = eol ? (size_t)(eol - r->text) : (size_t)(r->end - r->text);
 	r->lineno++;
 	if (memchr(r->text, '\0', n)) {
-		fail(r, "line contains a NUL byte");
+		r->refused_line = r->lineno;
+		snprintf(r->refused_msg, sizeof(r->refused_msg), "line contains a NUL byte");
 		return NULL;
 	}
 	if (n > 0 && r->text[n - 1] == '\r')
 		n--;
 	if (n > (size_t)num - 1) {
-		char msg[96];
-		snprintf(msg, sizeof(msg),
+		r->refused_line = r->lineno;
+		snprintf(r->refused_msg, sizeof(r->refused_msg),
 			 "line too long (at most %d bytes); continue the value on indented lines",
 			 num - 1);
-		fail(r, msg);
 		return NULL;
 	}
 	memcpy(buf, r->text, n);
 	buf[n] = '\0';
 	r->text = eol ? eol + 1 : r->end;
-	line = buf;
-	if (r->lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
-		line += 3; /* inih skips a UTF-8 BOM */
-
-	r->kind = classify_line(line, r->have_prev_key, &name, &name_len, &rest);
-	if (r->kind != LINE_SKIP && r->kind != LINE_CONT)
-		commit_pending(r);
-	switch (r->kind) {
-	case LINE_SKIP:
-	case LINE_CONT:
-		break;
-	case LINE_SECTION:
-		open_section(r, name, name_len, rest);
-		r->have_prev_key = false;
-		break;
-	case LINE_KEY:
-		r->have_prev_key = true;
-		break;
-	case LINE_BAD_SECTION:
-		fail(r, "missing \"]\" in section header");
-		break;
-	case LINE_BAD:
-		fail(r, "expected \"key = value\", \"[section]\" or a comment");
-		log_hint("to continue the previous value, indent the line");
-		break;
-	}
-	if (r->st != ST_OK)
-		return NULL;
+	r->buf = buf;
+	r->buf_size = (size_t)num;
+	lead = skip_lead(buf, r->lineno);
+	if (*lead == '[')
+		note_section(r, lead + 1);
 	return buf;
 }
 
-/* inih's handler: a key = value line, or a continuation line of the previous key. */
-static int inil_handler(void *user, const char *section, const char *name, const char *value)
+/* inih's handler: a key = value line, or an indented line continuing the previous key. */
+static int on_pair(void *user, const char *section, const char *name, const char *value)
 {
 	struct reader *r = user;
+	bool from_line = (uintptr_t)name - (uintptr_t)r->buf < r->buf_size;
+	struct item *it;
 
-	(void)section; /* ours: inih truncates long section names */
-	if (r->st != ST_OK)
-		return 0;
-	if (r->kind == LINE_CONT) {
-		if (r->pend_name) {
-			if (!r->pend_cont_line)
-				r->pend_cont_line = r->lineno;
-			append_value(r, value, true);
+	(void)section; /* noted by next_line: inih truncates long section names */
+	if (from_line) {
+		it = add_item(r, ITEM_KEY);
+		it->text = xstrdup(name);
+		it->value = xstrdup(value);
+		return 1;
+	}
+	if (r->n_items > 0 && r->items[r->n_items - 1].kind == ITEM_SECTION &&
+	    r->items[r->n_items - 1].line == r->lineno)
+		drop_last_item(r); /* an indented "[" line is a continuation */
+	it = add_item(r, ITEM_CONT);
+	it->text = xstrdup(value);
+	return 1;
+}
+
+/*
+ * The value of the key at items[i]: its first line and the continuation
+ * lines after it that come before line stop, joined with "\n"; the number of
+ * items used in *used and the first continuation's line in *cont_line.
+ */
+static char *join_value(const struct reader *r, int i, int stop, int *used, int *cont_line)
+{
+	size_t len = strlen(r->items[i].value);
+	int j;
+	char *v, *p;
+
+	*cont_line = 0;
+	for (j = i + 1; j < r->n_items && r->items[j].kind == ITEM_CONT && r->items[j].line < stop;
+	     j++) {
+		if (!*cont_line)
+			*cont_line = r->items[j].line;
+		len += 1 + strlen(r->items[j].text);
+	}
+	*used = j - i;
+	v = xmalloc(len + 1); /* sized once: no copy of a secret is left behind by a realloc */
+	p = stpcpy(v, r->items[i].value);
+	for (j = i + 1; j < i + *used; j++) {
+		*p++ = '\n';
+		p = stpcpy(p, r->items[j].text);
+	}
+	return v;
+}
+
+/* Hand the items before line stop to the callbacks; false when one failed (it logged). */
+static bool pass_items(const struct reader *r, int stop, const char *shown,
+		       const struct inil_ops *ops, void *user)
+{
+	int i = 0;
+
+	while (i < r->n_items && r->items[i].line < stop) {
+		const struct item *it = &r->items[i];
+		int used = 1, cont_line = 0;
+		char *value;
+		bool ok;
+
+		if (it->kind == ITEM_SECTION && it->bad_tail) {
+			log_at(LOG_ERROR, shown, it->line, 0,
+			       "unexpected text after \"]\" in section header");
+			return false;
 		}
-		return r->st == ST_OK;
+		if (it->kind == ITEM_SECTION) {
+			if (!ops->section(user, it->text, it->line))
+				return false;
+		} else if (it->kind == ITEM_KEY) {
+			if (*it->text == '\0') {
+				log_at(LOG_ERROR, shown, it->line, 0,
+				       "missing key name before \"=\"");
+				return false;
+			}
+			value = join_value(r, i, stop, &used, &cont_line);
+			ok = ops->key(user, it->text, value, it->line, cont_line);
+			wipe_free(value);
+			if (!ok)
+				return false;
+		}
+		i += used;
 	}
-	if (*name == '\0') {
-		fail(r, "missing key name before \"=\"");
-		return 0;
+	return true;
+}
+
+/* The start of line n (from 1) of text. */
+static const char *find_line(const char *text, const char *end, int n)
+{
+	while (--n > 0 && text < end) {
+		const char *eol = memchr(text, '\n', (size_t)(end - text));
+		text = eol ? eol + 1 : end;
 	}
-	r->pend_name = strdup(name);
-	r->pend_line = r->lineno;
-	if (!r->pend_name) {
-		fail_oom(r);
-		return 0;
+	return text;
+}
+
+/* Log why inih refused line n: its first character says which rule it broke. */
+static void log_bad_line(const char *text, const char *end, int n, const char *shown)
+{
+	const char *line = find_line(text, end, n);
+	const char *eol = memchr(line, '\n', (size_t)(end - line));
+	char *copy = xstrndup(line, eol ? (size_t)(eol - line) : (size_t)(end - line));
+
+	if (*skip_lead(copy, n) == '[') {
+		log_at(LOG_ERROR, shown, n, 0, "missing \"]\" in section header");
+	} else {
+		log_at(LOG_ERROR, shown, n, 0,
+		       "expected \"key = value\", \"[section]\" or a comment");
+		log_hint("to continue the previous value, indent the line");
 	}
-	append_value(r, value, false);
-	return r->st == ST_OK;
+	free(copy);
 }
 
 enum status inil_parse_text(const char *text, size_t len, const char *shown,
 			    const struct inil_ops *ops, void *user)
 {
-	struct reader r = { .text = text,
-			    .end = text + len,
-			    .shown = shown,
-			    .ops = ops,
-			    .user = user,
-			    .st = ST_OK };
+	struct reader r = { .text = text, .end = text + len };
+	enum status st = ST_OK;
 	int rc;
 
-	rc = ini_parse_stream(inil_reader, &r, inil_handler, &r);
-	commit_pending(&r);
-	if (r.st == ST_OK && rc == -2)
-		fail_oom(&r);
-	else if (r.st == ST_OK && rc != 0) {
-		r.lineno = rc > 0 ? rc : 0;
-		fail(&r, "syntax error");
+	rc = ini_parse_stream(next_line, &r, on_pair, &r);
+	if (rc == -2)
+		xoom();
+	if (rc <= 0 && r.refused_line) {
+		/*
+		 * The last key's value is not complete: the refused line might
+		 * have continued it.  (A key without a name is an error as it is.)
+		 */
+		while (r.n_items > 0 && r.items[r.n_items - 1].kind == ITEM_CONT)
+			drop_last_item(&r);
+		if (r.n_items > 0 && r.items[r.n_items - 1].kind == ITEM_KEY &&
+		    *r.items[r.n_items - 1].text)
+			drop_last_item(&r);
 	}
-	drop_pending(&r);
-	return r.st;
+	if (!pass_items(&r,
+			rc > 0		 ? rc
+			: r.refused_line ? r.refused_line
+					 : INT_MAX,
+			shown, ops, user)) {
+		st = ST_USAGE;
+	} else if (rc > 0) {
+		log_bad_line(text, r.end, rc, shown);
+		st = ST_USAGE;
+	} else if (r.refused_line) {
+		log_at(LOG_ERROR, shown, r.refused_line, 0, "%s", r.refused_msg);
+		st = ST_USAGE;
+	}
+	while (r.n_items > 0)
+		drop_last_item(&r);
+	free(r.items);
+	return st;
 }

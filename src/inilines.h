@@ -4,11 +4,11 @@
  * Debian's inih is built without INI_HANDLER_LINENO, does not report
  * [section] headers to the handler, silently splits lines longer than
  * INI_MAX_LINE - 1 bytes and keeps going after an error.  This module feeds
- * the text to ini_parse_stream() through its own reader that counts lines,
- * refuses over-long lines and NUL bytes, classifies each line exactly as inih
- * will, and reports sections itself.  A key's value is handed over once it is
- * complete (inih's indented continuation lines joined with "\n"), with the
- * line of its key.
+ * the text to ini_parse_stream() through its own reader, which counts lines
+ * and refuses over-long lines and NUL bytes, and leaves the grammar to inih:
+ * sections and keys reach the callbacks in file order with their lines, a
+ * key's value once it is complete (inih's indented continuation lines joined
+ * with "\n"), and parsing stops at the first error.
  *
  * Syntax errors are logged here as "shown:LINE: error: …"; the callbacks log
  * their own errors and return false to stop.
@@ -35,8 +35,8 @@ struct inil_ops {
 
 /*
  * Parse text (len bytes, the whole file) named shown in messages.
- * Returns ST_OK; ST_USAGE after a syntax error (logged) or when a callback
- * returned false (it logged); ST_INTERNAL when out of memory (logged).
+ * Returns ST_OK, or ST_USAGE after a syntax error (logged) or when a
+ * callback returned false (it logged).  Out of memory exits (util.h).
  */
 enum status inil_parse_text(const char *text, size_t len, const char *shown,
 			    const struct inil_ops *ops, void *user)

@@ -115,100 +115,10 @@ for n, raw in enumerate(sys.stdin.buffer.read().splitlines(), 1):
 }
 
 # ---- the configuration file ------------------------------------------------
-
-@test "config: a line without '=' names file and line" {
-    cfg 'sslmode require'
-    expect_usage "$CFG:5: error: expected \"key = value\", \"[section]\" or a comment" \
-        'to continue the previous value, indent the line'
-}
-
-@test "config: a section header without ']'" {
-    cfg '[exec' 'mode = exec'
-    expect_usage "$CFG:5: error: missing \"]\" in section header"
-}
-
-@test "config: a misspelled key gets a did-you-mean hint" {
-    cfg 'wait_timout = 5s'
-    expect_usage "$CFG:5: error: unknown key \"wait_timout\" in [database]" 'did you mean "wait_timeout"?'
-}
-
-@test "config: a misspelled phase key gets a did-you-mean hint" {
-    cfg '[phase schema]' 'run = true' 'tiemout = 5m'
-    expect_usage "$CFG:7: error: unknown key \"tiemout\" in [phase schema]" 'did you mean "timeout"?'
-}
-
-@test "config: an unknown key far from every known one has no guess" {
-    cfg 'frobnicate = yes'
-    expect_usage "$CFG:5: error: unknown key \"frobnicate\" in [database]"
-    refute_output --partial 'did you mean'
-}
-
-@test "config: a key in the wrong section says where it belongs" {
-    cfg 'log_level = debug'
-    expect_usage "$CFG:5: error: unknown key \"log_level\" in [database]" \
-        'log_level belongs at the top of the file, before any section'
-}
-
-@test "config: a misspelled section gets a did-you-mean hint" {
-    cfg '[exce]' 'mode = exec'
-    expect_usage "$CFG:5: error: unknown section [exce]" 'did you mean [exec]?'
-}
-
-@test "config: an unknown section lists the known ones" {
-    cfg '[logging]' 'level = debug'
-    expect_usage "$CFG:5: error: unknown section [logging]" \
-        'the sections are [database], [history], [phase NAME] and [exec]'
-}
-
-@test "config: a phase named twice" {
-    cfg '[phase pre]' 'dir = post'
-    expect_usage "$CFG:7: error: duplicate phase \"pre\" (first on line 5)"
-}
-
-@test "config: a key given twice in one section" {
-    cfg 'wait_timeout = 10s'
-    expect_usage "$CFG:5: error: duplicate key \"wait_timeout\" in [database] (first on line 3)" \
-        'to continue a value on the next line, indent that line'
-}
-
-@test "config: a phase with no kind" {
-    cfg '[phase schema]' 'timeout = 5m'
-    expect_usage "$CFG:5: error: phase \"schema\" has no kind: give one of dir, run, wait_for"
-}
-
-@test "config: a phase with two kinds" {
-    cfg '[phase schema]' 'run = true' 'wait_for = users'
-    expect_usage "$CFG:7: error: phase \"schema\" has two kinds: \"wait_for\" here and \"run\" on line 6" \
-        'a phase does one thing: split it into two [phase NAME] sections'
-}
-
-@test "config: a duration with a unit pgprelude does not know" {
-    cfg '[phase schema]' 'run = true' 'timeout = 5 minutes'
-    expect_usage "$CFG:7: error: bad duration \"5 minutes\" for timeout in [phase schema]" \
-        'use a whole number with an optional unit ms, s, m or h, e.g. "30s" or "5m"'
-}
-
-@test "config: an unterminated quote in [exec] command" {
-    cfg '[exec]' "command = sh -c 'echo hi"
-    expect_usage "$CFG:6: error: unterminated single quote in command of [exec]"
-}
-
-@test "config: a line longer than 199 bytes" {
-    cfg "wait_for_query = SELECT $(printf '1%.0s' {1..200})"
-    expect_usage "$CFG:5: error: line too long (at most 199 bytes); continue the value on indented lines"
-}
-
-@test "config: a NUL byte" {
-    cfg
-    printf 'mode = exec\0\n' >>"$CFG"
-    expect_usage "$CFG:7: error: line contains a NUL byte"
-}
-
-@test "config: \${VAR} unset and without a default" {
-    cfg_url 'postgresql://postgres@127.0.0.1/${PGPRELUDE_TEST_UNSET_VAR}'
-    expect_usage "$CFG:2: error: variable PGPRELUDE_TEST_UNSET_VAR is not set (in url of [database])" \
-        'set PGPRELUDE_TEST_UNSET_VAR, or give a default with ${PGPRELUDE_TEST_UNSET_VAR:-default}'
-}
+# Errors config_load finds on its own (exit 2, the database untouched by
+# construction) are unit tests: tests/unit/test_config.c, exact_cases and
+# test_load_secret_folder. What is left here needs the binary itself: its
+# stack, or another user's permissions.
 
 @test "config: \${VAR:-default} nested 5000 deep is refused, not a crash" {
     # Continuation lines make a value as long as one likes. Each level of
@@ -241,14 +151,6 @@ print("dir = pre")' >"$CFG"
     assert_unchanged
 }
 
-@test "config: a *_FILE secret that is a directory" {
-    cfg_url "postgresql://postgres:\${DB_PW}@127.0.0.1:$PGPORT/$PGDATABASE"
-    DB_PW_FILE=$W/pre run "$PGPRELUDE" -c "$CFG" migrate
-    assert_failure 2
-    assert_line "$CFG:2: error: could not read DB_PW_FILE \"$W/pre\": Is a directory (in url of [database])"
-    assert_unchanged
-}
-
 @test "config: a PGPASSWORD_FILE the user cannot read" {
     printf '%s\n' "$PGPASSWORD" >"$W/pgpw"
     chmod 600 "$W/pgpw"
@@ -256,13 +158,6 @@ print("dir = pre")' >"$CFG"
     run as_nobody env -u PGPASSWORD PGPASSWORD_FILE="$W/pgpw" "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 2
     assert_line "pgprelude: error: could not read PGPASSWORD_FILE \"$W/pgpw\": Permission denied"
-    assert_unchanged
-}
-
-@test "config: the configuration file is a directory" {
-    run "$PGPRELUDE" -c "$W/pre" migrate
-    assert_failure 2
-    assert_line "pgprelude: error: could not read configuration file \"$W/pre\": Is a directory"
     assert_unchanged
 }
 

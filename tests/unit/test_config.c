@@ -9,7 +9,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,14 +16,15 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "expand.h"
 #include "log.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
 static char tmpdir[] = "/tmp/pgprelude-test-config-XXXXXX";
 
-/* Write content to a new file under tmpdir; returns its malloc'd path. */
-static char *write_temp(const char *content)
+/* Write len bytes of content to a new file under tmpdir; returns its malloc'd path. */
+static char *write_temp_n(const char *content, size_t len)
 {
 	char *path = malloc(strlen(tmpdir) + 32);
 	int fd;
@@ -33,9 +33,14 @@ static char *write_temp(const char *content)
 	sprintf(path, "%s/cfg-XXXXXX", tmpdir);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
 	close(fd);
 	return path;
+}
+
+static char *write_temp(const char *content)
+{
+	return write_temp_n(content, strlen(content));
 }
 
 /* Write content to tmpdir/name (a fixed name); returns its malloc'd path. */
@@ -53,28 +58,34 @@ static char *write_named(const char *name, const char *content)
 	return path;
 }
 
-/*
- * config_load(path) with stderr captured into errtext (NUL-terminated,
- * at most size - 1 bytes).
- */
+/* Where capture_line appends what is logged (NUL-terminated, cut to fit). */
+struct captured {
+	char *text;
+	size_t size;
+	size_t len;
+};
+
+/* log.h's output hook: keep the line instead of writing it. */
+static void capture_line(const char *line, size_t len, void *arg)
+{
+	struct captured *c = arg;
+	size_t n = len < c->size - 1 - c->len ? len : c->size - 1 - c->len;
+
+	memcpy(c->text + c->len, line, n);
+	c->len += n;
+	c->text[c->len] = '\0';
+}
+
+/* config_load(path) with what it logs captured into errtext (at most size - 1 bytes). */
 static enum status load_capture(const char *path, struct config *cfg, char *errtext, size_t size)
 {
-	char cap[] = "/tmp/pgprelude-test-stderr-XXXXXX";
-	int fd = mkstemp(cap);
-	int saved = dup(STDERR_FILENO);
+	struct captured c = { .text = errtext, .size = size };
 	enum status st;
-	ssize_t n;
 
-	assert_true(fd >= 0 && saved >= 0);
-	unlink(cap);
-	assert_true(dup2(fd, STDERR_FILENO) >= 0);
+	errtext[0] = '\0';
+	log_set_output(capture_line, &c);
 	st = config_load(path, cfg);
-	assert_true(dup2(saved, STDERR_FILENO) >= 0);
-	close(saved);
-	lseek(fd, 0, SEEK_SET);
-	n = read(fd, errtext, size - 1);
-	errtext[n > 0 ? n : 0] = '\0';
-	close(fd);
+	log_set_output(NULL, NULL);
 	return st;
 }
 
@@ -251,7 +262,7 @@ static void check_list(const char *s, const char *const *want)
 	struct strv sv = { 0 };
 	int n = 0;
 
-	assert_true(config_split_list(s, &sv));
+	config_split_list(s, &sv);
 	while (want[n])
 		n++;
 	assert_int_equal(sv.n, n);
@@ -397,6 +408,64 @@ static void test_expand_file(void **state)
 	assert_null(config_expand("${PGPRELUDE_T_SECRET:-x}", err, sizeof(err)));
 	assert_contains(err, "could not read PGPRELUDE_T_SECRET_FILE");
 	unsetenv("PGPRELUDE_T_SECRET_FILE");
+}
+
+/* expand.h directly: what each failure is, and the secret files it refuses. */
+static void test_expand_results(void **state)
+{
+	char err[512];
+	char *out = (char *)1;
+	char *path;
+	char *big;
+	const char *why;
+	FILE *fp;
+	(void)state;
+
+	unsetenv("PGPRELUDE_T_UNSET");
+	unsetenv("PGPRELUDE_T_UNSET_FILE");
+	assert_int_equal(expand_value("a${PGPRELUDE_T_UNSET:-b}c", &out, err, sizeof(err)),
+			 EXPAND_OK);
+	assert_string_equal(out, "abc");
+	free(out);
+	assert_int_equal(expand_value("${PGPRELUDE_T_UNSET}", &out, err, sizeof(err)),
+			 EXPAND_UNSET);
+	assert_null(out);
+	assert_int_equal(expand_value("${PGPRELUDE_T_UNSET", &out, err, sizeof(err)),
+			 EXPAND_SYNTAX);
+	assert_null(out);
+
+	/* a secret with a NUL byte, or over 1 MiB, is refused with its reason */
+	path = write_named("secret-nul", "");
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite("a\0b", 1, 3, fp);
+	fclose(fp);
+	why = expand_read_secret(path, &out);
+	assert_null(out);
+	assert_string_equal(why, "file contains a NUL byte");
+	setenv("PGPRELUDE_T_UNSET_FILE", path, 1);
+	assert_int_equal(expand_value("${PGPRELUDE_T_UNSET:-x}", &out, err, sizeof(err)),
+			 EXPAND_FILE);
+	assert_null(out);
+	unsetenv("PGPRELUDE_T_UNSET_FILE");
+	free(path);
+
+	big = malloc(1024 * 1024 + 2);
+	assert_non_null(big);
+	memset(big, 'x', 1024 * 1024 + 1);
+	big[1024 * 1024 + 1] = '\0';
+	path = write_named("secret-big", big);
+	assert_string_equal(expand_read_secret(path, &out), "file is larger than 1 MiB");
+	assert_null(out);
+	free(path);
+	big[1024 * 1024 - 1] = '\n'; /* 1 MiB in all, newline included: read, without it */
+	big[1024 * 1024] = '\0';
+	path = write_named("secret-big", big);
+	assert_null(expand_read_secret(path, &out));
+	assert_int_equal(strlen(out), 1024 * 1024 - 1);
+	free(out);
+	free(path);
+	free(big);
 }
 
 /* ---- config_suggest ----------------------------------------------------- */
@@ -740,6 +809,7 @@ static void test_load_missing_file(void **state)
 {
 	struct config cfg;
 	char err[1024];
+	char want[1024];
 	(void)state;
 
 	assert_int_equal(load_capture("/nonexistent/pgprelude.ini", &cfg, err, sizeof(err)),
@@ -748,9 +818,41 @@ static void test_load_missing_file(void **state)
 	assert_string_equal(err, "pgprelude: error: could not open configuration file "
 				 "\"/nonexistent/pgprelude.ini\": No such file or directory\n");
 
+	/* a folder opens, but does not read */
 	assert_int_equal(load_capture(tmpdir, &cfg, err, sizeof(err)), ST_USAGE);
 	assert_true(config_is_zero(&cfg));
-	assert_contains(err, "could not read configuration file");
+	snprintf(want, sizeof(want),
+		 "pgprelude: error: could not read configuration file \"%s\": Is a directory\n",
+		 tmpdir);
+	assert_string_equal(err, want);
+}
+
+/* A *_FILE variable that names a folder: the value's line, the variable and the key. */
+static void test_load_secret_folder(void **state)
+{
+	struct config cfg;
+	char err[1024];
+	char want[1024];
+	char *path = write_named("secret-dir.ini",
+				 "[database]\n"
+				 "url = postgresql://postgres:${PGPRELUDE_T_PW}@db/app\n"
+				 "wait_timeout = 1s\n"
+				 "[phase pre]\n"
+				 "dir = pre\n");
+	(void)state;
+
+	unsetenv("PGPRELUDE_T_PW");
+	setenv("PGPRELUDE_T_PW_FILE", tmpdir, 1);
+	assert_int_equal(load_capture(path, &cfg, err, sizeof(err)), ST_USAGE);
+	assert_true(config_is_zero(&cfg));
+	snprintf(want, sizeof(want),
+		 "%s:2: error: could not read PGPRELUDE_T_PW_FILE \"%s\": Is a directory "
+		 "(in url of [database])\n",
+		 path, tmpdir);
+	assert_string_equal(err, want);
+	unsetenv("PGPRELUDE_T_PW_FILE");
+	unlink(path);
+	free(path);
 }
 
 /* ---- config_load: one row per bad input --------------------------------- */
@@ -860,6 +962,120 @@ static const struct bad_case bad_cases[] = {
 	  NULL },
 };
 
+/*
+ * Whole files a user might write, and everything config_load logs for
+ * them: the error line (FILE:LINE: error: MSG) and the hint line, if any.
+ * DB and PRE stand around the lines of each case, as in a deployment.
+ */
+struct exact_case {
+	const char *name;
+	const char *text;
+	size_t len; /* of text, when it holds a NUL byte; else 0 */
+	int line;
+	const char *msg;
+	const char *hint; /* NULL: no hint line */
+};
+
+#define DB                                                \
+	"[database]\n"                                    \
+	"url = ${PGPRELUDE_T_URL:-postgresql://db/app}\n" \
+	"wait_timeout = 5s\n"                             \
+	"lock_wait_timeout = 5s\n"
+#define PRE "[phase pre]\ndir = pre\n"
+#define ONES50 "11111111111111111111111111111111111111111111111111"
+#define WITH_NUL DB PRE "mode = exec\0\n"
+
+#define NAMELESS_NUL "[database]\n= x\nmode\0\n"
+
+static const struct exact_case exact_cases[] = {
+	/* how errors on neighbouring lines meet */
+	{ "a line refused after a value: the value may have gone on",
+	  "[database]\nwait_timeout = x\n" ONES50 ONES50 ONES50 ONES50 "\n", 0, 3,
+	  "line too long (at most 199 bytes); continue the value on indented lines", NULL },
+	{ "a key without a name before a refused line", NAMELESS_NUL, sizeof(NAMELESS_NUL) - 1, 2,
+	  "missing key name before \"=\"", NULL },
+	{ "a bad line after a bad value: one error, one hint",
+	  "[database]\nwait_timeout = x\nbad line\n", 0, 2,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "a section after a bad value", "[database]\nwait_timeout = x\n[nothing]\n", 0, 2,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "an indented \"[\" line continues a value",
+	  "[database]\nurl = a\n  [b]\nwait_timeout = x\n", 0, 4,
+	  "bad duration \"x\" for wait_timeout in [database]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "a long section name is not cut", "[phase " ONES50 "-" ONES50 "]\n", 0, 1,
+	  "phase \"" ONES50 "-" ONES50 "\" has no kind: give one of dir, run, wait_for", NULL },
+
+	{ "a line without '='", DB "sslmode require\n" PRE, 0, 5,
+	  "expected \"key = value\", \"[section]\" or a comment",
+	  "to continue the previous value, indent the line" },
+	{ "a section header without ']'", DB "[exec\nmode = exec\n" PRE, 0, 5,
+	  "missing \"]\" in section header", NULL },
+	{ "a misspelled key", DB "wait_timout = 5s\n" PRE, 0, 5,
+	  "unknown key \"wait_timout\" in [database]", "did you mean \"wait_timeout\"?" },
+	{ "a misspelled phase key", DB "[phase schema]\nrun = true\ntiemout = 5m\n" PRE, 0, 7,
+	  "unknown key \"tiemout\" in [phase schema]", "did you mean \"timeout\"?" },
+	{ "an unknown key far from every known one", DB "frobnicate = yes\n" PRE, 0, 5,
+	  "unknown key \"frobnicate\" in [database]", NULL },
+	{ "a key in the wrong section", DB "log_level = debug\n" PRE, 0, 5,
+	  "unknown key \"log_level\" in [database]",
+	  "log_level belongs at the top of the file, before any section" },
+	{ "a misspelled section", DB "[exce]\nmode = exec\n" PRE, 0, 5, "unknown section [exce]",
+	  "did you mean [exec]?" },
+	{ "an unknown section", DB "[logging]\nlevel = debug\n" PRE, 0, 5,
+	  "unknown section [logging]",
+	  "the sections are [database], [history], [phase NAME] and [exec]" },
+	{ "a phase named twice", DB "[phase pre]\ndir = post\n" PRE, 0, 7,
+	  "duplicate phase \"pre\" (first on line 5)", NULL },
+	{ "a key given twice in one section", DB "wait_timeout = 10s\n" PRE, 0, 5,
+	  "duplicate key \"wait_timeout\" in [database] (first on line 3)",
+	  "to continue a value on the next line, indent that line" },
+	{ "a phase with no kind", DB "[phase schema]\ntimeout = 5m\n" PRE, 0, 5,
+	  "phase \"schema\" has no kind: give one of dir, run, wait_for", NULL },
+	{ "a phase with two kinds", DB "[phase schema]\nrun = true\nwait_for = users\n" PRE, 0, 7,
+	  "phase \"schema\" has two kinds: \"wait_for\" here and \"run\" on line 6",
+	  "a phase does one thing: split it into two [phase NAME] sections" },
+	{ "a duration with an unknown unit",
+	  DB "[phase schema]\nrun = true\ntimeout = 5 minutes\n" PRE, 0, 7,
+	  "bad duration \"5 minutes\" for timeout in [phase schema]",
+	  "use a whole number with an optional unit ms, s, m or h, e.g. \"30s\" or \"5m\"" },
+	{ "an unterminated quote in [exec] command", DB "[exec]\ncommand = sh -c 'echo hi\n" PRE, 0,
+	  6, "unterminated single quote in command of [exec]", NULL },
+	{ "a line longer than 199 bytes",
+	  DB "wait_for_query = SELECT " ONES50 ONES50 ONES50 ONES50 "\n" PRE, 0, 5,
+	  "line too long (at most 199 bytes); continue the value on indented lines", NULL },
+	{ "a NUL byte", WITH_NUL, sizeof(WITH_NUL) - 1, 7, "line contains a NUL byte", NULL },
+	{ "${VAR} unset and without a default",
+	  "[database]\nurl = postgresql://postgres@127.0.0.1/${PGPRELUDE_TEST_UNSET_VAR}\n"
+	  "wait_timeout = 1s\n" PRE,
+	  0, 2, "variable PGPRELUDE_TEST_UNSET_VAR is not set (in url of [database])",
+	  "set PGPRELUDE_TEST_UNSET_VAR, or give a default with ${PGPRELUDE_TEST_UNSET_VAR:-default}" },
+};
+
+static void test_load_exact(void **state)
+{
+	const struct exact_case *c = *state;
+	struct config cfg;
+	char err[4096];
+	char want[1024];
+	char *path = write_temp_n(c->text, c->len ? c->len : strlen(c->text));
+	int n;
+
+	unsetenv("PGPRELUDE_T_URL");
+	unsetenv("PGPRELUDE_TEST_UNSET_VAR");
+	unsetenv("PGPRELUDE_TEST_UNSET_VAR_FILE");
+	assert_int_equal(load_capture(path, &cfg, err, sizeof(err)), ST_USAGE);
+	assert_true(config_is_zero(&cfg));
+	n = snprintf(want, sizeof(want), "%s:%d: error: %s\n", path, c->line, c->msg);
+	if (c->hint)
+		snprintf(want + n, sizeof(want) - (size_t)n, "pgprelude: hint: %s\n", c->hint);
+	assert_string_equal(err, want);
+	unlink(path);
+	free(path);
+}
+
 static void test_load_bad(void **state)
 {
 	const struct bad_case *c = *state;
@@ -895,14 +1111,15 @@ int main(void)
 	size_t n = 0;
 
 	static const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_duration_good), cmocka_unit_test(test_duration_bad),
-		cmocka_unit_test(test_words),	      cmocka_unit_test(test_words_quotes),
-		cmocka_unit_test(test_words_escapes), cmocka_unit_test(test_words_errors),
-		cmocka_unit_test(test_list),	      cmocka_unit_test(test_expand_plain),
-		cmocka_unit_test(test_expand_set),    cmocka_unit_test(test_expand_default),
-		cmocka_unit_test(test_expand_errors), cmocka_unit_test(test_expand_file),
-		cmocka_unit_test(test_suggest),	      cmocka_unit_test(test_load_full),
-		cmocka_unit_test(test_load_defaults), cmocka_unit_test(test_load_values),
+		cmocka_unit_test(test_duration_good),  cmocka_unit_test(test_duration_bad),
+		cmocka_unit_test(test_words),	       cmocka_unit_test(test_words_quotes),
+		cmocka_unit_test(test_words_escapes),  cmocka_unit_test(test_words_errors),
+		cmocka_unit_test(test_list),	       cmocka_unit_test(test_expand_plain),
+		cmocka_unit_test(test_expand_set),     cmocka_unit_test(test_expand_default),
+		cmocka_unit_test(test_expand_errors),  cmocka_unit_test(test_expand_file),
+		cmocka_unit_test(test_expand_results), cmocka_unit_test(test_suggest),
+		cmocka_unit_test(test_load_full),      cmocka_unit_test(test_load_defaults),
+		cmocka_unit_test(test_load_values),
 	};
 	static const struct CMUnitTest more[] = {
 		cmocka_unit_test(test_load_expansion),
@@ -911,9 +1128,11 @@ int main(void)
 		cmocka_unit_test(test_load_relative_no_slash),
 		cmocka_unit_test(test_load_password_file),
 		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_load_secret_folder),
 	};
 	struct CMUnitTest all[sizeof(fixed) / sizeof(fixed[0]) + sizeof(more) / sizeof(more[0]) +
-			      sizeof(bad_cases) / sizeof(bad_cases[0])];
+			      sizeof(bad_cases) / sizeof(bad_cases[0]) +
+			      sizeof(exact_cases) / sizeof(exact_cases[0])];
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		all[n++] = fixed[i];
@@ -923,6 +1142,12 @@ int main(void)
 		all[n] = (struct CMUnitTest){ .name = bad_cases[i].name,
 					      .test_func = test_load_bad,
 					      .initial_state = (void *)&bad_cases[i] };
+		n++;
+	}
+	for (size_t i = 0; i < sizeof(exact_cases) / sizeof(exact_cases[0]); i++) {
+		all[n] = (struct CMUnitTest){ .name = exact_cases[i].name,
+					      .test_func = test_load_exact,
+					      .initial_state = (void *)&exact_cases[i] };
 		n++;
 	}
 	assert_int_equal(n, sizeof(all) / sizeof(all[0]));
