@@ -508,7 +508,9 @@ static void commit_pending(struct loader *ld)
 		goto out;
 	}
 	raw = ld->pend;
-	r = expand_value(raw, &value, err, sizeof(err));
+	/* the url's substituted values are quoted for the connection string they land in */
+	r = ld->pend_key == K_URL ? expand_conninfo(raw, &value, err, sizeof(err))
+				  : expand_value(raw, &value, err, sizeof(err));
 	if (r != EXPAND_OK) {
 		fail(ld, ld->pend_line, "%s (in %s of %s)", err, key_defs[ld->pend_key].name,
 		     sect_label(ld, label, sizeof(label)));

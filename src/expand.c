@@ -148,9 +148,83 @@ static size_t default_end(const char *s, size_t len, size_t at, int level, char 
 	}
 }
 
+/* What a substituted value must be quoted for: see expand_conninfo. */
+struct quoting {
+	bool conninfo;	     /* quote values for libpq's connection string syntax */
+	const char *whole;   /* the whole template: a reference that is all of it is kept as is */
+	size_t whole_len;
+};
+
+static bool is_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) || c == '-' ||
+	       c == '.' || c == '_' || c == '~';
+}
+
+/* Whether a URI's text so far (out) ends inside its authority (after "://", before any "/" or "?"). */
+static bool in_authority(const char *out, size_t len)
+{
+	const char *p = strstr(out, "://");
+	return p && !memchr(p + 3, '/', len - (size_t)(p + 3 - out)) &&
+	       !memchr(p + 3, '?', len - (size_t)(p + 3 - out));
+}
+
+/*
+ * Append val to out quoted for where it lands in a connection string (out
+ * holds the text so far, rest the template after the reference): in a URI,
+ * percent-encoded unless it lands in the host list; in key=value syntax,
+ * backslash-escaped (a value of its own is single-quoted, so that an empty
+ * or blank one stays a value).
+ */
+static void put_quoted(struct sbuf *out, const char *val, const char *rest, size_t rest_len)
+{
+	const char *so_far = out->p ? out->p : "";
+	size_t len = out->len;
+	bool uri = strncmp(so_far, "postgresql://", 13) == 0 || strncmp(so_far, "postgres://", 11) == 0;
+
+	if (uri) {
+		/* the host list (h1:5432,h2) stays as written; userinfo, dbname and parameters are encoded */
+		const char *at = memchr(rest, '@', rest_len);
+		size_t upto = strcspn(rest, "/?");
+		bool host = in_authority(so_far, len) && !(at && (size_t)(at - rest) < upto);
+		for (const unsigned char *c = (const unsigned char *)val; *c; c++) {
+			if (host || is_unreserved(*c))
+				sbuf_putc(out, (char)*c);
+			else
+				sbuf_printf(out, "%%%02X", *c);
+		}
+		return;
+	}
+	/* key=value: inside '...' when an odd number of unescaped quotes came before */
+	bool quoted = false, own = false;
+	for (size_t i = 0; i < len; i++) {
+		if (so_far[i] == '\\')
+			i++;
+		else if (so_far[i] == '\'')
+			quoted = !quoted;
+	}
+	if (!quoted) {
+		size_t i = len;
+		while (i > 0 && (so_far[i - 1] == ' ' || so_far[i - 1] == '\t'))
+			i--;
+		own = i > 0 && so_far[i - 1] == '=' &&
+		      (rest_len == 0 || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n');
+	}
+	if (own)
+		sbuf_putc(out, '\'');
+	for (const char *c = val; *c; c++) {
+		if (*c == '\\' || *c == '\'' ||
+		    (!quoted && !own && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')))
+			sbuf_putc(out, '\\');
+		sbuf_putc(out, *c);
+	}
+	if (own)
+		sbuf_putc(out, '\'');
+}
+
 /* Expand s[0..len) into out; see expand_value.  level: how deep in defaults s is. */
 static enum expand_result expand_into(struct sbuf *out, const char *s, size_t len, int level,
-				      char *errbuf, int errlen)
+				      const struct quoting *q, char *errbuf, int errlen)
 {
 	size_t i = 0;
 
@@ -196,10 +270,14 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 		if (r != EXPAND_OK)
 			return r;
 		if (val && (*val || !def_at)) {
-			sbuf_puts(out, val);
+			/* a reference that is the whole value is kept as is: it holds a whole conninfo */
+			if (q->conninfo && !(s + i == q->whole && end + 1 == q->whole_len))
+				put_quoted(out, val, s + end + 1, len - end - 1);
+			else
+				sbuf_puts(out, val);
 			explicit_bzero(val, strlen(val));
 		} else if (def_at) {
-			r = expand_into(out, s + def_at, end - def_at, level + 1, errbuf, errlen);
+			r = expand_into(out, s + def_at, end - def_at, level + 1, q, errbuf, errlen);
 		} else {
 			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at),
 			     s + name_at);
@@ -213,10 +291,12 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 	return EXPAND_OK;
 }
 
-enum expand_result expand_value(const char *s, char **out, char *errbuf, int errlen)
+static enum expand_result expand(const char *s, bool conninfo, char **out, char *errbuf,
+				 int errlen)
 {
+	struct quoting q = { .conninfo = conninfo, .whole = s, .whole_len = strlen(s) };
 	struct sbuf b = { 0 };
-	enum expand_result r = expand_into(&b, s, strlen(s), 0, errbuf, errlen);
+	enum expand_result r = expand_into(&b, s, strlen(s), 0, &q, errbuf, errlen);
 
 	*out = NULL;
 	if (r == EXPAND_OK) {
@@ -227,4 +307,14 @@ enum expand_result expand_value(const char *s, char **out, char *errbuf, int err
 		explicit_bzero(b.p, b.len);
 	sbuf_reset(&b);
 	return r;
+}
+
+enum expand_result expand_value(const char *s, char **out, char *errbuf, int errlen)
+{
+	return expand(s, false, out, errbuf, errlen);
+}
+
+enum expand_result expand_conninfo(const char *s, char **out, char *errbuf, int errlen)
+{
+	return expand(s, true, out, errbuf, errlen);
 }

@@ -28,6 +28,18 @@ enum expand_result {
 enum expand_result expand_value(const char *s, char **out, char *errbuf, int errlen);
 
 /*
+ * expand_value for a libpq connection string ([database] url): every
+ * substituted value is quoted for the syntax it lands in, so that a
+ * password holding blanks, quotes, backslashes, "@", "%" or "=" reaches the
+ * server as it is.  In a URI (postgresql://...) it is percent-encoded,
+ * except in the host list; in key=value syntax it is backslash-escaped, or
+ * single-quoted when it is a value of its own.  A reference that makes up
+ * the whole value (url = ${DATABASE_URL}) holds a whole connection string
+ * and is kept as is.
+ */
+enum expand_result expand_conninfo(const char *s, char **out, char *errbuf, int errlen);
+
+/*
  * Read the secret file at path into *out (malloc'd, caller frees) without
  * one trailing "\n" or "\r\n".  Returns NULL, or why the file could not be
  * read (strerror's text, or a static message for a NUL byte or a file
