@@ -17,6 +17,9 @@ packages=(
     bats bats-support bats-assert bats-file
     procps util-linux
     tini python3 socat
+    # tests/bats/test_helper/servers.bash: a German server (localedef),
+    # PgBouncer in front of the suite's cluster
+    locales pgbouncer
     # make static (tests/tools/static-build.sh): apt-get source, musl
     dpkg-dev patch musl musl-tools musl-dev file binutils
     # tests/bats/60_static.bats: BusyBox roots, a test CA
