@@ -311,6 +311,12 @@ static void warm_up_random(void)
 }
 
 static bool standby_ok;
+static bool proxied;
+
+bool db_behind_proxy(void)
+{
+	return proxied;
+}
 
 void db_allow_standby(bool ok)
 {
@@ -427,7 +433,7 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 	}
 	PQsetErrorVerbosity(conn, PQERRORS_DEFAULT);
 	PQsetNoticeReceiver(conn, notice_receiver, NULL);
-	res = PQexec(conn, "SELECT pg_catalog.pg_is_in_recovery()");
+	res = PQexec(conn, "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid()");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		one_line(errbuf, errlen, PQerrorMessage(conn));
 		if (reason)
@@ -437,6 +443,13 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 		PQfinish(conn);
 		return ST_UNREACHABLE;
 	}
+	/*
+	 * A pooler or proxy answers the startup with its own process id: the
+	 * backend that runs our statements has another (lock.c then checks that
+	 * the pooler keeps a session's advisory lock).
+	 */
+	if (atol(PQgetvalue(res, 0, 1)) != (long)PQbackendPID(conn))
+		proxied = true;
 	/* A standby cannot be migrated, but a failover may promote it: wait. */
 	if (!standby_ok && strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
 		one_line(

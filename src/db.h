@@ -41,6 +41,13 @@ enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, P
 void db_allow_standby(bool ok);
 
 /*
+ * Whether a connection made so far goes through a pooler or proxy (such as
+ * PgBouncer): the process id the server end announced differs from the
+ * backend's own.
+ */
+bool db_behind_proxy(void);
+
+/*
  * Step 1 of the job: connect and SELECT 1 until it works, backing off with
  * jitter, for at most cfg->wait_timeout_ms.  Logs why it is still waiting
  * every few seconds, and the outcome.  Returns ST_OK with the connection in

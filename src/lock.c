@@ -142,12 +142,64 @@ static const struct lock_def migration_lock = {
 	.give_up = migration_give_up,
 };
 
+/*
+ * Behind a pooler: whether it keeps a session's advisory lock with that
+ * session.  A transaction pooler hands the server connection that took the
+ * lock to whichever client comes next, once the statement is done; a second
+ * connection of ours then finds itself on the backend holding the lock (a
+ * pooler reuses its most recently freed connection).  That connection lets
+ * go of the lock again, so that none is left on any server backend.
+ */
+static enum status check_pooler(const struct config *cfg)
+{
+	static const char sql[] =
+		"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+		" AND granted AND classid = " LOCK_CLASSID " AND objid = hashtext($1)::oid"
+		" AND objsubid = 2 AND pid = pg_catalog.pg_backend_pid())";
+	char name[256], err[512];
+	const char *params[1] = { name };
+	const char *reason = NULL;
+	PGconn *probe = NULL;
+	PGresult *res;
+	enum status st;
+	bool shared;
+
+	if (!db_behind_proxy())
+		return ST_OK;
+	lock_name(cfg, name, sizeof(name));
+	st = db_connect_once(cfg, 10000, &probe, &reason, err, sizeof(err));
+	if (st != ST_OK) {
+		log_error("could not open a second connection to %s: %s", db_describe(NULL), reason);
+		log_detail("%s", err);
+		return st == ST_UNREACHABLE ? ST_CONNLOST : st;
+	}
+	res = db_query(probe, sql, 1, params, &st);
+	shared = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (shared) {
+		release(probe, cfg, &migration_lock);
+		log_error("the connection goes through a transaction pooler (such as PgBouncer with "
+			  "pool_mode = transaction): it does not keep the migration lock");
+		log_detail("The lock is a session-level advisory lock; a transaction pooler gives the "
+			   "session's server connection to other clients after each statement, so "
+			   "replicas could migrate at the same time.");
+		log_hint("Give pgprelude a direct connection to PostgreSQL (or one through a "
+			 "session-mode pool) in [database] url; the application may keep its pooled "
+			 "DATABASE_URL.");
+		st = ST_USAGE;
+	}
+	PQfinish(probe);
+	return st;
+}
+
 enum status lock_acquire(PGconn *conn, const struct config *cfg)
 {
 	enum status st = take(conn, cfg, &migration_lock);
 
 	if (st == ST_CONNLOST || st == ST_SQL)
 		log_error("could not take the migration lock");
+	if (st == ST_OK)
+		st = check_pooler(cfg);
 	return st;
 }
 
