@@ -207,7 +207,7 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
 	$(SAN_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 # Each target links only the modules it needs.
-$(FUZZ_BUILD)/fuzz_sqlsplit: tests/fuzz/fuzz_sqlsplit.c $(FUZZ_BUILD)/obj/sqlsplit.o
+$(FUZZ_BUILD)/fuzz_sqlsplit: tests/fuzz/fuzz_sqlsplit.c $(addprefix $(FUZZ_BUILD)/obj/,sqlsplit.o util.o log.o)
 	$(FUZZ_LINK)
 
 $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o config_values.o expand.o inilines.o log.o util.o)

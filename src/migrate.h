@@ -61,7 +61,7 @@ struct mplan {
  * order of their names, nothing read yet.  Paths in messages are shown
  * relative to the folder of cfg->path.  Hidden files and other files are
  * skipped with a debug line.  Returns ST_OK, or after logging ST_USAGE for a
- * folder that cannot be read, ST_INTERNAL when out of memory.
+ * folder that cannot be read.  Free plan with mplan_free.
  */
 enum status migrate_list(const struct config *cfg, const struct phase *ph, struct mplan *plan)
 	__attribute__((warn_unused_result));
@@ -71,15 +71,13 @@ enum status migrate_list(const struct config *cfg, const struct phase *ph, struc
  * SQL file into statements and read its directives, parse a constraint file
  * (FILE_DECLARED).  Returns ST_OK, or after logging: ST_USAGE for a bad file
  * (unreadable, not a regular file, no statement in it, unknown directive, a
- * bad constraint file), ST_SQL for an unterminated quote or comment,
- * ST_INTERNAL when out of memory.
+ * bad constraint file), ST_SQL for an unterminated quote or comment.
  */
 enum status migrate_read_next(struct mplan *plan) __attribute__((warn_unused_result));
 
 /*
  * Give every file read its state from the history, and add the files of
- * the phase's history rows that are gone (FILE_MISSING).  Returns ST_OK, or
- * ST_INTERNAL after logging.
+ * the phase's history rows that are gone (FILE_MISSING).  Returns ST_OK.
  */
 enum status migrate_match(struct mplan *plan, const struct history *h)
 	__attribute__((warn_unused_result));
@@ -110,8 +108,8 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
  * index of that name on that table (left by an earlier failed build) is
  * dropped with DROP INDEX CONCURRENTLY.
  *
- * Stops at the first failure and returns its status.  *applied counts .sql
- * files run.
+ * Stops at the first failure and returns its status, logged.  *applied
+ * counts .sql files run.  The work is done by apply.h.
  */
 enum status migrate_apply(const struct mplan *plan, struct history *h, const struct config *cfg,
 			  PGconn *watch, PGconn **work, int *applied)
@@ -131,6 +129,7 @@ int migrate_name_cmp(const void *a, const void *b);
  */
 bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line);
 
+/* Free what plan holds and zero it. */
 void mplan_free(struct mplan *plan);
 
 #endif

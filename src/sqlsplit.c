@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 struct lexer {
 	const char *s;
 	size_t len;
@@ -145,18 +147,117 @@ static bool skip_dollar(struct lexer *lx, size_t taglen, struct sqlsplit_error *
 	return fail(err, "unterminated dollar-quoted string", line, col);
 }
 
-static bool push(struct sql_stmt **v, int *n, int *cap, const struct sql_stmt *st)
+/* ---- tokens ----------------------------------------------------------------- */
+
+enum tok_kind {
+	TOK_END,    /* the end of the text */
+	TOK_WORD,   /* a keyword or an unquoted identifier */
+	TOK_QUOTED, /* a "quoted identifier" */
+	TOK_STRING, /* a '' or E'' string (its E is the word before it) */
+	TOK_DOLLAR, /* a dollar-quoted string */
+	TOK_CHAR    /* any other one character: ; ( ) . , a digit, a $ that opens no quote */
+};
+
+struct token {
+	enum tok_kind kind;
+	const char *p; /* its first byte, as written */
+	size_t len;
+	int line; /* where it starts */
+	int col;
+};
+
+static bool is_blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Step over blanks and comments; false with *err for an unterminated comment. */
+static bool skip_blanks(struct lexer *lx, struct sqlsplit_error *err)
+{
+	for (;;) {
+		int c = peek(lx, 0);
+		if (is_blank(c)) {
+			adv(lx);
+		} else if (c == '-' && peek(lx, 1) == '-') {
+			while (lx->i < lx->len && peek(lx, 0) != '\n')
+				adv(lx);
+		} else if (c == '/' && peek(lx, 1) == '*') {
+			if (!skip_block_comment(lx, err))
+				return false;
+		} else {
+			return true;
+		}
+	}
+}
+
+/*
+ * Step over blanks and comments, then over the next token into *t (TOK_END
+ * at the end of the text).  False with *err for an unterminated quote,
+ * identifier, dollar quote or comment.
+ */
+static bool lex_next(struct lexer *lx, struct token *t, struct sqlsplit_error *err)
+{
+	int c;
+	size_t taglen;
+
+	if (!skip_blanks(lx, err))
+		return false;
+	c = peek(lx, 0);
+	*t = (struct token){
+		.kind = TOK_CHAR, .p = lx->s + lx->i, .line = lx->line, .col = lx->col
+	};
+	if (c < 0) {
+		t->kind = TOK_END;
+	} else if (c == '\'') {
+		bool e = lx->i > 0 && (lx->s[lx->i - 1] == 'e' || lx->s[lx->i - 1] == 'E') &&
+			 (lx->i < 2 || !ident_char((unsigned char)lx->s[lx->i - 2]));
+		t->kind = TOK_STRING;
+		if (!skip_string(lx, e, err)) {
+			if (e)
+				err->col--; /* an E'' string starts at its E (one byte, same line) */
+			return false;
+		}
+	} else if (c == '"') {
+		t->kind = TOK_QUOTED;
+		if (!skip_quoted_ident(lx, err))
+			return false;
+	} else if (c == '$' && (taglen = dollar_tag(lx)) > 0) {
+		t->kind = TOK_DOLLAR;
+		if (!skip_dollar(lx, taglen, err))
+			return false;
+	} else if (ident_start(c)) {
+		t->kind = TOK_WORD;
+		while (lx->i < lx->len && ident_char(peek(lx, 0)))
+			adv(lx);
+	} else {
+		adv(lx);
+	}
+	t->len = (size_t)(lx->s + lx->i - t->p);
+	return true;
+}
+
+/* Whether t is the keyword word (any case). */
+static bool tok_is(const struct token *t, const char *word)
+{
+	return t->kind == TOK_WORD && t->len == strlen(word) &&
+	       strncasecmp(t->p, word, t->len) == 0;
+}
+
+/* Whether t is the character c. */
+static bool tok_char(const struct token *t, char c)
+{
+	return t->kind == TOK_CHAR && *t->p == c;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static void push(struct sql_stmt **v, int *n, int *cap, const struct sql_stmt *st)
 {
 	if (*n == *cap) {
-		int ncap = *cap ? *cap * 2 : 16;
-		struct sql_stmt *nv = realloc(*v, (size_t)ncap * sizeof(**v));
-		if (!nv)
-			return false;
-		*v = nv;
-		*cap = ncap;
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xrealloc(*v, (size_t)*cap * sizeof(**v));
 	}
 	(*v)[(*n)++] = *st;
-	return true;
 }
 
 int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err)
@@ -164,6 +265,7 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 	struct lexer lx = { .s = text, .len = len, .i = 0, .line = 1, .col = 1 };
 	struct sql_stmt cur = { 0 };
 	struct sql_stmt *v = NULL;
+	struct token t;
 	int n = 0, cap = 0;
 	bool open = false;
 	int parens = 0;
@@ -171,29 +273,17 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 	bool prev_begin = false; /* the last word was BEGIN */
 
 	*out = NULL;
-	while (lx.i < lx.len) {
-		int c = peek(&lx, 0);
-
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-			adv(&lx);
-			continue;
+	for (;;) {
+		if (!lex_next(&lx, &t, err)) {
+			free(v);
+			return -1;
 		}
-		if (c == '-' && peek(&lx, 1) == '-') {
-			while (lx.i < lx.len && peek(&lx, 0) != '\n')
-				adv(&lx);
-			continue;
-		}
-		if (c == '/' && peek(&lx, 1) == '*') {
-			if (!skip_block_comment(&lx, err))
-				goto bad;
-			continue;
-		}
-		if (c == ';' && parens == 0 && atomic == 0) {
-			adv(&lx);
+		if (t.kind == TOK_END)
+			break;
+		if (tok_char(&t, ';') && parens == 0 && atomic == 0) {
 			if (open) {
 				cur.end = lx.i;
-				if (!push(&v, &n, &cap, &cur))
-					goto oom;
+				push(&v, &n, &cap, &cur);
 				open = false;
 			}
 			prev_begin = false;
@@ -201,60 +291,222 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 		}
 		if (!open) {
 			open = true;
-			cur.start = lx.i;
-			cur.line = lx.line;
-			cur.col = lx.col;
+			cur.start = (size_t)(t.p - text);
+			cur.line = t.line;
+			cur.col = t.col;
 		}
-		if (c == '\'') {
-			bool e = lx.i > 0 && (text[lx.i - 1] == 'e' || text[lx.i - 1] == 'E') &&
-				 (lx.i < 2 || !ident_char((unsigned char)text[lx.i - 2]));
-			if (!skip_string(&lx, e, err)) {
-				if (e)
-					err->col--; /* an E'' string starts at its E (one byte, same line) */
-				goto bad;
-			}
-		} else if (c == '"') {
-			if (!skip_quoted_ident(&lx, err))
-				goto bad;
-		} else if (c == '$') {
-			size_t taglen = dollar_tag(&lx);
-			if (taglen == 0)
-				adv(&lx);
-			else if (!skip_dollar(&lx, taglen, err))
-				goto bad;
-		} else if (ident_start(c)) {
-			size_t w = lx.i, wlen;
-			while (lx.i < lx.len && ident_char(peek(&lx, 0)))
-				adv(&lx);
-			wlen = lx.i - w;
-			if (wlen == 6 && strncasecmp(text + w, "atomic", 6) == 0 && prev_begin)
+		if (t.kind == TOK_WORD) {
+			if (prev_begin && tok_is(&t, "atomic"))
 				atomic++;
-			else if (atomic > 0 && wlen == 4 && strncasecmp(text + w, "case", 4) == 0)
+			else if (atomic > 0 && tok_is(&t, "case"))
 				atomic++;
-			else if (atomic > 0 && wlen == 3 && strncasecmp(text + w, "end", 3) == 0)
+			else if (atomic > 0 && tok_is(&t, "end"))
 				atomic--;
-			prev_begin = wlen == 5 && strncasecmp(text + w, "begin", 5) == 0;
+			prev_begin = tok_is(&t, "begin");
 			continue;
-		} else {
-			if (c == '(')
-				parens++;
-			else if (c == ')' && parens > 0)
-				parens--;
-			adv(&lx);
 		}
+		if (tok_char(&t, '('))
+			parens++;
+		else if (tok_char(&t, ')') && parens > 0)
+			parens--;
 		prev_begin = false;
 	}
 	if (open) {
 		cur.end = lx.len;
-		if (!push(&v, &n, &cap, &cur))
-			goto oom;
+		push(&v, &n, &cap, &cur);
 	}
 	*out = v;
 	return n;
-bad:
-	free(v);
-	return -1;
-oom:
-	free(v);
-	return -2;
+}
+
+/* ---- index statements ------------------------------------------------------- */
+
+/* A lexer over statement sql: len bytes, or up to a NUL byte (where libpq ends it). */
+static struct lexer stmt_lexer(const char *sql, size_t len)
+{
+	return (struct lexer){ .s = sql, .len = strnlen(sql, len), .i = 0, .line = 1, .col = 1 };
+}
+
+/* The next token of a statement; an unterminated one ends it (TOK_END). */
+static void stmt_next(struct lexer *lx, struct token *t)
+{
+	struct sqlsplit_error ignored;
+
+	if (!lex_next(lx, t, &ignored)) {
+		lx->i = lx->len;
+		t->kind = TOK_END;
+		t->len = 0;
+	}
+}
+
+/* Step over the next token of lx when it is the keyword word. */
+static void skip_word(struct lexer *lx, const char *word)
+{
+	struct lexer save = *lx;
+	struct token t;
+
+	stmt_next(lx, &t);
+	if (!tok_is(&t, word))
+		*lx = save;
+}
+
+/* Whether t can be a name: a word, or a "quoted identifier" that is not empty. */
+static bool is_name(const struct token *t)
+{
+	return t->kind == TOK_WORD || (t->kind == TOK_QUOTED && t->len > 2);
+}
+
+/*
+ * The [schema.]name next in lx as written, into *rel (from its first to its
+ * last token); false when there is none, or more dots than to_regclass()
+ * takes.
+ */
+static bool next_relation(struct lexer *lx, struct token *rel)
+{
+	struct token t, dot;
+	int parts = 1;
+
+	stmt_next(lx, &t);
+	if (!is_name(&t))
+		return false;
+	*rel = t;
+	for (;;) {
+		struct lexer save = *lx;
+		stmt_next(lx, &dot);
+		if (!tok_char(&dot, '.')) {
+			*lx = save;
+			break;
+		}
+		stmt_next(lx, &t);
+		if (!is_name(&t) || ++parts > 2)
+			return false;
+	}
+	rel->len = (size_t)(t.p + t.len - rel->p);
+	return true;
+}
+
+/*
+ * CREATE [UNIQUE] INDEX [CONCURRENTLY] [[IF NOT EXISTS] name] ON [ONLY]
+ * table at lx: true with the name (len 0 when there is none) and the table.
+ */
+static bool create_index(struct lexer *lx, bool *concurrently, struct token *name,
+			 struct token *table)
+{
+	struct token t;
+
+	*concurrently = false;
+	name->len = 0;
+	stmt_next(lx, &t);
+	if (!tok_is(&t, "create"))
+		return false;
+	stmt_next(lx, &t);
+	if (tok_is(&t, "unique"))
+		stmt_next(lx, &t);
+	if (!tok_is(&t, "index"))
+		return false;
+	stmt_next(lx, &t);
+	if (tok_is(&t, "concurrently")) {
+		*concurrently = true;
+		stmt_next(lx, &t);
+	}
+	if (tok_is(&t, "if")) {
+		stmt_next(lx, &t); /* not */
+		stmt_next(lx, &t); /* exists */
+		stmt_next(lx, &t);
+	}
+	if (!tok_is(&t, "on")) {
+		if (!is_name(&t))
+			return false;
+		*name = t;
+		stmt_next(lx, &t);
+		if (!tok_is(&t, "on"))
+			return false;
+	}
+	skip_word(lx, "only");
+	return next_relation(lx, table);
+}
+
+bool sqlsplit_parse_create_index(const char *sql, size_t len, bool *concurrently, char **name,
+				 char **table)
+{
+	struct lexer lx = stmt_lexer(sql, len);
+	struct token nm, rel;
+
+	*name = *table = NULL;
+	if (!create_index(&lx, concurrently, &nm, &rel))
+		return false;
+	if (nm.len > 0)
+		*name = xstrndup(nm.p, nm.len);
+	*table = xstrndup(rel.p, rel.len);
+	return true;
+}
+
+bool sqlsplit_parse_cic(const char *sql, size_t len, char **name, char **table)
+{
+	struct lexer lx = stmt_lexer(sql, len);
+	struct token nm, rel;
+	bool concurrently;
+
+	*name = *table = NULL;
+	if (!create_index(&lx, &concurrently, &nm, &rel) || !concurrently || nm.len == 0)
+		return false;
+	*name = xstrndup(nm.p, nm.len);
+	*table = xstrndup(rel.p, rel.len);
+	return true;
+}
+
+/* Append name, as written, to the text[] literal arr ({"a","b"}; empty: none yet). */
+static void text_array_add(struct sbuf *arr, const struct token *name)
+{
+	if (arr->len > 0)
+		arr->p[arr->len - 1] = ','; /* its closing brace */
+	else
+		sbuf_putc(arr, '{');
+	sbuf_putc(arr, '"');
+	for (size_t i = 0; i < name->len; i++) {
+		if (name->p[i] == '"' || name->p[i] == '\\')
+			sbuf_putc(arr, '\\');
+		sbuf_putc(arr, name->p[i]);
+	}
+	sbuf_puts(arr, "\"}");
+}
+
+void sqlsplit_index_targets(const char *sql, size_t len, struct sbuf *tables, struct sbuf *indexes)
+{
+	struct lexer lx = stmt_lexer(sql, len), whole = lx;
+	struct token t, name, rel;
+	bool concurrently, index;
+
+	stmt_next(&lx, &t);
+	if (tok_is(&t, "reindex")) {
+		stmt_next(&lx, &t);
+		if (tok_char(&t, '(')) {
+			do
+				stmt_next(&lx, &t);
+			while (t.kind != TOK_END && !tok_char(&t, ')'));
+			stmt_next(&lx, &t);
+		}
+		index = tok_is(&t, "index");
+		if (!index && !tok_is(&t, "table"))
+			return;
+		skip_word(&lx, "concurrently");
+		if (next_relation(&lx, &rel))
+			text_array_add(index ? indexes : tables, &rel);
+	} else if (tok_is(&t, "drop")) {
+		stmt_next(&lx, &t);
+		if (!tok_is(&t, "index"))
+			return;
+		skip_word(&lx, "concurrently");
+		skip_word(&lx, "if");
+		skip_word(&lx, "exists");
+		/* a, b, … */
+		while (next_relation(&lx, &rel)) {
+			text_array_add(indexes, &rel);
+			stmt_next(&lx, &t);
+			if (!tok_char(&t, ','))
+				break;
+		}
+	} else if (create_index(&whole, &concurrently, &name, &rel)) {
+		text_array_add(tables, &rel);
+	}
 }

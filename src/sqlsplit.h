@@ -7,11 +7,19 @@
  * action list) and BEGIN ATOMIC … END function bodies, so that a ';' inside
  * any of them does not end a statement.  Statements holding only blanks and
  * comments are dropped, as the server drops them.
+ *
+ * The same tokens (words, quoted identifiers, strings, dollar quotes, other
+ * characters; blanks and comments between them) serve to read the few
+ * statements whose failure can leave an INVALID index behind: CREATE INDEX,
+ * REINDEX, DROP INDEX.
  */
 #ifndef PGPRELUDE_SQLSPLIT_H
 #define PGPRELUDE_SQLSPLIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "util.h"
 
 struct sql_stmt {
 	size_t start; /* byte offset of the statement's first token */
@@ -30,9 +38,41 @@ struct sqlsplit_error {
  * Split text (len bytes, need not be NUL-terminated) into statements.
  * Returns the number of statements and stores a malloc'd array in *out
  * (NULL when there are none; the caller frees it), or -1 with *err filled
- * for an unterminated quote, identifier, dollar quote or comment, or -2
- * when out of memory.
+ * for an unterminated quote, identifier, dollar quote or comment (*out
+ * NULL).  Logs nothing.
  */
 int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err);
+
+/*
+ * The index statements below read statement sql (len bytes, or up to a NUL
+ * byte), one of those sqlsplit gives.  Names are returned as written: quoted
+ * or not, schema-qualified or not, for to_regclass() and parse_ident().
+ */
+
+/*
+ * When sql is CREATE [UNIQUE] INDEX [CONCURRENTLY] [[IF NOT EXISTS] name] ON
+ * [ONLY] table: true, with the table and the name (NULL for an unnamed
+ * index) in malloc'd strings the caller frees, and whether it is
+ * CONCURRENTLY.  Otherwise false, with *name and *table NULL.
+ */
+bool sqlsplit_parse_create_index(const char *sql, size_t len, bool *concurrently, char **name,
+				 char **table);
+
+/*
+ * When sql is CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON
+ * [ONLY] table: true, with name and table in malloc'd strings the caller
+ * frees.  Otherwise (an unnamed index too) false, with both NULL.
+ */
+bool sqlsplit_parse_cic(const char *sql, size_t len, char **name, char **table);
+
+/*
+ * Add the relations whose indexes a failure of statement sql can leave
+ * INVALID to two text[] literals ({"a","b"}; empty while nothing was added):
+ * to tables, the table of CREATE INDEX … ON table and of REINDEX
+ * [(options)] TABLE [CONCURRENTLY] name; to indexes, the index of REINDEX
+ * [(options)] INDEX [CONCURRENTLY] name, and those of DROP INDEX
+ * [CONCURRENTLY] [IF EXISTS] a, b, ….  Other statements add nothing.
+ */
+void sqlsplit_index_targets(const char *sql, size_t len, struct sbuf *tables, struct sbuf *indexes);
 
 #endif

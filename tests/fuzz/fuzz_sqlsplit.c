@@ -12,10 +12,14 @@
  *   - the text between two statements holds no statement, and one statement
  *     split on its own is that one statement (the lexer's state between
  *     statements is empty);
- *   - an error names a position in the text where its construct opens.
+ *   - an error names a position in the text where its construct opens;
+ *   - on each statement, the index statement readers agree with each other
+ *     (a CREATE INDEX CONCURRENTLY of a named index is a CREATE INDEX), name
+ *     what is written in it, and build well-formed text[] literals.
  * A broken invariant aborts with a message, which libFuzzer reports as a
  * crash with the input that caused it.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +89,53 @@ static int split_copy(const char *s, size_t len, struct sql_stmt **out, struct s
 	return n;
 }
 
+/* Whether the NUL-terminated word is written in s[0..len). */
+static bool written_in(const char *s, size_t len, const char *word)
+{
+	return memmem(s, len, word, strlen(word)) != NULL;
+}
+
+/* A text[] literal as sqlsplit_index_targets builds it: empty, or {"…"[,"…"]…}. */
+static bool is_literal(const struct sbuf *b)
+{
+	return b->len == 0 || (b->len >= 4 && b->p[0] == '{' && b->p[1] == '"' &&
+			       b->p[b->len - 2] == '"' && b->p[b->len - 1] == '}');
+}
+
+/* The index statement readers on statement s[0..len), a private copy as in split_copy. */
+static void check_index_statement(const char *s, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+	char *name, *table, *cname, *ctable;
+	struct sbuf tables = { 0 }, indexes = { 0 };
+	bool conc, create, cic;
+
+	if (!copy)
+		abort();
+	memcpy(copy, s, len);
+	create = sqlsplit_parse_create_index(copy, len, &conc, &name, &table);
+	cic = sqlsplit_parse_cic(copy, len, &cname, &ctable);
+	CHECK(create || (!name && !table), "no CREATE INDEX, but a name or table");
+	CHECK(!create || (table && *table && written_in(copy, len, table)),
+	      "table \"%s\" is not written in the statement", table ? table : "(null)");
+	CHECK(!name || (*name && written_in(copy, len, name)),
+	      "name \"%s\" is not written in the statement", name);
+	CHECK(cic == (create && conc && name != NULL), "CIC %d, CREATE INDEX %d, concurrently %d",
+	      cic, create, create && conc);
+	CHECK(!cic || (strcmp(cname, name) == 0 && strcmp(ctable, table) == 0), "CIC names differ");
+	sqlsplit_index_targets(copy, len, &tables, &indexes);
+	CHECK(is_literal(&tables) && is_literal(&indexes), "bad literals %s / %s",
+	      tables.p ? tables.p : "", indexes.p ? indexes.p : "");
+	CHECK(!create || tables.len > 0, "CREATE INDEX on \"%s\" adds no table", table);
+	free(name);
+	free(table);
+	free(cname);
+	free(ctable);
+	sbuf_reset(&tables);
+	sbuf_reset(&indexes);
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data;
@@ -92,9 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sqlsplit_error err = { 0 };
 	int n = sqlsplit(text, size, &v, &err);
 
-	CHECK(n >= -2, "returned %d", n);
-	if (n == -2)
-		abort(); /* out of memory cannot happen at these sizes */
+	CHECK(n >= -1, "returned %d", n);
 	if (n == -1) {
 		size_t at;
 		char opener;
@@ -158,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      "statement %d split on its own is [%zu, %zu) at %d:%d", i, sub[0].start,
 		      sub[0].end, sub[0].line, sub[0].col);
 		free(sub);
+		check_index_statement(text + st->start, st->end - st->start);
 		prev_end = st->end;
 	}
 	if (n > 0) {

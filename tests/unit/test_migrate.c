@@ -1,15 +1,23 @@
-/* Unit tests of the pure parts of migrate.c and db.c: ordering, directives, positions. */
+/*
+ * Unit tests of the parts of migrate.c and db.c that need no server:
+ * ordering, directives, a folder read into a plan and matched against a
+ * history, positions.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "db.h"
 #include "migrate.h"
+#include "util.h"
 
 static void test_byte_order(void **state)
 {
@@ -71,6 +79,106 @@ static void test_directives(void **state)
 		migrate_directives("-- pgprelude: no-transactions\nSELECT 1;", &rep, &notx, &bad));
 }
 
+/* Write text to dir/name. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	free(path);
+}
+
+static void test_folder(void **state)
+{
+	char root[] = "/tmp/pgprelude-test-migrate.XXXXXX";
+	char *dir, *cfg_path;
+	struct config cfg = { 0 };
+	struct phase ph = { .name = "db-init" };
+	struct mplan plan;
+	struct history_row rows[] = {
+		{ .phase = "db-init",
+		  .file = "1_a.sql",
+		  .applied_at = "2026-01-01",
+		  .outcome = "applied",
+		  .checksum = "b4e0497804e46e0a0b0b8c31975b062152d551bac49c3c2e80932567b4085dcd" },
+		{ .phase = "db-init",
+		  .file = "0_gone.sql",
+		  .applied_at = "2026-01-01",
+		  .outcome = "applied",
+		  .checksum = "0" },
+		{ .phase = "other",
+		  .file = "9.sql",
+		  .applied_at = "2026-01-01",
+		  .outcome = "applied",
+		  .checksum = "?" },
+	};
+	const struct history_row *by_key[] = { &rows[1], &rows[0], &rows[2] };
+	struct history h = { .rows = rows, .n = 3, .by_key = by_key };
+	(void)state;
+
+	assert_non_null(mkdtemp(root));
+	dir = xasprintf("%s/db-init", root);
+	cfg_path = xasprintf("%s/pgprelude.ini", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	put_file(
+		dir, "2_b.sql",
+		"-- pgprelude: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 2;\n");
+	put_file(dir, "1_a.sql", "SELECT 1;\n");
+	put_file(dir, ".hidden.sql", "SELECT 3;\n");
+	put_file(dir, "notes.txt", "not SQL\n");
+	cfg.path = cfg_path;
+	ph.dir = dir;
+
+	/* the .sql files in byte order, paths shown relative to the config's folder */
+	assert_int_equal(migrate_list(&cfg, &ph, &plan), ST_OK);
+	assert_int_equal(plan.n, 2);
+	assert_string_equal(plan.files[0].name, "1_a.sql");
+	assert_string_equal(plan.files[0].path, "db-init/1_a.sql");
+	assert_string_equal(plan.files[1].name, "2_b.sql");
+	assert_int_equal(migrate_read_next(&plan), ST_OK);
+	assert_int_equal(migrate_read_next(&plan), ST_OK);
+	assert_int_equal(plan.files[0].nstmts, 1);
+	assert_false(plan.files[0].no_transaction);
+	assert_string_equal(plan.files[0].checksum, rows[0].checksum);
+	assert_int_equal(plan.files[1].nstmts, 2);
+	assert_int_equal(plan.files[1].stmts[1].line, 3);
+	assert_true(plan.files[1].no_transaction);
+
+	/* applied, moved (same checksum under another phase), and the one gone */
+	rows[2].checksum = plan.files[1].checksum;
+	assert_int_equal(migrate_match(&plan, &h), ST_OK);
+	assert_int_equal(plan.n, 3);
+	assert_int_equal(plan.files[0].state, FILE_APPLIED);
+	assert_int_equal(plan.files[1].state, FILE_MOVED);
+	assert_ptr_equal(plan.files[1].moved, &rows[2]);
+	assert_string_equal(plan.files[2].name, "0_gone.sql");
+	assert_string_equal(plan.files[2].path, "db-init/0_gone.sql");
+	assert_int_equal(plan.files[2].state, FILE_MISSING);
+	assert_int_equal(migrate_check(&plan, &h), ST_OK);
+
+	mplan_free(&plan);
+
+	/* a folder that cannot be read */
+	ph.dir = cfg_path;
+	assert_int_equal(migrate_list(&cfg, &ph, &plan), ST_USAGE);
+	mplan_free(&plan);
+
+	for (const char *const *n = (const char *const[]){ "1_a.sql", "2_b.sql", ".hidden.sql",
+							   "notes.txt", NULL };
+	     *n; n++) {
+		char *path = xasprintf("%s/%s", dir, *n);
+		unlink(path);
+		free(path);
+	}
+	rmdir(dir);
+	rmdir(root);
+	free(dir);
+	free(cfg_path);
+}
+
 static void test_row_failed(void **state)
 {
 	struct history_row r = { .outcome = "applied" };
@@ -124,7 +232,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_byte_order),  cmocka_unit_test(test_directives),
 		cmocka_unit_test(test_row_failed),  cmocka_unit_test(test_pos_to_linecol),
-		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_state_names), cmocka_unit_test(test_folder),
 	};
 	return cmocka_run_group_tests_name("migrate", tests, NULL, NULL);
 }

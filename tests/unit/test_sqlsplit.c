@@ -1,10 +1,12 @@
 /*
  * Unit tests of sqlsplit: where statements end (every quoting and nesting
  * construct PostgreSQL's lexer knows), where they start (line and column in
- * characters), and where an unterminated construct starts.
+ * characters), and where an unterminated construct starts; and what the
+ * index statements (CREATE INDEX, REINDEX, DROP INDEX) name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +274,147 @@ static void test_many(void **state)
 	free(v);
 }
 
+/* CREATE INDEX: whether it is one, CONCURRENTLY or not, its name and table as written. */
+static void check_create(const char *sql, bool want, bool want_conc, const char *want_name,
+			 const char *want_table)
+{
+	bool conc = !want_conc;
+	char *name = (char *)1, *table = (char *)1;
+	bool got = sqlsplit_parse_create_index(sql, strlen(sql), &conc, &name, &table);
+
+	if (got != want)
+		print_message("  %s: got %d\n", sql, got);
+	assert_int_equal(got, want);
+	if (!want) {
+		assert_null(name);
+		assert_null(table);
+		return;
+	}
+	assert_int_equal(conc, want_conc);
+	if (want_name)
+		assert_string_equal(name, want_name);
+	else
+		assert_null(name);
+	assert_string_equal(table, want_table);
+	free(name);
+	free(table);
+}
+
+static void test_create_index(void **state)
+{
+	(void)state;
+	check_create("CREATE INDEX i ON t (a)", true, false, "i", "t");
+	check_create("create unique index concurrently i on only t(a)", true, true, "i", "t");
+	check_create("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON s.t USING btree (a);",
+		     true, true, "i", "s.t");
+	check_create("CREATE INDEX ON t (a)", true, false, NULL, "t");
+	check_create("CREATE INDEX CONCURRENTLY ON ONLY t (a)", true, true, NULL, "t");
+	check_create("CREATE INDEX \"My \"\"i\"\"\" ON \"S\".\"T t\" (a)", true, false,
+		     "\"My \"\"i\"\"\"", "\"S\".\"T t\"");
+	/* comments and line breaks between tokens; the name stays as written */
+	check_create("CREATE /* a */ INDEX -- b\n CONCURRENTLY /* c /* nested */ */ i\n"
+		     "ON s -- d\n . t (a)",
+		     true, true, "i", "s -- d\n . t");
+	check_create("CREATE INDEX i ON ÿtä (a)", true, false, "i", "ÿtä");
+	/* no index statement, or not one whose table can be named */
+	check_create("CREATE TABLE i (a int)", false, false, NULL, NULL);
+	check_create("CREATE UNIQUE i ON t (a)", false, false, NULL, NULL);
+	check_create("SELECT 'CREATE INDEX i ON t (a)'", false, false, NULL, NULL);
+	check_create("-- CREATE INDEX i ON t (a)\n", false, false, NULL, NULL);
+	check_create("CREATE INDEX i (a)", false, false, NULL, NULL);
+	check_create("CREATE INDEX \"\" ON t (a)", false, false, NULL, NULL);
+	check_create("CREATE INDEX i ON (a)", false, false, NULL, NULL);
+	check_create("CREATE INDEX i ON d.s.t (a)", false, false, NULL, NULL);
+	check_create("CREATE INDEX i ON s. (a)", false, false, NULL, NULL);
+	check_create("CREATE INDEX \"i ON t (a)", false, false, NULL, NULL);
+	check_create("", false, false, NULL, NULL);
+}
+
+/* CREATE INDEX CONCURRENTLY of a named index, or nothing. */
+static void check_cic(const char *sql, const char *want_name, const char *want_table)
+{
+	char *name = (char *)1, *table = (char *)1;
+	bool got = sqlsplit_parse_cic(sql, strlen(sql), &name, &table);
+
+	assert_int_equal(got, want_name != NULL);
+	if (!want_name) {
+		assert_null(name);
+		assert_null(table);
+		return;
+	}
+	assert_string_equal(name, want_name);
+	assert_string_equal(table, want_table);
+	free(name);
+	free(table);
+}
+
+static void test_cic(void **state)
+{
+	(void)state;
+	check_cic("CREATE INDEX CONCURRENTLY i ON t (a);", "i", "t");
+	check_cic("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"I\" ON ONLY \"s\".t (a)",
+		  "\"I\"", "\"s\".t");
+	check_cic("CREATE INDEX i ON t (a)", NULL, NULL);
+	check_cic("CREATE INDEX CONCURRENTLY ON t (a)", NULL, NULL);
+	check_cic("DROP INDEX CONCURRENTLY i", NULL, NULL);
+	/* len ends the statement, and so does a NUL byte */
+	check_cic("CREATE INDEX CONCURRENTLY i ON t\0x", "i", "t");
+	{
+		char *name, *table;
+		assert_false(
+			sqlsplit_parse_cic("CREATE INDEX CONCURRENTLY i ON t", 29, &name, &table));
+		assert_true(
+			sqlsplit_parse_cic("CREATE INDEX CONCURRENTLY i ON t2", 32, &name, &table));
+		assert_string_equal(table, "t");
+		free(name);
+		free(table);
+	}
+}
+
+/* The text[] literals of the relations sqls (in order) name; "" for none. */
+static void check_targets(const char *const *sqls, int n, const char *want_tables,
+			  const char *want_indexes)
+{
+	struct sbuf tables = { 0 }, indexes = { 0 };
+
+	for (int i = 0; i < n; i++)
+		sqlsplit_index_targets(sqls[i], strlen(sqls[i]), &tables, &indexes);
+	assert_string_equal(tables.len ? tables.p : "", want_tables);
+	assert_string_equal(indexes.len ? indexes.p : "", want_indexes);
+	sbuf_reset(&tables);
+	sbuf_reset(&indexes);
+}
+
+#define TARGETS(tables, indexes, ...)                                                      \
+	do {                                                                               \
+		const char *const s_[] = { __VA_ARGS__ };                                  \
+		check_targets(s_, (int)(sizeof(s_) / sizeof(s_[0])), (tables), (indexes)); \
+	} while (0)
+
+static void test_index_targets(void **state)
+{
+	(void)state;
+	TARGETS("{\"t\"}", "", "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON ONLY t (a)");
+	TARGETS("{\"t\"}", "", "CREATE INDEX ON t (a)");
+	TARGETS("{\"s.t\"}", "{\"i\"}", "REINDEX TABLE s.t", "REINDEX INDEX i");
+	TARGETS("{\"t\"}", "{\"s.i\"}", "reindex (verbose, concurrently false) index s.i",
+		"REINDEX (VERBOSE) TABLE CONCURRENTLY t;");
+	TARGETS("", "{\"i\"}", "REINDEX INDEX CONCURRENTLY i");
+	TARGETS("", "{\"a\",\"s.b\",\"c\"}", "DROP INDEX CONCURRENTLY IF EXISTS a, s.b, c;");
+	TARGETS("", "{\"a\",\"b\"}", "DROP INDEX a /* x */ , -- y\n b CASCADE");
+	TARGETS("", "{\"a\"}", "DROP INDEX IF EXISTS a");
+	/* quotes and backslashes are escaped in the literal */
+	TARGETS("{\"\\\"S\\\".\\\"t\\\\x\\\"\"}", "{\"\\\"i\\\"\\\"j\\\"\"}",
+		"CREATE INDEX i ON \"S\".\"t\\x\" (a)", "DROP INDEX \"i\"\"j\"");
+	/* the list of DROP INDEX stops at what is no name */
+	TARGETS("", "{\"a\"}", "DROP INDEX a, 1, b");
+	TARGETS("", "{\"a\"}", "DROP INDEX a, d.s.b");
+	/* none of these */
+	TARGETS("", "", "SELECT 1", "DROP TABLE t", "REINDEX SCHEMA s", "REINDEX DATABASE d",
+		"REINDEX (VERBOSE INDEX i", "CREATE TABLE t (a int)", "DROP INDEX", "",
+		"-- REINDEX INDEX i", "CREATE INDEX i ON (a)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +433,9 @@ int main(void)
 		cmocka_unit_test(test_unterminated),
 		cmocka_unit_test(test_not_nul_terminated),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_create_index),
+		cmocka_unit_test(test_cic),
+		cmocka_unit_test(test_index_targets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
