@@ -246,8 +246,10 @@ launch() {
                 start >"$dir/log/pg_ctl.log" 2>&1; then
             break
         fi
-        if ((attempt < 3)) && [[ -z "${PGCLUSTER_PORT:-}" ]] && tail -c +$((logsize + 1)) "$dir/log/postgresql.log" 2>/dev/null |
-                grep -q "Address already in use"; then
+        # (the server's log may be in another language: a port no longer free says it too)
+        if ((attempt < 3)) && [[ -z "${PGCLUSTER_PORT:-}" ]] &&
+            { ! port_free "$port" || tail -c +$((logsize + 1)) "$dir/log/postgresql.log" 2>/dev/null |
+                grep -q "Address already in use"; }; then
             echo "$prog: port $port was taken meanwhile, trying another" >&2
             continue
         fi
