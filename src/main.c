@@ -4,7 +4,9 @@
  *
  *   argv → config → wait for the database → take the lock → phases → hand over
  *
- * Only main() turns a status into an exit code (status.h).
+ * Each command (wait, status, plan, verify, migrate, and the default that
+ * hands over) is one row of commands[] and one function.  Only main() and
+ * job_end() turn a status into an exit code (status.h).
  */
 #include <getopt.h>
 #include <stdbool.h>
