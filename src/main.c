@@ -4,7 +4,9 @@
  *
  *   argv → config → wait for the database → take the lock → phases → hand over
  *
- * Only main() turns a status into an exit code (status.h).
+ * Each command (wait, status, plan, verify, migrate, and the default that
+ * hands over) is one row of commands[] and one function.  Only main() and
+ * job_end() turn a status into an exit code (status.h).
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -22,26 +24,44 @@
 #include "phases.h"
 #include "privdrop.h"
 #include "proc.h"
+#include "report.h"
 #include "status.h"
+#include "util.h"
 
 #define DEFAULT_CONFIG "/entrypoint/pgprelude.ini"
 
-enum command {
-	CMD_RUN,     /* the whole job, then hand over */
-	CMD_MIGRATE, /* the phases, then exit */
-	CMD_STATUS,
-	CMD_WAIT,
-	CMD_PLAN,  /* what would run, with the pre-flights; changes nothing */
-	CMD_VERIFY /* checksums and declared constraints, read-only */
+struct job;
+
+/* A command: one row of the table below, one function. */
+struct command {
+	const char *name; /* as given on the command line; NULL for the default */
+	enum status (*fn)(struct job *j);
+	unsigned flags; /* CMD_* */
+};
+
+enum {
+	CMD_JSON = 1,	   /* takes --json */
+	CMD_HANDS_OVER = 2 /* needs a command to hand over to (after "--" or [exec] command) */
 };
 
 struct options {
-	enum command command;
+	const struct command *cmd;
 	const char *config_path;
 	bool json;
 	bool verbose;
 	int log_format;	 /* -1: from the config */
 	struct strv app; /* the command after "--" (points into argv) */
+};
+
+/* Everything a command works with, and what it leaves for main to end with. */
+struct job {
+	struct options opt;
+	struct config cfg;
+	struct creds creds; /* [exec] user, resolved before anything runs */
+	PGconn *conn;	    /* the connection a command leaves open, or NULL */
+	long started;
+	bool handed_over; /* the application ran: exit with exit_code */
+	int exit_code;
 };
 
 static void usage(FILE *out)
@@ -89,107 +109,7 @@ static void usage(FILE *out)
 		PGPRELUDE_VERSION);
 }
 
-/* Parse argv.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
-static enum status parse_args(int argc, char **argv, struct options *o, bool *done)
-{
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "log-format", required_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->log_format = -1;
-	*done = false;
-	opterr = 0;
-	/* "+": stop at the first non-option, so the application's own options stay its own. */
-	while ((c = getopt_long(argc, argv, "+c:vhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			o->config_path = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'f':
-			if (strcmp(optarg, "text") == 0)
-				o->log_format = LOG_FORMAT_TEXT;
-			else if (strcmp(optarg, "json") == 0)
-				o->log_format = LOG_FORMAT_JSON;
-			else {
-				log_error("invalid --log-format \"%s\": give text or json", optarg);
-				return ST_USAGE;
-			}
-			break;
-		case 'v':
-			o->verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			*done = true;
-			return ST_OK;
-		case 'V':
-			printf("pgprelude %s\n", PGPRELUDE_VERSION);
-			*done = true;
-			return ST_OK;
-		default:
-			if (optopt)
-				log_error("unknown option \"-%c\"", optopt);
-			else
-				log_error("unknown option \"%s\"", argv[optind - 1]);
-			log_hint(
-				"Try \"pgprelude --help\". Options for the application go after \"--\".");
-			return ST_USAGE;
-		}
-	}
-	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
-		static const struct {
-			const char *name;
-			enum command cmd;
-		} cmds[] = { { "migrate", CMD_MIGRATE },
-			     { "status", CMD_STATUS },
-			     { "wait", CMD_WAIT },
-			     { "plan", CMD_PLAN },
-			     { "verify", CMD_VERIFY } };
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-			if (strcmp(argv[optind], cmds[i].name) != 0)
-				continue;
-			o->command = cmds[i].cmd;
-			optind++;
-			/* status takes --json after its name too */
-			while (optind < argc) {
-				if (o->command == CMD_STATUS &&
-				    strcmp(argv[optind], "--json") == 0) {
-					o->json = true;
-					optind++;
-					continue;
-				}
-				log_error("unexpected argument \"%s\" after \"%s\"", argv[optind],
-					  cmds[i].name);
-				return ST_USAGE;
-			}
-			break;
-		}
-	}
-	if (o->command == CMD_RUN && optind < argc) {
-		o->app.v = argv + optind;
-		o->app.n = argc - optind;
-	}
-	if (o->json && o->command != CMD_STATUS) {
-		log_error("--json goes with the status command");
-		return ST_USAGE;
-	}
-	if (!o->config_path)
-		o->config_path = getenv("PGPRELUDE_CONFIG");
-	if (!o->config_path || !*o->config_path)
-		o->config_path = DEFAULT_CONFIG;
-	return ST_OK;
-}
+/* ---- the commands, one function each ---- */
 
 /* The database part of the job: wait, lock, phases.  Leaves *conn open (lock held). */
 static enum status migrate(const struct config *cfg, PGconn **conn)
@@ -198,9 +118,8 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 	long start = clock_ms();
 	enum status st;
 
-	st = phases_init(&p, cfg);
-	if (st == ST_OK)
-		st = phases_wait(&p, conn);
+	phases_init(&p, cfg);
+	st = phases_wait(&p, conn);
 	if (st == ST_OK)
 		st = lock_acquire(*conn, cfg);
 	if (st == ST_OK)
@@ -247,81 +166,259 @@ static int hand_over(const struct config *cfg, const struct strv *app, const str
 	return status_exit_code(proc_exec(cmd), 0);
 }
 
+/* [--] COMMAND [ARG]...: the whole job, then hand over. */
+static enum status cmd_run(struct job *j)
+{
+	enum status st = migrate(&j->cfg, &j->conn);
+
+	if (st != ST_OK)
+		return st;
+	j->exit_code = hand_over(&j->cfg, &j->opt.app, j->cfg.exec_user ? &j->creds : NULL, j->conn,
+				 j->started);
+	j->conn = NULL; /* hand_over closed it */
+	j->handed_over = true;
+	return ST_OK;
+}
+
+static enum status cmd_migrate(struct job *j)
+{
+	return migrate(&j->cfg, &j->conn);
+}
+
+static enum status cmd_wait(struct job *j)
+{
+	return db_wait(&j->cfg, &j->conn);
+}
+
+static enum status cmd_status(struct job *j)
+{
+	struct phases p;
+	enum status st = phases_open(&p, &j->cfg, false);
+
+	if (st == ST_OK)
+		report_status(&p, j->opt.json);
+	phases_close(&p);
+	return st;
+}
+
+/* Read everything on a read-only session, then report. */
+static enum status inspect(struct job *j, enum status (*report)(struct phases *p))
+{
+	struct phases p;
+	enum status st = phases_open(&p, &j->cfg, true);
+
+	if (st == ST_OK)
+		st = report(&p);
+	phases_close(&p);
+	return st;
+}
+
+static enum status cmd_plan(struct job *j)
+{
+	return inspect(j, report_plan);
+}
+
+static enum status cmd_verify(struct job *j)
+{
+	return inspect(j, report_verify);
+}
+
+/* The default row first. */
+static const struct command commands[] = {
+	{ NULL, cmd_run, CMD_HANDS_OVER },
+	{ "migrate", cmd_migrate, 0 },
+	{ "status", cmd_status, CMD_JSON },
+	{ "wait", cmd_wait, 0 },
+	{ "plan", cmd_plan, 0 },
+	{ "verify", cmd_verify, 0 },
+};
+
+/* ---- the command line ---- */
+
+/* The options before the command.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
+static enum status parse_options(int argc, char **argv, struct options *o, bool *done)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "log-format", required_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	/* "+": stop at the first non-option, so the application's own options stay its own. */
+	while ((c = getopt_long(argc, argv, "+c:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "text") == 0)
+				o->log_format = LOG_FORMAT_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				o->log_format = LOG_FORMAT_JSON;
+			else {
+				log_error("invalid --log-format \"%s\": give text or json", optarg);
+				return ST_USAGE;
+			}
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			*done = true;
+			return ST_OK;
+		case 'V':
+			printf("pgprelude %s\n", PGPRELUDE_VERSION);
+			*done = true;
+			return ST_OK;
+		default:
+			if (optopt)
+				log_error("unknown option \"-%c\"", optopt);
+			else
+				log_error("unknown option \"%s\"", argv[optind - 1]);
+			log_hint(
+				"Try \"pgprelude --help\". Options for the application go after \"--\".");
+			return ST_USAGE;
+		}
+	}
+	return ST_OK;
+}
+
+/*
+ * The command at argv[optind] and what follows it: a named command, with
+ * --json after it when it takes that; else the default, the rest of argv
+ * being the application.  Returns ST_OK, or ST_USAGE after logging.
+ */
+static enum status parse_command(int argc, char **argv, struct options *o)
+{
+	o->cmd = &commands[0];
+	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+		for (size_t i = 1; i < sizeof(commands) / sizeof(commands[0]); i++) {
+			if (strcmp(argv[optind], commands[i].name) == 0) {
+				o->cmd = &commands[i];
+				optind++;
+				break;
+			}
+		}
+	}
+	if (o->cmd->flags & CMD_HANDS_OVER) {
+		if (optind < argc) {
+			o->app.v = argv + optind;
+			o->app.n = argc - optind;
+		}
+		return ST_OK;
+	}
+	for (; optind < argc; optind++) {
+		if ((o->cmd->flags & CMD_JSON) && strcmp(argv[optind], "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		log_error("unexpected argument \"%s\" after \"%s\"", argv[optind], o->cmd->name);
+		return ST_USAGE;
+	}
+	return ST_OK;
+}
+
+/* Parse argv.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
+static enum status parse_args(int argc, char **argv, struct options *o, bool *done)
+{
+	enum status st;
+
+	memset(o, 0, sizeof(*o));
+	o->log_format = -1;
+	*done = false;
+	st = parse_options(argc, argv, o, done);
+	if (st != ST_OK || *done)
+		return st;
+	st = parse_command(argc, argv, o);
+	if (st != ST_OK)
+		return st;
+	if (o->json && !(o->cmd->flags & CMD_JSON)) {
+		log_error("--json goes with the status command");
+		return ST_USAGE;
+	}
+	if (!o->config_path)
+		o->config_path = getenv("PGPRELUDE_CONFIG");
+	if (!o->config_path || !*o->config_path)
+		o->config_path = DEFAULT_CONFIG;
+	return ST_OK;
+}
+
+/* ---- main ---- */
+
+/*
+ * What a command that hands over needs, found before anything runs: a
+ * command to hand over to, and the user to run it as.  ST_OK, or the
+ * failure status after logging.
+ */
+static enum status check_hand_over(struct job *j)
+{
+	if (!(j->opt.cmd->flags & CMD_HANDS_OVER))
+		return ST_OK;
+	if (j->opt.app.n == 0 && j->cfg.exec_command.n == 0) {
+		log_error("no command to hand over to");
+		log_hint(
+			"Give one after \"--\", or set [exec] command; use \"pgprelude migrate\" to only "
+			"run the phases.");
+		return ST_USAGE;
+	}
+	/* An unknown user is found before anything runs, not after the migrations. */
+	if (j->cfg.exec_user)
+		return privdrop_resolve(j->cfg.exec_user, "", &j->creds);
+	return ST_OK;
+}
+
+/* Free what the job holds and return its exit code: the application's, or st's. */
+static int job_end(struct job *j, enum status st)
+{
+	if (j->handed_over) {
+		config_free(&j->cfg);
+		return j->exit_code;
+	}
+	if (j->conn)
+		PQfinish(j->conn);
+	if (st == ST_SIGNAL)
+		log_error(
+			"stopped by signal %d (%s) before the hand-over: the running statement was "
+			"cancelled and the lock released",
+			init_stop_signal(), strsignal(init_stop_signal()));
+	config_free(&j->cfg);
+	return status_exit_code(st, init_stop_signal());
+}
+
 int main(int argc, char **argv)
 {
-	struct options opt;
-	struct config cfg = { 0 };
-	struct creds creds;
-	PGconn *conn = NULL;
-	long started = clock_ms();
+	struct job job = { .started = clock_ms() };
 	bool done;
 	enum status st;
-	int code;
 
 	/* First of all, so that no signal is lost or kills us half-way. */
 	st = init_setup();
 	if (st != ST_OK)
 		return status_exit_code(st, 0);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
-	st = parse_args(argc, argv, &opt, &done);
+	st = parse_args(argc, argv, &job.opt, &done);
 	if (st != ST_OK || done)
 		return status_exit_code(st, 0);
-	st = config_load(opt.config_path, &cfg);
+	st = config_load(job.opt.config_path, &job.cfg);
 	if (st != ST_OK)
 		return status_exit_code(st, 0);
-	log_setup(opt.log_format >= 0 ? (enum log_format)opt.log_format : cfg.log_format,
-		  opt.verbose ? LOG_DEBUG : (enum log_level)cfg.log_level);
-	st = db_check_url(&cfg);
-	if (st != ST_OK)
-		goto out;
-	if (opt.command == CMD_RUN && opt.app.n == 0 && cfg.exec_command.n == 0) {
-		log_error("no command to hand over to");
-		log_hint(
-			"Give one after \"--\", or set [exec] command; use \"pgprelude migrate\" to only "
-			"run the phases.");
-		st = ST_USAGE;
-		goto out;
-	}
-	/* An unknown user is found before anything runs, not after the migrations. */
-	if (opt.command == CMD_RUN && cfg.exec_user) {
-		st = privdrop_resolve(cfg.exec_user, "", &creds);
-		if (st != ST_OK)
-			goto out;
-	}
-
-	switch (opt.command) {
-	case CMD_WAIT:
-		st = db_wait(&cfg, &conn);
-		break;
-	case CMD_STATUS:
-		st = phases_inspect(&cfg, opt.json ? INSPECT_STATUS_JSON : INSPECT_STATUS);
-		break;
-	case CMD_PLAN:
-	case CMD_VERIFY:
-		st = phases_inspect(&cfg,
-				    opt.command == CMD_VERIFY ? INSPECT_VERIFY : INSPECT_PLAN);
-		break;
-	case CMD_MIGRATE:
-		st = migrate(&cfg, &conn);
-		break;
-	case CMD_RUN:
-		st = migrate(&cfg, &conn);
-		if (st == ST_OK) {
-			code = hand_over(&cfg, &opt.app, cfg.exec_user ? &creds : NULL, conn,
-					 started);
-			config_free(&cfg);
-			return code;
-		}
-		break;
-	}
-out:
-	if (conn)
-		PQfinish(conn);
-	if (st == ST_SIGNAL)
-		log_error(
-			"stopped by signal %d (%s) before the hand-over: the running statement was "
-			"cancelled and the lock released",
-			init_stop_signal(), strsignal(init_stop_signal()));
-	config_free(&cfg);
-	return status_exit_code(st, init_stop_signal());
+	log_setup(job.opt.log_format >= 0 ? (enum log_format)job.opt.log_format
+					  : job.cfg.log_format,
+		  job.opt.verbose ? LOG_DEBUG : (enum log_level)job.cfg.log_level);
+	st = db_check_url(&job.cfg);
+	if (st == ST_OK)
+		st = check_hand_over(&job);
+	if (st == ST_OK)
+		st = job.opt.cmd->fn(&job);
+	return job_end(&job, st);
 }

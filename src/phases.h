@@ -1,6 +1,8 @@
 /*
- * phases.h — run the configured phases in order: dir (migrate.h), run
- * (proc.h), wait_for; check each phase's expect; report status.
+ * phases.h — run the configured phases in order, each through the row of
+ * its kind (dir: phase_dir.c, run: phase_run.c, wait_for: phase_wait_for.c),
+ * and check each phase's expect.  What status, plan and verify print is
+ * report.h's.
  */
 #ifndef PGPRELUDE_PHASES_H
 #define PGPRELUDE_PHASES_H
@@ -12,20 +14,51 @@
 #include "history.h"
 #include "migrate.h"
 #include "status.h"
+#include "util.h"
 
 struct phases {
 	const struct config *cfg;
 	PGconn *conn; /* the lock connection: reads and waits */
 	PGconn *work; /* opened on first use: applies files */
 	struct history hist;
-	struct mplan *plans; /* one per phase; filled for dir phases */
+	struct mplan *plans; /* one per phase; filled for the kinds with files (dir) */
 	int next_read;	     /* the phase whose folder is being read */
 	enum status read_st; /* how reading the folders went so far */
 };
 
+/*
+ * One kind of phase: what the phases do with it, one hook each.  A NULL
+ * hook: the kind has nothing to do at that step.  Phase i of p is
+ * p->cfg->phases[i], its files p->plans[i].
+ */
+struct phase_ops {
+	const char *name; /* as config and status spell it: "dir", "run", "wait_for" */
+	bool has_files;	  /* status lists its files (else one row of "-") */
+	bool creates;	  /* plan: running it may create what a later constraint needs */
+	/*
+	 * Read the next bit of phase i ahead (a listing or a file): true with
+	 * *st its outcome (logged), or false when all of it is read.
+	 */
+	bool (*read)(struct phases *p, int i, enum status *st);
+	/* Give what was read its state from p->hist.  ST_OK or the status after logging. */
+	enum status (*match)(struct phases *p, int i);
+	/* Refuse drift before anything runs: ST_OK, or ST_DRIFT after logging. */
+	enum status (*check)(const struct phases *p, int i);
+	/* Run phase i.  ST_OK, or the failure status after logging. */
+	enum status (*run)(struct phases *p, int i);
+	/* plan: what it will do, as malloc'd text for the caller to free, or NULL for nothing. */
+	char *(*plan_line)(const struct phase *ph);
+	/* Hint when it ended without creating what expect lists, or NULL. */
+	const char *expect_hint;
+};
+
+extern const struct phase_ops phase_dir_ops, phase_run_ops, phase_wait_for_ops;
+
+/* The row of kind k (a row that runs nothing for PHASE_NONE); never NULL. */
+const struct phase_ops *phases_ops(enum phase_kind k) __attribute__((returns_nonnull));
+
 /* Set p up for cfg, nothing read yet.  Free with phases_free. */
-enum status phases_init(struct phases *p, const struct config *cfg)
-	__attribute__((warn_unused_result));
+void phases_init(struct phases *p, const struct config *cfg);
 
 /*
  * db_wait, reading the folders ahead (a listing or a file at a time, the
@@ -46,32 +79,28 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 /* Run every phase in order; stops at the first failure and returns it. */
 enum status phases_run(struct phases *p) __attribute__((warn_unused_result));
 
-enum inspect {
-	INSPECT_STATUS,	     /* print every file with its state */
-	INSPECT_STATUS_JSON, /* the same as one JSON document */
-	INSPECT_PLAN,	     /* every pending file and constraint action, with pre-flights */
-	INSPECT_VERIFY	     /* applied files and declared constraints as they must be */
-};
-
 /*
- * Connect (waiting as db_wait does), read the history and the folders, and
- * report as what asks, changing nothing.  Returns the report's status
- * (ST_OK, or ST_PREFLIGHT / ST_DRIFT for plan and verify), or the failure
- * status after logging.
+ * For status, plan and verify: set p up for cfg, connect (waiting as
+ * db_wait does), and read the history and the folders, changing nothing;
+ * with read_only, every transaction of the session is read-only.  Returns
+ * ST_OK, or the failure status after logging.  Either way, p->conn is the
+ * connection or NULL, and phases_close frees p and closes it.
  */
-enum status phases_inspect(const struct config *cfg, enum inspect what)
+enum status phases_open(struct phases *p, const struct config *cfg, bool read_only)
 	__attribute__((warn_unused_result));
 
-/* Print every file of every phase with its state: a table, or JSON. */
-void phases_print_status(const struct phases *p, bool json);
+/* phases_free, and close p->conn. */
+void phases_close(struct phases *p);
 
 /*
  * Names of the relations in names that do not exist (to_regclass is NULL),
- * as one comma-separated malloc'd string, or NULL when all exist.  *st is
- * set to the query's status.
+ * as one comma-separated malloc'd string for the caller to free, or NULL
+ * when all exist or the query failed.  *st is set to the query's status (a
+ * failure is logged).
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
 
+/* Free what p holds (not p->conn); p is zeroed. */
 void phases_free(struct phases *p);
 
 #endif

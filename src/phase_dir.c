@@ -1,0 +1,59 @@
+/*
+ * phase_dir.c — the "dir" kind of phase: a folder of migrations and
+ * constraint files (migrate.h), read ahead while the server gets ready,
+ * matched with the history, checked for drift, then applied.
+ */
+#include <stdbool.h>
+
+#include "log.h"
+#include "migrate.h"
+#include "phases.h"
+#include "util.h"
+
+/* One step: list the folder, or read its next file; false when all is read. */
+static bool dir_read(struct phases *p, int i, enum status *st)
+{
+	struct mplan *plan = &p->plans[i];
+
+	if (!plan->phase)
+		*st = migrate_list(p->cfg, &p->cfg->phases[i], plan);
+	else if (plan->nread < plan->n)
+		*st = migrate_read_next(plan);
+	else
+		return false;
+	return true;
+}
+
+static enum status dir_match(struct phases *p, int i)
+{
+	return migrate_match(&p->plans[i], &p->hist);
+}
+
+static enum status dir_check(const struct phases *p, int i)
+{
+	return migrate_check(&p->plans[i], &p->hist);
+}
+
+static enum status dir_run(struct phases *p, int i)
+{
+	const struct phase *ph = &p->cfg->phases[i];
+	long start = clock_ms();
+	int applied = 0;
+	enum status st;
+
+	st = migrate_apply(&p->plans[i], &p->hist, p->cfg, p->conn, &p->work, &applied);
+	if (st == ST_OK)
+		log_info("phase \"%s\": %d file%s applied, %d up to date (%ld ms)", ph->name,
+			 applied, applied == 1 ? "" : "s", p->plans[i].n - applied,
+			 clock_ms() - start);
+	return st;
+}
+
+const struct phase_ops phase_dir_ops = {
+	.name = "dir",
+	.has_files = true,
+	.read = dir_read,
+	.match = dir_match,
+	.check = dir_check,
+	.run = dir_run,
+};

@@ -1,0 +1,102 @@
+/*
+ * phase_wait_for.c — the "wait_for" kind of phase: wait until relations
+ * exist and a query returns true, for a step that happens elsewhere.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "phases.h"
+#include "util.h"
+#include "wait.h"
+
+/* Whether the phase's query returns true.  *st carries a query failure. */
+static bool query_true(PGconn *conn, const char *query, enum status *st)
+{
+	PGresult *res = db_query(conn, query, 0, NULL, st);
+	bool yes;
+	if (!res)
+		return false;
+	yes = PQntuples(res) == 1 && PQnfields(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return yes;
+}
+
+static enum status wait_for_run(struct phases *p, int i)
+{
+	const struct phase *ph = &p->cfg->phases[i];
+	struct waiter w = { .timeout_ms = ph->timeout_ms,
+			    .backoff_ms = 100,
+			    .backoff_max_ms = 1000,
+			    .first_report_ms = 2000,
+			    .report_ms = 5000 };
+	enum status st;
+
+	waiter_start(&w);
+	for (;;) {
+		char *missing = phases_missing_relations(p->conn, &ph->relations, &st);
+		bool ok = false;
+		double secs;
+
+		if (st != ST_OK) {
+			log_error("phase \"%s\": could not check the relations to wait for",
+				  ph->name);
+			return st;
+		}
+		if (!missing && ph->query) {
+			ok = query_true(p->conn, ph->query, &st);
+			if (st != ST_OK) {
+				log_error("phase \"%s\": wait_for_query failed", ph->name);
+				return st == ST_SQL ? ST_EXTERNAL : st;
+			}
+		} else {
+			ok = !missing;
+		}
+		secs = (double)waiter_elapsed(&w) / 1000.0;
+		if (ok) {
+			free(missing);
+			log_info("phase \"%s\": condition met after %ld ms", ph->name,
+				 waiter_elapsed(&w));
+			return ST_OK;
+		}
+		if (waiter_expired(&w)) {
+			if (missing)
+				log_error(
+					"phase \"%s\": timed out after %ld s waiting for %s to exist",
+					ph->name, waiter_elapsed(&w) / 1000, missing);
+			else
+				log_error(
+					"phase \"%s\": timed out after %ld s waiting for wait_for_query to "
+					"return true",
+					ph->name, waiter_elapsed(&w) / 1000);
+			free(missing);
+			return ST_EXTERNAL;
+		}
+		if (waiter_report_due(&w)) {
+			if (missing)
+				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
+					 secs);
+			else
+				log_info(
+					"phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
+					ph->name, secs);
+		}
+		free(missing);
+		st = waiter_sleep(&w);
+		if (st != ST_OK)
+			return st;
+	}
+}
+
+static char *wait_for_plan_line(const struct phase *ph)
+{
+	(void)ph;
+	return xstrdup("wait_for");
+}
+
+const struct phase_ops phase_wait_for_ops = {
+	.name = "wait_for",
+	.run = wait_for_run,
+	.plan_line = wait_for_plan_line,
+};
