@@ -33,11 +33,11 @@ SELECT con.conrelid::regclass AS "table",
    AND con.contype IN ('p', 'u')
  ORDER BY 1::text, 2;
 
-\echo 'Migrations applied by pgprelude (public.pgprelude_history):'
-SELECT to_regclass('public.pgprelude_history') IS NOT NULL AS has_history \gset
+\echo 'Migrations applied by pgprelude (pgprelude.history):'
+SELECT to_regclass('pgprelude.history') IS NOT NULL AS has_history \gset
 \if :has_history
 SELECT phase, file, left(checksum, 12) AS checksum, applied_at
-  FROM public.pgprelude_history
+  FROM pgprelude.history
  ORDER BY applied_at, phase, file;
 \else
 \echo '(no history table)'

@@ -9,7 +9,7 @@
  *   wait_timeout = 60s                 total time to wait for the database
  *   lock_wait_timeout = 5m             total time to wait for the migration lock
  *   [history]
- *   table = public.pgprelude_history   [schema.]name of the guard table
+ *   table = pgprelude.history         [schema.]name of the guard table
  *   [phase NAME]                       one per phase, run in file order
  *   dir = db-init                      kind "dir": a folder of migrations
  *   run = directus schema apply --yes snapshot.yaml   kind "run": argv, no shell
@@ -81,8 +81,8 @@ struct config {
 	char *db_password;	   /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
 	long wait_timeout_ms;	   /* default 60000 */
 	long lock_wait_timeout_ms; /* default 300000 */
-	char *history_schema;	   /* default "public" */
-	char *history_table;	   /* default "pgprelude_history" */
+	char *history_schema;	   /* default "pgprelude" */
+	char *history_table;	   /* default "history" */
 	struct phase *phases;
 	int n_phases;
 	struct strv exec_command; /* [exec] command, split into words; may be empty */

@@ -2,6 +2,9 @@
  * phase_run.c — the "run" kind of phase: an external command (proc.h), run
  * as argv without a shell, its exit status honoured.
  */
+#include <stdlib.h>
+
+#include "history.h"
 #include "init.h"
 #include "phases.h"
 #include "proc.h"
@@ -13,6 +16,12 @@ static enum status run_run(struct phases *p, int i)
 	enum status st = proc_run(ph->name, &ph->argv, ph->timeout_ms);
 
 	init_reap(); /* what it left behind, when we are PID 1 or a subreaper */
+	if (st == ST_OK) {
+		/* a schema tool may drop what it does not know, the history among it */
+		char *step = xasprintf("run step \"%s\"", ph->name);
+		st = history_check_present(p->conn, &p->hist, step);
+		free(step);
+	}
 	return st;
 }
 

@@ -94,6 +94,9 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 	st = history_load(conn, cfg, &p->hist);
 	/* What was read ahead is reported here, after the history, as if read now. */
 	log_release(st == ST_OK);
+	/* Under the lock: the history kept in public by earlier versions moves to its own schema. */
+	if (st == ST_OK && check)
+		st = history_adopt_legacy(conn, &p->hist);
 	if (st != ST_OK)
 		return st;
 	while (p->read_st == ST_OK && !read_all(p))
@@ -228,6 +231,7 @@ enum status phases_open(struct phases *p, const struct config *cfg, bool read_on
 	enum status st;
 
 	phases_init(p, cfg);
+	db_allow_standby(true); /* reading is all these commands do */
 	st = phases_wait(p, &conn);
 	if (st != ST_OK)
 		return st;

@@ -24,13 +24,13 @@ setup() {
     # byte order: 001 < 10_b < 2_a < B, and phases in file order
     run sql "SELECT string_agg(name, ',' ORDER BY n) FROM seen"
     assert_output "10,2,B,post"
-    run sql "SELECT phase || ':' || file FROM pgprelude_history ORDER BY phase DESC, file"
+    run sql "SELECT phase || ':' || file FROM pgprelude.history ORDER BY phase DESC, file"
     assert_output "$(printf 'pre:001_seen.sql\npre:10_b.sql\npre:2_a.sql\npre:B.sql\npost:001_post.sql')"
-    run sql "SELECT count(*) FROM pgprelude_history WHERE length(checksum) = 64 AND applied_by = 'postgres'
+    run sql "SELECT count(*) FROM pgprelude.history WHERE length(checksum) = 64 AND applied_by = 'postgres'
                AND applied_host <> '' AND pgprelude_version <> '' AND outcome = 'applied' AND duration_ms >= 0"
     assert_output 5
     # the checksum is the SHA-256 of the file
-    run sql "SELECT checksum FROM pgprelude_history WHERE file = 'B.sql'"
+    run sql "SELECT checksum FROM pgprelude.history WHERE file = 'B.sql'"
     assert_output "$(sha256sum "$W/pre/B.sql" | cut -d' ' -f1)"
 }
 
@@ -41,14 +41,14 @@ setup() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     before=$(table_writes)
-    xmin_before=$(sql "SELECT string_agg(xmin::text, ',' ORDER BY file) FROM pgprelude_history")
+    xmin_before=$(sql "SELECT string_agg(xmin::text, ',' ORDER BY file) FROM pgprelude.history")
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'phase "pre": 0 files applied, 1 up to date'
     assert_output --partial 'phase "post": 0 files applied, 1 up to date'
     refute_output --partial 'applied pre/'
     assert_equal "$(table_writes)" "$before"
-    assert_equal "$(sql "SELECT string_agg(xmin::text, ',' ORDER BY file) FROM pgprelude_history")" "$xmin_before"
+    assert_equal "$(sql "SELECT string_agg(xmin::text, ',' ORDER BY file) FROM pgprelude.history")" "$xmin_before"
 }
 
 @test "a changed file is refused with both checksums, before anything runs" {
@@ -84,7 +84,7 @@ setup() {
     assert_output --partial 'applied post/100_view.sql again'
     run sql "SELECT x FROM v"
     assert_output 2
-    run sql "SELECT outcome FROM pgprelude_history WHERE file = '100_view.sql'"
+    run sql "SELECT outcome FROM pgprelude.history WHERE file = '100_view.sql'"
     assert_output reapplied
 }
 
@@ -114,7 +114,7 @@ SQL
     run "$PGPRELUDE" -c "$CFG" -- true
     assert_failure 6
     assert_line 'post/001_x.sql:4:1: error: relation "organization_users" does not exist (42P01)'
-    run sql "SELECT to_regclass('ok_before') IS NULL, (SELECT count(*) FROM pgprelude_history WHERE file = '001_x.sql')"
+    run sql "SELECT to_regclass('ok_before') IS NULL, (SELECT count(*) FROM pgprelude.history WHERE file = '001_x.sql')"
     assert_output "t|0"
 }
 
@@ -168,7 +168,7 @@ SQL
     assert_success
     assert_output --partial 'skipping hidden file ".002_hidden.sql"'
     assert_output --partial 'skipping "README.md" (not a .sql file)'
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 1
 }
 
@@ -178,7 +178,7 @@ SQL
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 6
     assert_output --partial "pre/001.sql: error: the file ended pgprelude's transaction itself"
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 0
 }
 
@@ -205,7 +205,7 @@ SQL
     assert_failure 2
     assert_line 'pre/004.sql:1: error: unknown pgprelude directive'
     # none of these runs created anything
-    run sql "SELECT to_regclass('pgprelude_history') IS NULL"
+    run sql "SELECT to_regclass('pgprelude.history') IS NULL"
     assert_output t
 }
 

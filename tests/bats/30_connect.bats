@@ -89,7 +89,7 @@ closed_port() {
     run env -u PGPASSWORD -u DATABASE_URL PGPASSWORD_FILE="$W/pw" PGPASSFILE=/dev/null "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial "database 127.0.0.1:$PGPORT/$PGDATABASE as postgres is ready"
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 1
     # over the unix socket too
     run env PGHOST="$PGPRELUDE_TEST_SOCKDIR" "$PGPRELUDE" -c "$CFG" wait
@@ -184,7 +184,7 @@ closed_port() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 10
     assert_output --partial 'pre/001.sql'
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 0
 }
 
@@ -195,7 +195,7 @@ closed_port() {
     assert_success
     assert_output --regexp 'pre +dir +001.sql +pending'
     assert_output --regexp 'schema +run'
-    run sql "SELECT to_regclass('pgprelude_history') IS NULL"
+    run sql "SELECT to_regclass('pgprelude.history') IS NULL"
     assert_output t
     "$PGPRELUDE" -c "$CFG" migrate 2>/dev/null
     echo "CREATE TABLE b (x int);" | mig pre 002.sql

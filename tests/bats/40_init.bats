@@ -169,7 +169,7 @@ wait_ns() {
     grep -q 'stopped while applying pre/002_slow.sql; its transaction was rolled back' "$OUT/log"
     grep -q 'stopped by signal 15' "$OUT/log"
     # nothing half-done: no table, no history row, no session, no lock
-    run sql "SELECT to_regclass('half') IS NULL, (SELECT count(*) FROM pgprelude_history WHERE file = '002_slow.sql')"
+    run sql "SELECT to_regclass('half') IS NULL, (SELECT count(*) FROM pgprelude.history WHERE file = '002_slow.sql')"
     assert_output 't|0'
     assert_no_pgprelude_session
     run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
@@ -258,7 +258,7 @@ wait_ns() {
     run "$PGPRELUDE" -c "$CFG" -- true
     assert_failure 2
     assert_output --partial 'unknown user "no-such-user" in [exec] user: not in /etc/passwd'
-    run sql "SELECT to_regclass('pgprelude_history') IS NULL"
+    run sql "SELECT to_regclass('pgprelude.history') IS NULL"
     assert_output t
 }
 

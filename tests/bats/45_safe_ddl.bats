@@ -45,7 +45,7 @@ EOF
     assert_output 't_a:true,t_b_key:true'
     run sql "SELECT conname FROM pg_constraint WHERE conrelid = 't'::regclass"
     assert_output 't_b_key'
-    run sql "SELECT count(*), min(outcome) FROM pgprelude_history WHERE file = '002_idx.sql'"
+    run sql "SELECT count(*), min(outcome) FROM pgprelude.history WHERE file = '002_idx.sql'"
     assert_output '1|applied'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
@@ -73,7 +73,7 @@ EOF
     assert_output --partial 'its first 2 statements (before line 3) were committed and stay'
     run sql "SELECT (SELECT count(*) FROM t), to_regclass('never') IS NULL"
     assert_output '1|t'
-    run sql "SELECT outcome FROM pgprelude_history WHERE file = '001.sql'"
+    run sql "SELECT outcome FROM pgprelude.history WHERE file = '001.sql'"
     assert_output 'failed at line 3:34: column "nosuch" does not exist (42703)'
     run "$PGPRELUDE" -c "$CFG" status --json
     assert_success
@@ -116,7 +116,7 @@ EOF
     refute_output --partial 'other_x'
     assert_output --partial 'hint: The next run reports this and runs the file again from its first statement'
     sql "DROP INDEX t_stale"
-    run sql "SELECT outcome FROM pgprelude_history WHERE file = '002_idx.sql'"
+    run sql "SELECT outcome FROM pgprelude.history WHERE file = '002_idx.sql'"
     assert_output 'failed at line 3:1: could not create unique index "t_b_key" (23505)'
 
     # still dirty: reported, the INVALID index dropped, built again, failing again the same way
@@ -137,7 +137,7 @@ EOF
     assert_output --partial 'applied pre/002_idx.sql (no transaction, 2 statements'
     run sql "SELECT string_agg(indexrelid::regclass || ':' || indisvalid, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 't'::regclass"
     assert_output 't_a:true,t_b_key:true'
-    run sql "SELECT outcome FROM pgprelude_history WHERE file = '002_idx.sql'"
+    run sql "SELECT outcome FROM pgprelude.history WHERE file = '002_idx.sql'"
     assert_output 'applied'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
@@ -194,7 +194,7 @@ EOF
     assert_output --partial 'pre/003_notx.sql:3:1: warning: lock_timeout (200 ms): canceling statement due to lock timeout; retrying the statement in 1 s (retry 1 of 5)'
     run sql "SELECT count(*) FROM pg_class WHERE relname = 'u'"
     assert_output 1
-    run sql "SELECT count(*) FROM pgprelude_history WHERE outcome = 'applied'"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE outcome = 'applied'"
     assert_output 3
 }
 
@@ -212,7 +212,7 @@ EOF
     assert_output --partial 'pre/001.sql:1:1: error: canceling statement due to lock timeout (55P03)'
     assert_output --regexp 'detail: The lock was held by pid [0-9]+ \(user postgres, application "psql"'
     assert_output --partial 'hint: Gave up after 2 retries. Let that session finish (or end it with SELECT pg_terminate_backend(pid)), or raise lock_timeout or lock_retries in phase "pre".'
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 0
     # a bad lock_retries is a configuration error
     notx_config 'lock_retries = many'
@@ -290,7 +290,7 @@ EOF
     assert_no_pgprelude_session
     run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
     assert_output 0
-    run sql "SELECT outcome FROM pgprelude_history WHERE file = '001_idx.sql'"
+    run sql "SELECT outcome FROM pgprelude.history WHERE file = '001_idx.sql'"
     assert_output 'failed at line 2:1: stopped by signal 15'
     run sql "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a'::regclass"
     assert_output f

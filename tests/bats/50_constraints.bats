@@ -387,7 +387,7 @@ uniques() {
     assert_line 'pgprelude: hint: The next run drops it and builds it again.'
     run sql "SELECT indisvalid, (SELECT count(*) FROM pg_constraint WHERE conname = 't_a_key') FROM pg_index WHERE indexrelid = 't_a_key'::regclass"
     assert_output 'f|0'
-    run sql "SELECT file, outcome FROM pgprelude_history"
+    run sql "SELECT file, outcome FROM pgprelude.history"
     assert_output '001_t.sql|applied'
     run "$PGPRELUDE" -c "$CFG" verify
     assert_failure 8
@@ -555,7 +555,7 @@ INI
     assert_success
     assert_line 'post/010_junction.ini:6: unique "assignments_membership_id_outlet_id_key" on public.assignments: create UNIQUE ("membership_id", "outlet_id"); pre-flight: no duplicates'
     assert_equal "$(ddl_state)" "$before"
-    run sql "SELECT to_regclass('pgprelude_history') IS NULL"
+    run sql "SELECT to_regclass('pgprelude.history') IS NULL"
     assert_output t
 }
 

@@ -120,7 +120,7 @@ assert_ran() {
     assert_output --partial "1 phase done"
     assert_output --regexp "started: app pid [0-9]+, parent 1, pid 1 is pgprelude"
     local saved=$output
-    run sql "SELECT count(*) FROM pgprelude_history WHERE file = '001_seen.sql'"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE file = '001_seen.sql'"
     assert_output 1
     output=$saved
 }
@@ -221,6 +221,6 @@ assert_ran() {
     ENV="PGPASSWORD=$PGPASSWORD" run pid1 "$r" /usr/local/bin/pgprelude -- /bin/sh -c "$APP"
     assert_success
     assert_output --partial "started: app pid"
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 1
 }

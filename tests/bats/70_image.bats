@@ -96,7 +96,7 @@ APP_TRAP='trap "echo app got TERM; exit 42" TERM; echo app started; while :; do 
     run podman logs "$NAME"
     assert_output --partial 'applied /db-init/001_app_settings.sql'
     assert_output --partial 'handing over to "/bin/sh" (supervised)'
-    run sql "SELECT count(*) FROM pgprelude_history WHERE phase = 'pre'"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE phase = 'pre'"
     assert_output 2
     run sql "SELECT to_regclass('public.app_settings') IS NOT NULL"
     assert_output t
@@ -127,7 +127,7 @@ APP_TRAP='trap "echo app got TERM; exit 42" TERM; echo app started; while :; do 
     start_app /bin/sh -c 'echo app started; exec sleep 2147483647'
     run podman logs "$NAME"
     refute_output --partial 'applied /db-init'
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 2
 }
 

@@ -43,7 +43,7 @@ snapshot() {
 
 assert_unchanged() {
     assert_equal "$(db_state)" "$BEFORE"
-    run sql "SELECT to_regclass('marker') IS NULL AND to_regclass('pgprelude_history') IS NULL"
+    run sql "SELECT to_regclass('marker') IS NULL AND to_regclass('pgprelude.history') IS NULL"
     assert_output t
 }
 
@@ -91,10 +91,10 @@ expect_sql() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 6
     assert_line "$1"
-    run sql "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class
-               WHERE relnamespace = 'public'::regnamespace"
-    assert_output 'pgprelude_history,pgprelude_history_pkey'
-    run sql "SELECT count(*) FROM pgprelude_history"
+    run sql "SELECT string_agg(relnamespace::regnamespace || '.' || relname, ',' ORDER BY relname)
+               FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 'pgprelude'::regnamespace)"
+    assert_output 'pgprelude.history,pgprelude.history_pkey'
+    run sql "SELECT count(*) FROM pgprelude.history"
     assert_output 0
 }
 
@@ -245,7 +245,7 @@ print("dir = pre")' >"$CFG"
     assert_success
     assert_line --regexp '^pgprelude: info: applied pre/001_big.sql \([0-9]+ ms\)$'
     [ "$SECONDS" -lt 30 ]
-    run sql "SELECT to_regclass('big') IS NOT NULL, (SELECT checksum FROM pgprelude_history)"
+    run sql "SELECT to_regclass('big') IS NOT NULL, (SELECT checksum FROM pgprelude.history)"
     assert_output "t|$(sha256sum "$W/pre/001_big.sql" | cut -d' ' -f1)"
 }
 

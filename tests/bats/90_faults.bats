@@ -52,14 +52,14 @@ teardown() {
         grep -qx "replica $i handed over" "$W/out.$i"
     done
     applied_once runs 001 002 003
-    run count_of "SELECT count(*) FROM pgprelude_history"
+    run count_of "SELECT count(*) FROM pgprelude.history"
     assert_output 3
     # one applier: one replica logged every "applied", no other logged any
     run grep -l 'applied pre/' "$W"/out.*
     [ "${#lines[@]}" -eq 1 ]
     applier=${lines[0]}
     [ "$(grep -c 'applied pre/00[123].sql' "$applier")" -eq 3 ]
-    run count_of "SELECT count(DISTINCT (applied_by, applied_host, pgprelude_version)) FROM pgprelude_history"
+    run count_of "SELECT count(DISTINCT (applied_by, applied_host, pgprelude_version)) FROM pgprelude.history"
     assert_output 1
     # the others waited, and said for whom
     for f in "$W"/out.*; do
@@ -273,7 +273,7 @@ teardown() {
     wait "$PID"
     run own_sql "SELECT string_agg(k, ',' ORDER BY k) FROM t"
     assert_output 001,002
-    run own_sql "SELECT string_agg(file, ',' ORDER BY file) FROM pgprelude_history"
+    run own_sql "SELECT string_agg(file, ',' ORDER BY file) FROM pgprelude.history"
     assert_output 001.sql,002.sql
 }
 
@@ -290,12 +290,12 @@ teardown() {
     run cat "$W/bg.log"
     assert_equal "$rc" 10
     assert_output --partial 'lost the connection while applying pre/001.sql; it was rolled back'
-    run own_sql "SELECT to_regclass('t') IS NULL, (SELECT count(*) FROM pgprelude_history)"
+    run own_sql "SELECT to_regclass('t') IS NULL, (SELECT count(*) FROM pgprelude.history)"
     assert_output 't|0'
     echo "CREATE TABLE t (k text); INSERT INTO t VALUES ('001');" | mig pre 001.sql
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
-    run own_sql "SELECT (SELECT string_agg(k, ',') FROM t), (SELECT count(*) FROM pgprelude_history)"
+    run own_sql "SELECT (SELECT string_agg(k, ',') FROM t), (SELECT count(*) FROM pgprelude.history)"
     assert_output '001|1'
 }
 

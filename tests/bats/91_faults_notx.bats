@@ -68,13 +68,13 @@ EOF
     # the statements before the kill were committed one by one; the file is not applied
     run sql "SELECT string_agg(k, ',' ORDER BY k) FROM t"
     assert_output s1
-    run sql "SELECT count(*) FROM pgprelude_history WHERE outcome IN ('applied', 'reapplied')"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE outcome IN ('applied', 'reapplied')"
     assert_output 0
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'applied pre/001.sql (no transaction, 4 statements'
     applied_once t s1 s2
-    run sql "SELECT count(*), min(outcome) FROM pgprelude_history WHERE file = '001.sql'"
+    run sql "SELECT count(*), min(outcome) FROM pgprelude.history WHERE file = '001.sql'"
     assert_output '1|applied'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_output --partial '0 files applied, 1 up to date'
@@ -100,14 +100,14 @@ EOF
     after_kill
     run index_state big_a_key
     assert_output INVALID
-    run sql "SELECT count(*) FROM pgprelude_history WHERE file = '001_idx.sql' AND outcome = 'applied'"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE file = '001_idx.sql' AND outcome = 'applied'"
     assert_output 0
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'dropping the INVALID index'
     run index_state big_a_key
     assert_output valid
-    run sql "SELECT count(*), min(outcome) FROM pgprelude_history WHERE file = '001_idx.sql'"
+    run sql "SELECT count(*), min(outcome) FROM pgprelude.history WHERE file = '001_idx.sql'"
     assert_output '1|applied'
     run sql "SELECT count(*) FROM pg_indexes WHERE tablename = 'big'"
     assert_output 1
@@ -133,7 +133,7 @@ EOF
     # at once, as a container restarted by its orchestrator
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
-    run sql "SELECT count(*), min(outcome) FROM pgprelude_history WHERE file = '001_idx.sql'"
+    run sql "SELECT count(*), min(outcome) FROM pgprelude.history WHERE file = '001_idx.sql'"
     assert_output '1|applied'
     # what the history says is there
     run index_state big_a_key

@@ -22,21 +22,21 @@ die() {
 
 [[ -x "$bin" ]] || die "$bin not found (make static)"
 command -v psql >/dev/null 2>&1 || die "psql not found (postgresql-client-15)"
-if [[ "$(psql -X -A -t -c "SELECT to_regclass('public.pgprelude_history') IS NULL")" != t ]]; then
+if [[ "$(psql -X -A -t -c "SELECT to_regclass('pgprelude.history') IS NULL")" != t ]]; then
     die "the database $PGDATABASE is not fresh: it has a history table already"
 fi
 
 echo "== first start: every phase runs, then the app =="
 "$bin" -c entrypoint/demo.ini 2>&1 | tee "$log/first"
 grep -q 'applied .*db-init/' "$log/first" || die "the first start applied nothing"
-applied=$(psql -X -A -t -c 'SELECT count(*) FROM public.pgprelude_history')
+applied=$(psql -X -A -t -c 'SELECT count(*) FROM pgprelude.history')
 
 echo "== second start: must apply nothing =="
 "$bin" -c entrypoint/demo.ini 2>&1 | tee "$log/second"
 if grep -E 'applied [^ ]*\.sql' "$log/second"; then
     die "the second start applied files (above)"
 fi
-again=$(psql -X -A -t -c 'SELECT count(*) FROM public.pgprelude_history')
+again=$(psql -X -A -t -c 'SELECT count(*) FROM pgprelude.history')
 [[ "$again" == "$applied" ]] || die "the history grew from $applied to $again rows on the second start"
 "$bin" -c entrypoint/demo.ini status
 echo "$prog: ok: $applied files applied once, nothing on the second start"

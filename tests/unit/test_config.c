@@ -617,8 +617,8 @@ static void test_load_defaults(void **state)
 	assert_null(cfg.db_password);
 	assert_int_equal(cfg.wait_timeout_ms, 60000);
 	assert_int_equal(cfg.lock_wait_timeout_ms, 300000);
-	assert_string_equal(cfg.history_schema, "public");
-	assert_string_equal(cfg.history_table, "pgprelude_history");
+	assert_string_equal(cfg.history_schema, "pgprelude");
+	assert_string_equal(cfg.history_table, "history");
 	assert_int_equal(cfg.n_phases, 0);
 	assert_null(cfg.phases);
 	assert_int_equal(cfg.exec_command.n, 0);

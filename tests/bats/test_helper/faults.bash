@@ -154,8 +154,8 @@ consistent() {
         if [[ "$(count_of "SELECT to_regclass('$table') IS NOT NULL")" == t ]]; then
             rows=$(count_of "SELECT count(*) FROM $table WHERE k = '$f'")
         fi
-        if [[ "$(count_of "SELECT to_regclass('pgprelude_history') IS NOT NULL")" == t ]]; then
-            hist=$(count_of "SELECT count(*) FROM pgprelude_history WHERE file = '$f.sql'")
+        if [[ "$(count_of "SELECT to_regclass('pgprelude.history') IS NOT NULL")" == t ]]; then
+            hist=$(count_of "SELECT count(*) FROM pgprelude.history WHERE file = '$f.sql'")
         fi
         if [[ "$rows" != "$hist" || "$rows" -gt 1 ]]; then
             echo "consistent: $f: $rows effect row(s), $hist history row(s)" >&2
