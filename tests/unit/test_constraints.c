@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "constraints.h"
+#include "cspec.h"
 #include "log.h"
 
 /* What the last parse logged on stderr (static buffer). */
@@ -59,33 +59,33 @@ static void test_ident(void **state)
 	(void)state;
 
 	s = "  Organization_Users rest";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "organization_users");
 	assert_string_equal(s, " rest");
 	free(out);
 	s = "\"workspaceId\"";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "workspaceId");
 	free(out);
 	s = "\"a \"\"b\"\" c\".x";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "a \"b\" c");
 	assert_string_equal(s, ".x");
 	free(out);
 	s = "user";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "user");
 	free(out);
 	s = "\"\"";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "zero-length quoted identifier");
 	s = "\"open";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "unterminated quoted identifier");
 	s = "1abc";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	s = "a234567890123456789012345678901234567890123456789012345678901234";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "name longer than 63 bytes (the server would truncate it)");
 }
 
@@ -95,27 +95,27 @@ static void test_ident_list(void **state)
 	const char *err = NULL;
 	(void)state;
 
-	assert_true(constraints_parse_ident_list(" organization_id ,User_Id", &v, &err));
+	assert_true(cspec_parse_ident_list(" organization_id ,User_Id", &v, &err));
 	assert_int_equal(v.n, 2);
 	assert_string_equal(v.v[0], "organization_id");
 	assert_string_equal(v.v[1], "user_id");
 	strv_free(&v);
-	assert_true(constraints_parse_ident_list("\"workspaceId\",\n  provider, \"Full, Name\"", &v,
-						 &err));
+	assert_true(
+		cspec_parse_ident_list("\"workspaceId\",\n  provider, \"Full, Name\"", &v, &err));
 	assert_int_equal(v.n, 3);
 	assert_string_equal(v.v[0], "workspaceId");
 	assert_string_equal(v.v[2], "Full, Name");
 	strv_free(&v);
-	assert_false(constraints_parse_ident_list("   ", &v, &err));
+	assert_false(cspec_parse_ident_list("   ", &v, &err));
 	assert_string_equal(err, "empty column list");
-	assert_false(constraints_parse_ident_list("a,,b", &v, &err));
-	assert_false(constraints_parse_ident_list("a,", &v, &err));
-	assert_false(constraints_parse_ident_list("a b", &v, &err));
+	assert_false(cspec_parse_ident_list("a,,b", &v, &err));
+	assert_false(cspec_parse_ident_list("a,", &v, &err));
+	assert_false(cspec_parse_ident_list("a b", &v, &err));
 	assert_string_equal(err, "expected \",\" between names");
-	assert_false(constraints_parse_ident_list("a, A", &v, &err));
+	assert_false(cspec_parse_ident_list("a, A", &v, &err));
 	assert_string_equal(err, "a column is named twice");
 	/* "A" quoted is another column than a */
-	assert_true(constraints_parse_ident_list("a, \"A\"", &v, &err));
+	assert_true(cspec_parse_ident_list("a, \"A\"", &v, &err));
 	strv_free(&v);
 }
 
@@ -123,14 +123,14 @@ static void test_bool(void **state)
 {
 	bool b = false;
 	(void)state;
-	assert_true(constraints_parse_bool("TRUE", &b));
+	assert_true(cspec_parse_bool("TRUE", &b));
 	assert_true(b);
-	assert_true(constraints_parse_bool("off", &b));
+	assert_true(cspec_parse_bool("off", &b));
 	assert_false(b);
-	assert_true(constraints_parse_bool("1", &b));
+	assert_true(cspec_parse_bool("1", &b));
 	assert_true(b);
-	assert_false(constraints_parse_bool("maybe", &b));
-	assert_false(constraints_parse_bool("", &b));
+	assert_false(cspec_parse_bool("maybe", &b));
+	assert_false(cspec_parse_bool("", &b));
 }
 
 static void test_parse_file(void **state)
@@ -254,23 +254,23 @@ static void test_sql_text(void **state)
 
 	s.columns.v = cols;
 	s.columns.n = 2;
-	sql = constraints_quote("we\"ird");
+	sql = cspec_quote("we\"ird");
 	assert_string_equal(sql, "\"we\"\"ird\"");
 	free(sql);
-	sql = constraints_sql_create(&s, "\"public\".\"user\"", false);
+	sql = cspec_sql_create(&s, "\"public\".\"user\"", false);
 	assert_string_equal(sql,
 			    "ALTER TABLE \"public\".\"user\" ADD CONSTRAINT \"u \"\"1\"\"\" UNIQUE "
 			    "(\"workspaceId\", \"provider\")");
 	free(sql);
 	s.nulls_not_distinct = true;
 	s.concurrently = true;
-	sql = constraints_sql_create(&s, "\"public\".\"user\"", true);
+	sql = cspec_sql_create(&s, "\"public\".\"user\"", true);
 	assert_string_equal(
 		sql, "CREATE UNIQUE INDEX CONCURRENTLY \"u \"\"1\"\"\" ON \"public\".\"user\" "
 		     "(\"workspaceId\", \"provider\") NULLS NOT DISTINCT");
 	free(sql);
 	/* NULLS NOT DISTINCT: NULL keys count as duplicates, so no IS NOT NULL filter */
-	sql = constraints_sql_duplicates(&s, "\"t\"", true, 0);
+	sql = cspec_sql_duplicates(&s, "\"t\"", true, 0);
 	assert_string_equal(
 		sql, "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM \"t\" "
 		     "GROUP BY \"workspaceId\", \"provider\" HAVING count(*) > 1) AS duplicates");
@@ -278,12 +278,12 @@ static void test_sql_text(void **state)
 	s.nulls_not_distinct = false;
 	s.concurrently = false;
 	s.where = "sku IS NOT NULL";
-	sql = constraints_sql_create(&s, "\"t\"", false);
+	sql = cspec_sql_create(&s, "\"t\"", false);
 	assert_string_equal(
 		sql, "CREATE UNIQUE INDEX \"u \"\"1\"\"\" ON \"t\" (\"workspaceId\", \"provider\") "
 		     "WHERE (sku IS NOT NULL)");
 	free(sql);
-	sql = constraints_sql_duplicates(&s, "\"t\"", false, 5);
+	sql = cspec_sql_duplicates(&s, "\"t\"", false, 5);
 	assert_string_equal(
 		sql,
 		"SELECT \"workspaceId\", \"provider\", count(*) FROM \"t\" WHERE \"workspaceId\" "
@@ -291,7 +291,7 @@ static void test_sql_text(void **state)
 		"\"workspaceId\", \"provider\" HAVING count(*) > 1 ORDER BY \"workspaceId\", "
 		"\"provider\" LIMIT 5");
 	free(sql);
-	sql = constraints_describe(&s);
+	sql = cspec_describe(&s);
 	assert_string_equal(sql, "UNIQUE (\"workspaceId\", \"provider\") WHERE (sku IS NOT NULL)");
 	free(sql);
 }
