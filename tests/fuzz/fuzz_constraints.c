@@ -3,9 +3,9 @@
  *
  * The input is a constraint file (*.ini in a dir phase's folder).  It goes
  * through constraints_parse(); a file that parses is then described and
- * turned into SQL (cspec_describe, cspec_sql_create,
- * cspec_sql_duplicates), which is as far as it goes without a
- * server.  Checks:
+ * turned into SQL (cspec_describe and every cspec_sql_* builder of its
+ * kind), which is as far as it goes without a server: this target links
+ * only the pure spec module (cspec.c), never the database code.  Checks:
  *   - a parsed file has at least one spec; each has a name, a table and at
  *     least one column (exactly one for not_null), no column twice, names
  *     of at most 63 bytes, and lines within the file;
@@ -109,6 +109,23 @@ static void check_spec(const struct cspec *s, int lines)
 		free(sql);
 		sql = cspec_sql_duplicates(s, "\"public\".\"t\"", false, 5);
 		CHECK(sql && *sql, "cspec_sql_duplicates (keys)");
+		free(sql);
+		sql = cspec_sql_attach(s, "\"public\".\"t\"");
+		CHECK(sql && *sql, "cspec_sql_attach");
+		free(sql);
+		if (s->where) {
+			sql = cspec_sql_where_index(s);
+			CHECK(sql && *sql, "cspec_sql_where_index");
+			free(sql);
+		}
+	} else {
+		for (int step = CSPEC_NN_ADD_CHECK; step <= CSPEC_NN_DROP_CHECK; step++) {
+			sql = cspec_sql_not_null(s, "\"public\".\"t\"", (enum cspec_nn_step)step);
+			CHECK(sql && *sql, "cspec_sql_not_null (%d)", step);
+			free(sql);
+		}
+		sql = cspec_sql_count_nulls(s, "\"public\".\"t\"");
+		CHECK(sql && *sql, "cspec_sql_count_nulls");
 		free(sql);
 	}
 }

@@ -1,4 +1,4 @@
-/* Unit tests of the pure parts of constraints.c and inilines.c: spec files, identifiers, SQL text. */
+/* Unit tests of cspec.c (with inilines.c): spec files, identifiers, SQL text, the decision for a unique. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,13 +296,173 @@ static void test_sql_text(void **state)
 	free(sql);
 }
 
+static void test_sql_not_null(void **state)
+{
+	struct cspec s = { .kind = CSPEC_NOT_NULL, .name = "users_ws" };
+	char *cols[] = { "workspaceId", NULL };
+	char *sql;
+	(void)state;
+
+	s.columns.v = cols;
+	s.columns.n = 1;
+	sql = cspec_describe(&s);
+	assert_string_equal(sql, "NOT NULL (\"workspaceId\")");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_ADD_CHECK);
+	assert_string_equal(
+		sql,
+		"ALTER TABLE \"t\" ADD CONSTRAINT \"users_ws\" CHECK (\"workspaceId\" IS NOT NULL) NOT VALID");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_VALIDATE);
+	assert_string_equal(sql, "ALTER TABLE \"t\" VALIDATE CONSTRAINT \"users_ws\"");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_SET);
+	assert_string_equal(sql, "ALTER TABLE \"t\" ALTER COLUMN \"workspaceId\" SET NOT NULL");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_DROP_CHECK);
+	assert_string_equal(sql, "ALTER TABLE \"t\" DROP CONSTRAINT \"users_ws\"");
+	free(sql);
+	sql = cspec_sql_count_nulls(&s, "\"t\"");
+	assert_string_equal(sql, "SELECT count(*) FROM \"t\" WHERE \"workspaceId\" IS NULL");
+	free(sql);
+	sql = cspec_sql_null_rows(&s, "\"t\"", "id, \"Key\"", 5);
+	assert_string_equal(sql, "SELECT id, \"Key\" FROM \"t\" WHERE \"workspaceId\" IS NULL "
+				 "ORDER BY id, \"Key\" LIMIT 5");
+	free(sql);
+	assert_string_equal(cspec_kind_word(CSPEC_NOT_NULL), "not_null");
+	assert_string_equal(cspec_kind_word(CSPEC_UNIQUE), "unique");
+}
+
+static void test_sql_unique_steps(void **state)
+{
+	struct cspec s = { .kind = CSPEC_UNIQUE, .name = "u", .where = "x > 0" };
+	char *cols[] = { "a", "B c", NULL };
+	char *sql;
+	(void)state;
+
+	s.columns.v = cols;
+	s.columns.n = 2;
+	sql = cspec_sql_attach(&s, "\"s\".\"t\"");
+	assert_string_equal(
+		sql, "ALTER TABLE \"s\".\"t\" ADD CONSTRAINT \"u\" UNIQUE USING INDEX \"u\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", true, true);
+	assert_string_equal(sql, "ALTER TABLE \"s\".\"t\" DROP CONSTRAINT \"old\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", false, true);
+	assert_string_equal(sql, "DROP INDEX CONCURRENTLY \"s\".\"old\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", false, false);
+	assert_string_equal(sql, "DROP INDEX \"s\".\"old\"");
+	free(sql);
+	sql = cspec_sql_where_table("\"s\".\"t\"");
+	assert_string_equal(sql, "CREATE TEMPORARY TABLE pgprelude_where (LIKE \"s\".\"t\")");
+	free(sql);
+	sql = cspec_sql_where_index(&s);
+	assert_string_equal(sql, "CREATE INDEX pgprelude_where_idx ON pg_temp.pgprelude_where "
+				 "(\"a\", \"B c\") WHERE (x > 0)");
+	free(sql);
+	sql = cspec_plain_list(&s.columns);
+	assert_string_equal(sql, "a, B c");
+	free(sql);
+}
+
+/* An index for the decision tests; strings are not freed (static). */
+#define IDX(n, con, type, ok, same)                                                                \
+	{                                                                                          \
+		.name = (n), .conname = (con), .contype = (type), .valid = (ok), .matches = (same) \
+	}
+
+static void test_decide_unique(void **state)
+{
+	struct cspec s = { .kind = CSPEC_UNIQUE, .name = "u" };
+	struct cspec_index v[4];
+	struct cspec_indexes l = { .v = v };
+	struct cspec_udecision d;
+	(void)state;
+
+	/* nothing there: create */
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.keep, -1);
+	assert_int_equal(d.n_invalid, 0);
+	/* the constraint under its name: nothing */
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	assert_int_equal(d.keep, 0);
+	/* its index without the constraint: attach (a partial one is just an index: nothing) */
+	v[0] = (struct cspec_index)IDX("u", "", 0, true, true);
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ATTACH);
+	s.where = "x > 0";
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	s.where = NULL;
+	/* the name with another definition: drift */
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, false);
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_DRIFT);
+	assert_int_equal(d.drift, 0);
+	/* the name taken by something else: drift */
+	l.n = 0;
+	l.taken = "the relation u";
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_DRIFT);
+	assert_int_equal(d.drift, -1);
+	l.taken = NULL;
+	/* same definition under other names: adopt, a constraint before a bare index */
+	v[0] = (struct cspec_index)IDX("a_idx", "", 0, true, true);
+	v[1] = (struct cspec_index)IDX("b_key", "b_key", 'u', true, true);
+	l.n = 2;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ADOPT);
+	assert_int_equal(d.keep, 1);
+	/* INVALID leftovers (its name, or same definition): dropped, then created */
+	v[0] = (struct cspec_index)IDX("u", "", 0, false, true);
+	v[1] = (struct cspec_index)IDX("u_ccnew", "", 0, false, true);
+	v[2] = (struct cspec_index)IDX("other", "", 0, false, false);
+	l.n = 3;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.n_invalid, 2);
+	assert_int_equal(d.invalid[0], 0);
+	assert_int_equal(d.invalid[1], 1);
+	/* replaces: dropped afterwards, unless it is the one kept or an INVALID one dropped first */
+	s.replaces = "old_key";
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, true);
+	v[1] = (struct cspec_index)IDX("old_idx", "old_key", 'u', true, false);
+	l.n = 2;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	assert_int_equal(d.replaced, 1);
+	v[0] = (struct cspec_index)IDX("old_key", "", 0, false, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.n_invalid, 1);
+	assert_int_equal(d.replaced, -1);
+	v[0] = (struct cspec_index)IDX("old_key", "old_key", 'u', true, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ADOPT);
+	assert_int_equal(d.replaced, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ident),	     cmocka_unit_test(test_ident_list),
-		cmocka_unit_test(test_bool),	     cmocka_unit_test(test_parse_file),
-		cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_ident),
+		cmocka_unit_test(test_ident_list),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_sql_text),
+		cmocka_unit_test(test_sql_not_null),
+		cmocka_unit_test(test_sql_unique_steps),
+		cmocka_unit_test(test_decide_unique),
 	};
 	log_setup(LOG_FORMAT_TEXT, LOG_INFO);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
