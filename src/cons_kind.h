@@ -84,6 +84,14 @@ PGresult *cons_spec_query(struct cons_run *r, const struct cspec *s, const char 
 			  const char *const *params, enum status *st);
 
 /*
+ * Run the count query sql (freed here) of s's pre-flight.  When its first
+ * column is not "0", sets *failed and returns the result (PQclear it).
+ * Else returns NULL: *st is ST_OK (nothing found) or the failure (logged).
+ */
+PGresult *cons_preflight_count(struct cons_run *r, const struct cspec *s, char *sql, bool *failed,
+			       enum status *st);
+
+/*
  * Run steps on r->conn with s's lock_timeout and statement_timeout: in one
  * transaction (in_tx), or one by one in autocommit (for CONCURRENTLY).  Each
  * goes through db_run, watched from r->watch: progress lines, who holds a

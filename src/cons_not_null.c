@@ -112,20 +112,12 @@ static enum status log_null_rows(struct cons_run *r, const struct cspec *s,
 static enum status preflight(struct cons_run *r, const struct cspec *s,
 			     const struct cons_resolved *rv, bool *failed)
 {
-	char *sql = cspec_sql_count_nulls(s, rv->qtable);
-	PGresult *res;
-	enum status st = ST_OK;
+	enum status st;
+	PGresult *res =
+		cons_preflight_count(r, s, cspec_sql_count_nulls(s, rv->qtable), failed, &st);
 
-	*failed = false;
-	res = cons_spec_query(r, s, sql, 0, NULL, &st);
-	free(sql);
 	if (!res)
 		return st;
-	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		PQclear(res);
-		return st;
-	}
-	*failed = true;
 	log_at(LOG_ERROR, r->cf->path, s->line, 0,
 	       "pre-flight failed for not_null \"%s\" on %s: %s row%s %s NULL in \"%s\"", s->name,
 	       rv->shown, PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 0), "1") ? "s" : "",

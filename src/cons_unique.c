@@ -127,21 +127,13 @@ static enum status load_and_decide(struct cons_run *r, const struct cspec *s,
 static enum status preflight(struct cons_run *r, const struct cspec *s,
 			     const struct cons_resolved *rv, bool *failed)
 {
-	char *sql = cspec_sql_duplicates(s, rv->qtable, true, 0);
-	char *list, *names, *all;
-	PGresult *res;
 	enum status st;
+	PGresult *res = cons_preflight_count(r, s, cspec_sql_duplicates(s, rv->qtable, true, 0),
+					     failed, &st);
+	char *list, *names, *all;
 
-	*failed = false;
-	res = cons_spec_query(r, s, sql, 0, NULL, &st);
-	free(sql);
 	if (!res)
 		return st;
-	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		PQclear(res);
-		return ST_OK;
-	}
-	*failed = true;
 	names = cspec_plain_list(&s->columns);
 	all = cspec_sql_duplicates(s, rv->qtable, false, 0);
 	list = cspec_sql_duplicates(s, rv->qtable, false, CONS_SHOW_KEYS);

@@ -213,6 +213,20 @@ PGresult *cons_spec_query(struct cons_run *r, const struct cspec *s, const char 
 	return db_query_run(r->conn, sql, nparams, params, &run, st);
 }
 
+PGresult *cons_preflight_count(struct cons_run *r, const struct cspec *s, char *sql, bool *failed,
+			       enum status *st)
+{
+	PGresult *res = cons_spec_query(r, s, sql, 0, NULL, st);
+
+	free(sql);
+	if (res && strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		PQclear(res);
+		res = NULL;
+	}
+	*failed = res != NULL;
+	return res;
+}
+
 /* Keep what step sql's run failed with, and log it unless a retry will say so. */
 static void note_failure(struct cons_run *r, const struct cspec *s, const struct db_run *run,
 			 const char *sql, enum status st)
