@@ -44,6 +44,11 @@
  * A not_null goes CHECK (c IS NOT NULL) NOT VALID → VALIDATE → SET NOT NULL
  * → DROP the check, one transaction per step, each step guarded, after a
  * pre-flight NULL count.  Data is never changed.
+ *
+ * The code: cspec.c reads the file and builds every SQL text (pure,
+ * cspec.h, which this header includes); constraints.c drives the order
+ * below; cons_unique.c and cons_not_null.c hold what each kind does, one
+ * row each of the table in cons_kind.h.
  */
 #ifndef PGPRELUDE_CONSTRAINTS_H
 #define PGPRELUDE_CONSTRAINTS_H
