@@ -58,6 +58,33 @@ static void resolved_free(struct cons_resolved *rv)
 
 /* ---- the catalog -------------------------------------------------------- */
 
+/* The table of s is not there: fine for a plan with later_ok and for verify (rv->absent), else ST_USAGE. */
+static enum status table_missing(const struct cons_run *r, const struct cspec *s,
+				 struct cons_resolved *rv, const char *written)
+{
+	if (r->mode != CONS_APPLY && (r->later_ok || r->mode == CONS_VERIFY)) {
+		rv->absent = true;
+		return ST_OK;
+	}
+	log_at(LOG_ERROR, r->cf->path, s->table_line, 0, "table \"%s\" does not exist", written);
+	if (!s->schema)
+		log_hint(
+			"Without a schema the search_path decides; write schema.table to be explicit.");
+	return ST_USAGE;
+}
+
+/* The relation named by s's table and schema, quoted, as to_regclass() takes it. */
+static char *regclass_name(const struct cspec *s)
+{
+	char *qt = cspec_quote(s->table);
+	char *qs = s->schema ? cspec_quote(s->schema) : NULL;
+	char *name = qs ? xasprintf("%s.%s", qs, qt) : xstrdup(qt);
+
+	free(qs);
+	free(qt);
+	return name;
+}
+
 /*
  * Find the table of s: fills rv (relid, qtable, qschema, shown), or sets
  * rv->absent when a missing table is allowed.  Logs; ST_USAGE for a missing
@@ -66,10 +93,7 @@ static void resolved_free(struct cons_resolved *rv)
 static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 				 struct cons_resolved *rv)
 {
-	const char *path = r->cf->path;
-	char *qt = cspec_quote(s->table);
-	char *qs = s->schema ? cspec_quote(s->schema) : NULL;
-	char *name = xasprintf("%s%s%s", qs ? qs : "", qs ? "." : "", qt);
+	char *name = regclass_name(s);
 	char *written = s->schema ? xasprintf("%s.%s", s->schema, s->table) : xstrdup(s->table);
 	const char *params[1] = { name };
 	enum status st;
@@ -82,34 +106,24 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 		" WHERE c.oid = pg_catalog.to_regclass($1)",
 		1, params, &st);
 
-	free(qt);
-	qt = NULL;
-	if (res && PQntuples(res) == 0) {
-		st = ST_OK;
-		if (r->mode != CONS_APPLY && (r->later_ok || r->mode == CONS_VERIFY)) {
-			rv->absent = true;
-		} else {
-			log_at(LOG_ERROR, path, s->table_line, 0, "table \"%s\" does not exist",
-			       written);
-			if (!s->schema)
-				log_hint(
-					"Without a schema the search_path decides; write schema.table to be explicit.");
-			st = ST_USAGE;
-		}
-	} else if (res && strcmp(PQgetvalue(res, 0, 3), "r") != 0 &&
+	if (!res)
+		goto out;
+	if (PQntuples(res) == 0) {
+		st = table_missing(r, s, rv, written);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "r") != 0 &&
 		   strcmp(PQgetvalue(res, 0, 3), "p") != 0) {
-		log_at(LOG_ERROR, path, s->table_line, 0, "\"%s\" is not a table", written);
+		log_at(LOG_ERROR, r->cf->path, s->table_line, 0, "\"%s\" is not a table", written);
 		st = ST_USAGE;
-	} else if (res) {
+	} else {
+		char *qt = cspec_quote(PQgetvalue(res, 0, 2));
 		snprintf(rv->relid, sizeof(rv->relid), "%s", PQgetvalue(res, 0, 0));
 		rv->qschema = cspec_quote(PQgetvalue(res, 0, 1));
-		qt = cspec_quote(PQgetvalue(res, 0, 2));
 		rv->shown = xstrdup(PQgetvalue(res, 0, 4));
 		rv->qtable = xasprintf("%s.%s", rv->qschema, qt);
+		free(qt);
 	}
+out:
 	PQclear(res);
-	free(qs);
-	free(qt);
 	free(name);
 	free(written);
 	return st;
