@@ -51,7 +51,7 @@ struct cfile {
  * Parse a constraint file (text of len bytes, shown as path).  On success
  * fills *cf (free with cfile_free) and returns ST_OK.  On any error logs one
  * line "path:LINE: error: …" (the line of the key or section) and returns
- * ST_USAGE (ST_INTERNAL when inilines fails internally), *cf left empty.
+ * ST_USAGE, *cf left empty.
  */
 enum status constraints_parse(const char *text, size_t len, const char *path, struct cfile *cf)
 	__attribute__((warn_unused_result));
