@@ -213,12 +213,10 @@ $(FUZZ_BUILD)/fuzz_sqlsplit: tests/fuzz/fuzz_sqlsplit.c $(addprefix $(FUZZ_BUILD
 $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/obj/,config.o config_values.o expand.o inilines.o log.o util.o)
 	$(FUZZ_LINK) -linih
 
-# constraints.c converges through db.c, and db.c waits on init.c's signal
-# descriptor, which reaches proc.c and privdrop.c: the parser links them all.
+# The constraint-file reader is pure (cspec.c): no libpq, no database code.
 $(FUZZ_BUILD)/fuzz_constraints: tests/fuzz/fuzz_constraints.c $(addprefix $(FUZZ_BUILD)/obj/, \
-		constraints.o inilines.o config.o config_values.o expand.o log.o db.o init.o proc.o \
-		status.o privdrop.o util.o)
-	$(FUZZ_LINK) $(LIBS)
+		cspec.o inilines.o config_values.o log.o status.o util.o)
+	$(FUZZ_LINK) -linih
 
 # --- benchmarks ----------------------------------------------------------------
 #   make bench      measure pgprelude against the floor and its peers on a

@@ -44,101 +44,21 @@
  * A not_null goes CHECK (c IS NOT NULL) NOT VALID → VALIDATE → SET NOT NULL
  * → DROP the check, one transaction per step, each step guarded, after a
  * pre-flight NULL count.  Data is never changed.
+ *
+ * The code: cspec.c reads the file and builds every SQL text (pure,
+ * cspec.h, which this header includes); constraints.c drives the order
+ * below; cons_unique.c and cons_not_null.c hold what each kind does, one
+ * row each of the table in cons_kind.h.
  */
 #ifndef PGPRELUDE_CONSTRAINTS_H
 #define PGPRELUDE_CONSTRAINTS_H
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "cspec.h"
 #include "status.h"
-
-enum cspec_kind {
-	CSPEC_UNIQUE = 1,
-	CSPEC_NOT_NULL
-};
-
-struct cspec {
-	enum cspec_kind kind;
-	char *name;   /* constraint / index name, folded */
-	int line;     /* line of its [kind name] header */
-	char *schema; /* folded, or NULL: the search_path decides */
-	char *table;  /* folded */
-	int table_line;
-	struct strv columns; /* folded, in order; not_null: exactly one */
-	int columns_line;
-	char *where; /* unique: the predicate as written, or NULL */
-	int where_line;
-	bool nulls_not_distinct;
-	char *replaces; /* folded, or NULL */
-	int replaces_line;
-	bool concurrently;
-	long lock_timeout_ms;	   /* -1: the phase's */
-	long statement_timeout_ms; /* -1: the phase's */
-};
-
-struct cfile {
-	char *path; /* as shown in messages */
-	struct cspec *specs;
-	int n;
-};
-
-/*
- * Parse a constraint file (text of len bytes, shown as path).  On success
- * fills *cf (free with cfile_free) and returns ST_OK.  On any error logs one
- * line "path:LINE: error: …" (the line of the key or section) and returns
- * ST_USAGE (ST_INTERNAL when out of memory), *cf left empty.
- */
-enum status constraints_parse(const char *text, size_t len, const char *path, struct cfile *cf)
-	__attribute__((warn_unused_result));
-
-void cfile_free(struct cfile *cf);
-
-/*
- * Parse one SQL identifier at *s (leading blanks skipped): "quoted" (with ""
- * inside) kept as is, unquoted folded to lower case (ASCII only, as the
- * server does).  On success stores a malloc'd copy in *out, moves *s past it
- * and returns true; else sets *err to a static message and returns false.
- */
-bool constraints_parse_ident(const char **s, char **out, const char **err);
-
-/*
- * Parse a comma-separated list of identifiers (blanks and newlines around
- * them are ignored).  Returns true and fills *out (free with strv_free), or
- * false with a static message in *err (empty list, empty element, bad
- * quoting, a column named twice).
- */
-bool constraints_parse_ident_list(const char *s, struct strv *out, const char **err);
-
-/* true/false, yes/no, on/off, 1/0 (any case).  Returns false for anything else. */
-bool constraints_parse_bool(const char *s, bool *out);
-
-/* name in double quotes, inner quotes doubled; malloc'd, NULL when out of memory. */
-char *constraints_quote(const char *name);
-
-/*
- * The SQL that creates spec on table qtable (already quoted and qualified):
- * ALTER TABLE … ADD CONSTRAINT … UNIQUE [NULLS NOT DISTINCT] (…) for a plain
- * unique, CREATE UNIQUE INDEX [CONCURRENTLY] … for a partial or concurrent
- * one (index_only).  malloc'd, NULL when out of memory.
- */
-char *constraints_sql_create(const struct cspec *spec, const char *qtable, bool index_only);
-
-/*
- * The pre-flight query of a unique spec on qtable: with count, one row
- * (duplicate groups, rows in them); else the duplicate keys with their row
- * count, in key order, limited to limit rows when limit > 0.  malloc'd.
- */
-char *constraints_sql_duplicates(const struct cspec *spec, const char *qtable, bool count,
-				 int limit);
-
-/*
- * The definition of spec as text, for messages: "UNIQUE NULLS NOT DISTINCT
- * ("a", "b") WHERE (x)" or "NOT NULL ("c")".  malloc'd.
- */
-char *constraints_describe(const struct cspec *spec);
 
 /* What constraints_converge does with the database. */
 enum cons_mode {

@@ -3,17 +3,17 @@
  *
  * The input is a constraint file (*.ini in a dir phase's folder).  It goes
  * through constraints_parse(); a file that parses is then described and
- * turned into SQL (constraints_describe, constraints_sql_create,
- * constraints_sql_duplicates), which is as far as it goes without a
- * server.  Checks:
+ * turned into SQL (cspec_describe and every cspec_sql_* builder of its
+ * kind), which is as far as it goes without a server: this target links
+ * only the pure spec module (cspec.c), never the database code.  Checks:
  *   - a parsed file has at least one spec; each has a name, a table and at
  *     least one column (exactly one for not_null), no column twice, names
  *     of at most 63 bytes, and lines within the file;
  *   - every name read back from its quoted form is itself
- *     (constraints_parse_ident(constraints_quote(x)) == x);
+ *     (cspec_parse_ident(cspec_quote(x)) == x);
  *   - a failed parse leaves the cfile empty.
- * The input, as a C string, also goes through constraints_parse_ident_list
- * and constraints_parse_bool.  The first byte's low bit picks text or JSON
+ * The input, as a C string, also goes through cspec_parse_ident_list
+ * and cspec_parse_bool.  The first byte's low bit picks text or JSON
  * logs (libFuzzer's -close_fd_mask=2 discards them).
  */
 #include <stdint.h>
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "constraints.h"
+#include "cspec.h"
 #include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,12 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_roundtrip(const char *name)
 {
-	char *q = constraints_quote(name), *back = NULL;
+	char *q = cspec_quote(name), *back = NULL;
 	const char *p = q, *err = NULL;
 
-	CHECK(q != NULL, "constraints_quote returned NULL");
-	CHECK(constraints_parse_ident(&p, &back, &err),
-	      "\"%s\" quoted as %s does not parse back: %s", name, q, err);
+	CHECK(q != NULL, "cspec_quote returned NULL");
+	CHECK(cspec_parse_ident(&p, &back, &err), "\"%s\" quoted as %s does not parse back: %s",
+	      name, q, err);
 	CHECK(strcmp(back, name) == 0, "\"%s\" quoted as %s parses back as \"%s\"", name, q, back);
 	CHECK(*p == '\0', "text left after %s", q);
 	free(back);
@@ -94,21 +94,38 @@ static void check_spec(const struct cspec *s, int lines)
 		check_roundtrip(s->columns.v[i]);
 	}
 
-	t = constraints_describe(s);
-	CHECK(t != NULL, "constraints_describe");
+	t = cspec_describe(s);
+	CHECK(t != NULL, "cspec_describe");
 	free(t);
 	if (s->kind == CSPEC_UNIQUE) {
-		sql = constraints_sql_create(s, "\"public\".\"t\"", false);
-		CHECK(sql && *sql, "constraints_sql_create");
+		sql = cspec_sql_create(s, "\"public\".\"t\"", false);
+		CHECK(sql && *sql, "cspec_sql_create");
 		free(sql);
-		sql = constraints_sql_create(s, "\"public\".\"t\"", true);
-		CHECK(sql && *sql, "constraints_sql_create (index)");
+		sql = cspec_sql_create(s, "\"public\".\"t\"", true);
+		CHECK(sql && *sql, "cspec_sql_create (index)");
 		free(sql);
-		sql = constraints_sql_duplicates(s, "\"public\".\"t\"", true, 0);
-		CHECK(sql && *sql, "constraints_sql_duplicates (count)");
+		sql = cspec_sql_duplicates(s, "\"public\".\"t\"", true, 0);
+		CHECK(sql && *sql, "cspec_sql_duplicates (count)");
 		free(sql);
-		sql = constraints_sql_duplicates(s, "\"public\".\"t\"", false, 5);
-		CHECK(sql && *sql, "constraints_sql_duplicates (keys)");
+		sql = cspec_sql_duplicates(s, "\"public\".\"t\"", false, 5);
+		CHECK(sql && *sql, "cspec_sql_duplicates (keys)");
+		free(sql);
+		sql = cspec_sql_attach(s, "\"public\".\"t\"");
+		CHECK(sql && *sql, "cspec_sql_attach");
+		free(sql);
+		if (s->where) {
+			sql = cspec_sql_where_index(s);
+			CHECK(sql && *sql, "cspec_sql_where_index");
+			free(sql);
+		}
+	} else {
+		for (int step = CSPEC_NN_ADD_CHECK; step <= CSPEC_NN_DROP_CHECK; step++) {
+			sql = cspec_sql_not_null(s, "\"public\".\"t\"", (enum cspec_nn_step)step);
+			CHECK(sql && *sql, "cspec_sql_not_null (%d)", step);
+			free(sql);
+		}
+		sql = cspec_sql_count_nulls(s, "\"public\".\"t\"");
+		CHECK(sql && *sql, "cspec_sql_count_nulls");
 		free(sql);
 	}
 }
@@ -147,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (constraints_parse_ident_list(s, &names, &err)) {
+	if (cspec_parse_ident_list(s, &names, &err)) {
 		CHECK(names.n >= 1, "an accepted list has a name");
 		for (int i = 0; i < names.n; i++)
 			check_roundtrip(names.v[i]);
@@ -155,7 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		CHECK(err != NULL && names.v == NULL, "a refused list says why and keeps nothing");
 	}
-	(void)constraints_parse_bool(s, &b);
+	(void)cspec_parse_bool(s, &b);
 	free(s);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* Unit tests of the pure parts of constraints.c and inilines.c: spec files, identifiers, SQL text. */
+/* Unit tests of cspec.c (with inilines.c): spec files, identifiers, SQL text, the decision for a unique. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "constraints.h"
+#include "cspec.h"
 #include "log.h"
 
 /* What the last parse logged on stderr (static buffer). */
@@ -59,33 +59,33 @@ static void test_ident(void **state)
 	(void)state;
 
 	s = "  Organization_Users rest";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "organization_users");
 	assert_string_equal(s, " rest");
 	free(out);
 	s = "\"workspaceId\"";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "workspaceId");
 	free(out);
 	s = "\"a \"\"b\"\" c\".x";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "a \"b\" c");
 	assert_string_equal(s, ".x");
 	free(out);
 	s = "user";
-	assert_true(constraints_parse_ident(&s, &out, &err));
+	assert_true(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(out, "user");
 	free(out);
 	s = "\"\"";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "zero-length quoted identifier");
 	s = "\"open";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "unterminated quoted identifier");
 	s = "1abc";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	s = "a234567890123456789012345678901234567890123456789012345678901234";
-	assert_false(constraints_parse_ident(&s, &out, &err));
+	assert_false(cspec_parse_ident(&s, &out, &err));
 	assert_string_equal(err, "name longer than 63 bytes (the server would truncate it)");
 }
 
@@ -95,27 +95,27 @@ static void test_ident_list(void **state)
 	const char *err = NULL;
 	(void)state;
 
-	assert_true(constraints_parse_ident_list(" organization_id ,User_Id", &v, &err));
+	assert_true(cspec_parse_ident_list(" organization_id ,User_Id", &v, &err));
 	assert_int_equal(v.n, 2);
 	assert_string_equal(v.v[0], "organization_id");
 	assert_string_equal(v.v[1], "user_id");
 	strv_free(&v);
-	assert_true(constraints_parse_ident_list("\"workspaceId\",\n  provider, \"Full, Name\"", &v,
-						 &err));
+	assert_true(
+		cspec_parse_ident_list("\"workspaceId\",\n  provider, \"Full, Name\"", &v, &err));
 	assert_int_equal(v.n, 3);
 	assert_string_equal(v.v[0], "workspaceId");
 	assert_string_equal(v.v[2], "Full, Name");
 	strv_free(&v);
-	assert_false(constraints_parse_ident_list("   ", &v, &err));
+	assert_false(cspec_parse_ident_list("   ", &v, &err));
 	assert_string_equal(err, "empty column list");
-	assert_false(constraints_parse_ident_list("a,,b", &v, &err));
-	assert_false(constraints_parse_ident_list("a,", &v, &err));
-	assert_false(constraints_parse_ident_list("a b", &v, &err));
+	assert_false(cspec_parse_ident_list("a,,b", &v, &err));
+	assert_false(cspec_parse_ident_list("a,", &v, &err));
+	assert_false(cspec_parse_ident_list("a b", &v, &err));
 	assert_string_equal(err, "expected \",\" between names");
-	assert_false(constraints_parse_ident_list("a, A", &v, &err));
+	assert_false(cspec_parse_ident_list("a, A", &v, &err));
 	assert_string_equal(err, "a column is named twice");
 	/* "A" quoted is another column than a */
-	assert_true(constraints_parse_ident_list("a, \"A\"", &v, &err));
+	assert_true(cspec_parse_ident_list("a, \"A\"", &v, &err));
 	strv_free(&v);
 }
 
@@ -123,14 +123,14 @@ static void test_bool(void **state)
 {
 	bool b = false;
 	(void)state;
-	assert_true(constraints_parse_bool("TRUE", &b));
+	assert_true(cspec_parse_bool("TRUE", &b));
 	assert_true(b);
-	assert_true(constraints_parse_bool("off", &b));
+	assert_true(cspec_parse_bool("off", &b));
 	assert_false(b);
-	assert_true(constraints_parse_bool("1", &b));
+	assert_true(cspec_parse_bool("1", &b));
 	assert_true(b);
-	assert_false(constraints_parse_bool("maybe", &b));
-	assert_false(constraints_parse_bool("", &b));
+	assert_false(cspec_parse_bool("maybe", &b));
+	assert_false(cspec_parse_bool("", &b));
 }
 
 static void test_parse_file(void **state)
@@ -254,23 +254,23 @@ static void test_sql_text(void **state)
 
 	s.columns.v = cols;
 	s.columns.n = 2;
-	sql = constraints_quote("we\"ird");
+	sql = cspec_quote("we\"ird");
 	assert_string_equal(sql, "\"we\"\"ird\"");
 	free(sql);
-	sql = constraints_sql_create(&s, "\"public\".\"user\"", false);
+	sql = cspec_sql_create(&s, "\"public\".\"user\"", false);
 	assert_string_equal(sql,
 			    "ALTER TABLE \"public\".\"user\" ADD CONSTRAINT \"u \"\"1\"\"\" UNIQUE "
 			    "(\"workspaceId\", \"provider\")");
 	free(sql);
 	s.nulls_not_distinct = true;
 	s.concurrently = true;
-	sql = constraints_sql_create(&s, "\"public\".\"user\"", true);
+	sql = cspec_sql_create(&s, "\"public\".\"user\"", true);
 	assert_string_equal(
 		sql, "CREATE UNIQUE INDEX CONCURRENTLY \"u \"\"1\"\"\" ON \"public\".\"user\" "
 		     "(\"workspaceId\", \"provider\") NULLS NOT DISTINCT");
 	free(sql);
 	/* NULLS NOT DISTINCT: NULL keys count as duplicates, so no IS NOT NULL filter */
-	sql = constraints_sql_duplicates(&s, "\"t\"", true, 0);
+	sql = cspec_sql_duplicates(&s, "\"t\"", true, 0);
 	assert_string_equal(
 		sql, "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM \"t\" "
 		     "GROUP BY \"workspaceId\", \"provider\" HAVING count(*) > 1) AS duplicates");
@@ -278,12 +278,12 @@ static void test_sql_text(void **state)
 	s.nulls_not_distinct = false;
 	s.concurrently = false;
 	s.where = "sku IS NOT NULL";
-	sql = constraints_sql_create(&s, "\"t\"", false);
+	sql = cspec_sql_create(&s, "\"t\"", false);
 	assert_string_equal(
 		sql, "CREATE UNIQUE INDEX \"u \"\"1\"\"\" ON \"t\" (\"workspaceId\", \"provider\") "
 		     "WHERE (sku IS NOT NULL)");
 	free(sql);
-	sql = constraints_sql_duplicates(&s, "\"t\"", false, 5);
+	sql = cspec_sql_duplicates(&s, "\"t\"", false, 5);
 	assert_string_equal(
 		sql,
 		"SELECT \"workspaceId\", \"provider\", count(*) FROM \"t\" WHERE \"workspaceId\" "
@@ -291,18 +291,178 @@ static void test_sql_text(void **state)
 		"\"workspaceId\", \"provider\" HAVING count(*) > 1 ORDER BY \"workspaceId\", "
 		"\"provider\" LIMIT 5");
 	free(sql);
-	sql = constraints_describe(&s);
+	sql = cspec_describe(&s);
 	assert_string_equal(sql, "UNIQUE (\"workspaceId\", \"provider\") WHERE (sku IS NOT NULL)");
 	free(sql);
+}
+
+static void test_sql_not_null(void **state)
+{
+	struct cspec s = { .kind = CSPEC_NOT_NULL, .name = "users_ws" };
+	char *cols[] = { "workspaceId", NULL };
+	char *sql;
+	(void)state;
+
+	s.columns.v = cols;
+	s.columns.n = 1;
+	sql = cspec_describe(&s);
+	assert_string_equal(sql, "NOT NULL (\"workspaceId\")");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_ADD_CHECK);
+	assert_string_equal(
+		sql,
+		"ALTER TABLE \"t\" ADD CONSTRAINT \"users_ws\" CHECK (\"workspaceId\" IS NOT NULL) NOT VALID");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_VALIDATE);
+	assert_string_equal(sql, "ALTER TABLE \"t\" VALIDATE CONSTRAINT \"users_ws\"");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_SET);
+	assert_string_equal(sql, "ALTER TABLE \"t\" ALTER COLUMN \"workspaceId\" SET NOT NULL");
+	free(sql);
+	sql = cspec_sql_not_null(&s, "\"t\"", CSPEC_NN_DROP_CHECK);
+	assert_string_equal(sql, "ALTER TABLE \"t\" DROP CONSTRAINT \"users_ws\"");
+	free(sql);
+	sql = cspec_sql_count_nulls(&s, "\"t\"");
+	assert_string_equal(sql, "SELECT count(*) FROM \"t\" WHERE \"workspaceId\" IS NULL");
+	free(sql);
+	sql = cspec_sql_null_rows(&s, "\"t\"", "id, \"Key\"", 5);
+	assert_string_equal(sql, "SELECT id, \"Key\" FROM \"t\" WHERE \"workspaceId\" IS NULL "
+				 "ORDER BY id, \"Key\" LIMIT 5");
+	free(sql);
+	assert_string_equal(cspec_kind_word(CSPEC_NOT_NULL), "not_null");
+	assert_string_equal(cspec_kind_word(CSPEC_UNIQUE), "unique");
+}
+
+static void test_sql_unique_steps(void **state)
+{
+	struct cspec s = { .kind = CSPEC_UNIQUE, .name = "u", .where = "x > 0" };
+	char *cols[] = { "a", "B c", NULL };
+	char *sql;
+	(void)state;
+
+	s.columns.v = cols;
+	s.columns.n = 2;
+	sql = cspec_sql_attach(&s, "\"s\".\"t\"");
+	assert_string_equal(
+		sql, "ALTER TABLE \"s\".\"t\" ADD CONSTRAINT \"u\" UNIQUE USING INDEX \"u\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", true, true);
+	assert_string_equal(sql, "ALTER TABLE \"s\".\"t\" DROP CONSTRAINT \"old\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", false, true);
+	assert_string_equal(sql, "DROP INDEX CONCURRENTLY \"s\".\"old\"");
+	free(sql);
+	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", false, false);
+	assert_string_equal(sql, "DROP INDEX \"s\".\"old\"");
+	free(sql);
+	sql = cspec_sql_where_table("\"s\".\"t\"");
+	assert_string_equal(sql, "CREATE TEMPORARY TABLE pgprelude_where (LIKE \"s\".\"t\")");
+	free(sql);
+	sql = cspec_sql_where_index(&s);
+	assert_string_equal(sql, "CREATE INDEX pgprelude_where_idx ON pg_temp.pgprelude_where "
+				 "(\"a\", \"B c\") WHERE (x > 0)");
+	free(sql);
+	sql = cspec_plain_list(&s.columns);
+	assert_string_equal(sql, "a, B c");
+	free(sql);
+}
+
+/* An index for the decision tests; strings are not freed (static). */
+#define IDX(n, con, type, ok, same)                                                                \
+	{                                                                                          \
+		.name = (n), .conname = (con), .contype = (type), .valid = (ok), .matches = (same) \
+	}
+
+static void test_decide_unique(void **state)
+{
+	struct cspec s = { .kind = CSPEC_UNIQUE, .name = "u" };
+	struct cspec_index v[4];
+	struct cspec_indexes l = { .v = v };
+	struct cspec_udecision d;
+	(void)state;
+
+	/* nothing there: create */
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.keep, -1);
+	assert_int_equal(d.n_invalid, 0);
+	/* the constraint under its name: nothing */
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	assert_int_equal(d.keep, 0);
+	/* its index without the constraint: attach (a partial one is just an index: nothing) */
+	v[0] = (struct cspec_index)IDX("u", "", 0, true, true);
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ATTACH);
+	s.where = "x > 0";
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	s.where = NULL;
+	/* the name with another definition: drift */
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, false);
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_DRIFT);
+	assert_int_equal(d.drift, 0);
+	/* the name taken by something else: drift */
+	l.n = 0;
+	l.taken = "the relation u";
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_DRIFT);
+	assert_int_equal(d.drift, -1);
+	l.taken = NULL;
+	/* same definition under other names: adopt, a constraint before a bare index */
+	v[0] = (struct cspec_index)IDX("a_idx", "", 0, true, true);
+	v[1] = (struct cspec_index)IDX("b_key", "b_key", 'u', true, true);
+	l.n = 2;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ADOPT);
+	assert_int_equal(d.keep, 1);
+	/* INVALID leftovers (its name, or same definition): dropped, then created */
+	v[0] = (struct cspec_index)IDX("u", "", 0, false, true);
+	v[1] = (struct cspec_index)IDX("u_ccnew", "", 0, false, true);
+	v[2] = (struct cspec_index)IDX("other", "", 0, false, false);
+	l.n = 3;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.n_invalid, 2);
+	assert_int_equal(d.invalid[0], 0);
+	assert_int_equal(d.invalid[1], 1);
+	/* replaces: dropped afterwards, unless it is the one kept or an INVALID one dropped first */
+	s.replaces = "old_key";
+	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, true);
+	v[1] = (struct cspec_index)IDX("old_idx", "old_key", 'u', true, false);
+	l.n = 2;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	assert_int_equal(d.replaced, 1);
+	v[0] = (struct cspec_index)IDX("old_key", "", 0, false, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_CREATE);
+	assert_int_equal(d.n_invalid, 1);
+	assert_int_equal(d.replaced, -1);
+	v[0] = (struct cspec_index)IDX("old_key", "old_key", 'u', true, true);
+	l.n = 1;
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_ADOPT);
+	assert_int_equal(d.replaced, -1);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ident),	     cmocka_unit_test(test_ident_list),
-		cmocka_unit_test(test_bool),	     cmocka_unit_test(test_parse_file),
-		cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_ident),
+		cmocka_unit_test(test_ident_list),
+		cmocka_unit_test(test_bool),
+		cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_sql_text),
+		cmocka_unit_test(test_sql_not_null),
+		cmocka_unit_test(test_sql_unique_steps),
+		cmocka_unit_test(test_decide_unique),
 	};
 	log_setup(LOG_FORMAT_TEXT, LOG_INFO);
 	cmocka_set_message_output(CM_OUTPUT_TAP);

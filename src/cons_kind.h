@@ -1,0 +1,119 @@
+/*
+ * cons_kind.h — what the converge driver (constraints.c) shares with the
+ * code of each kind of constraint (cons_unique.c, cons_not_null.c): the
+ * state of a run, a spec resolved against the catalog, and the table row a
+ * kind fills in.  The driver decides the order (check every spec, run every
+ * pre-flight, converge in order retrying on lock_timeout, verify every
+ * spec); a kind only knows its own catalog state and DDL.
+ */
+#ifndef PGPRELUDE_CONS_KIND_H
+#define PGPRELUDE_CONS_KIND_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+#include "constraints.h"
+#include "db.h"
+
+#define CONS_SHOW_KEYS 5 /* offending keys shown by a failed pre-flight */
+
+/* A spec resolved against the catalog. */
+struct cons_resolved {
+	bool absent; /* CONS_PLAN/VERIFY: the table does not exist (yet) */
+	char relid[16];
+	char *qtable;  /* "schema"."table" */
+	char *qschema; /* "schema" */
+	char *shown;   /* schema.table, for messages */
+	char *attnums; /* "2 3", as pg_index.indkey prints */
+	char *pred;    /* the server's form of where, or NULL */
+};
+
+struct cons_run {
+	const struct cfile *cf;
+	const struct phase *ph;
+	PGconn *conn;
+	PGconn *watch; /* the idle lock connection: progress, lock holders; or NULL */
+	bool quiet;    /* a lock_timeout will be tried again: cons_run_steps does not log it */
+	struct db_run failed; /* the last statement cons_run_steps saw fail */
+	char *failed_sql;     /* its text, or NULL */
+	enum cons_mode mode;
+	bool later_ok;
+	int changes;
+	struct cons_resolved *res;
+};
+
+/*
+ * One kind of constraint.  Each function logs what it finds; r->mode says
+ * whether check also prints the plan (CONS_PLAN).
+ */
+struct cons_kind {
+	enum cspec_kind kind;
+	/*
+	 * Decide what s needs, and run its pre-flight when it needs DDL that a
+	 * pre-flight guards.  With CONS_PLAN, print the actions.  Returns ST_OK
+	 * (*pf_failed set when the pre-flight failed), ST_DRIFT, or a failure.
+	 */
+	enum status (*check)(struct cons_run *r, const struct cspec *s,
+			     const struct cons_resolved *rv, bool *pf_failed);
+	/* Converge s (its pre-flight passed).  Counts r->changes; a failure is logged. */
+	enum status (*converge)(struct cons_run *r, const struct cspec *s,
+				const struct cons_resolved *rv);
+	/*
+	 * Whether s is present and valid: ST_OK, ST_DRIFT after logging the
+	 * difference, or a failure.  With report, an ok line goes to stdout.
+	 */
+	enum status (*verify)(struct cons_run *r, const struct cspec *s,
+			      const struct cons_resolved *rv, bool report);
+	/* After s failed for good (not on a lost connection): what it left behind.  May be NULL. */
+	void (*after_failure)(struct cons_run *r, const struct cspec *s,
+			      const struct cons_resolved *rv);
+};
+
+extern const struct cons_kind cons_unique;
+extern const struct cons_kind cons_not_null;
+
+/* ---- what the driver offers to the kinds ---- */
+
+/*
+ * A query for spec s that may wait for a lock on its table (reading the
+ * table's index predicates, a pre-flight reading the whole table): progress
+ * lines at s's line, naming whoever holds the lock; a stop signal cancels it.
+ * Returns the result (PQclear it), or NULL with *st set (logged).
+ */
+PGresult *cons_spec_query(struct cons_run *r, const struct cspec *s, const char *sql, int nparams,
+			  const char *const *params, enum status *st);
+
+/*
+ * Run the count query sql (freed here) of s's pre-flight.  When its first
+ * column is not "0", sets *failed and returns the result (PQclear it).
+ * Else returns NULL: *st is ST_OK (nothing found) or the failure (logged).
+ */
+PGresult *cons_preflight_count(struct cons_run *r, const struct cspec *s, char *sql, bool *failed,
+			       enum status *st);
+
+/*
+ * Run steps on r->conn with s's lock_timeout and statement_timeout: in one
+ * transaction (in_tx), or one by one in autocommit (for CONCURRENTLY).  Each
+ * goes through db_run, watched from r->watch: progress lines, who holds a
+ * lock it waits for; a stop signal cancels it.  A failure is logged against
+ * s's section, except a lock_timeout while r->quiet (the driver tries again
+ * and says so); r->failed and r->failed_sql keep it.  Returns the status.
+ */
+enum status cons_run_steps(struct cons_run *r, const struct cspec *s, char *const *steps, int n,
+			   bool in_tx) __attribute__((warn_unused_result));
+
+/* One statement (freed here) as its own step in a transaction, counted as a change when done. */
+enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *sql)
+	__attribute__((warn_unused_result));
+
+/* One line of the plan or of verify on stdout: "file:line: kind "name" on table: text". */
+void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * One offending key for a message: "a = 1" or "(a, b) = (1, NULL)", from
+ * the first ncols columns of row of res, named by names.  malloc'd.
+ */
+char *cons_key_text(const char *names, int ncols, const PGresult *res, int row);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * cons_not_null.c — the not_null kind of constraint spec (cons_kind.h):
+ * CHECK (c IS NOT NULL) NOT VALID → VALIDATE → SET NOT NULL → DROP the
+ * CHECK, one transaction per step, each step guarded by what the catalog
+ * says, after a pre-flight NULL count.  The CHECK is named like the spec, so
+ * an interrupted run goes on from the step it reached.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cons_kind.h"
+#include "log.h"
+#include "util.h"
+
+/* The state of a not_null: the column's attnotnull and the helper CHECK named like the spec. */
+struct nstate {
+	bool notnull;
+	bool check; /* a constraint with the spec's name exists */
+	bool ours;  /* it is CHECK (col IS NOT NULL) */
+	bool validated;
+	char *def; /* its definition */
+};
+
+static enum status load_state(struct cons_run *r, const struct cspec *s,
+			      const struct cons_resolved *rv, struct nstate *ns)
+{
+	const char *params[3] = { rv->relid, s->name, s->columns.v[0] };
+	PGresult *res;
+	enum status st;
+
+	memset(ns, 0, sizeof(*ns));
+	res = db_query(
+		r->conn,
+		"SELECT a.attnotnull, con.oid IS NOT NULL, coalesce(con.contype = 'c' AND"
+		"   pg_catalog.regexp_replace(pg_catalog.pg_get_constraintdef(con.oid), ' NOT VALID$', '') ="
+		"   pg_catalog.format('CHECK ((%s IS NOT NULL))', pg_catalog.quote_ident($3)), false),"
+		" coalesce(con.convalidated, false), coalesce(pg_catalog.pg_get_constraintdef(con.oid), '')"
+		" FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_constraint con"
+		"   ON con.conrelid = a.attrelid AND con.conname = $2"
+		" WHERE a.attrelid = $1::oid AND a.attname = $3",
+		3, params, &st);
+	if (!res)
+		return st;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		log_at(LOG_ERROR, r->cf->path, s->columns_line, 0,
+		       "column \"%s\" of table %s does not exist", s->columns.v[0], rv->shown);
+		return ST_USAGE;
+	}
+	ns->notnull = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	ns->check = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	ns->ours = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+	ns->validated = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	ns->def = xstrdup(PQgetvalue(res, 0, 4));
+	PQclear(res);
+	return ST_OK;
+}
+
+/* The name is used by another constraint: the error line (the rest is the caller's). */
+static void log_taken(const struct cons_run *r, const struct cspec *s,
+		      const struct cons_resolved *rv)
+{
+	log_at(LOG_ERROR, r->cf->path, s->line, 0,
+	       "not_null \"%s\" on %s: a constraint with that name exists with another definition",
+	       s->name, rv->shown);
+}
+
+/*
+ * Log the first rows whose column is NULL, by primary key when there is one,
+ * and how to see them all (unless the primary key could not be read).
+ */
+static enum status log_null_rows(struct cons_run *r, const struct cspec *s,
+				 const struct cons_resolved *rv)
+{
+	const char *params[1] = { rv->relid };
+	enum status st;
+	PGresult *res = db_query(
+		r->conn,
+		"SELECT string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY k.ord), count(*)"
+		" FROM pg_catalog.pg_index i CROSS JOIN unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)"
+		" JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+		" WHERE i.indrelid = $1::oid AND i.indisprimary",
+		1, params, &st);
+	char *pk, *sql, *qcol;
+	int npk;
+
+	if (!res)
+		return st;
+	pk = xstrdup(PQgetisnull(res, 0, 0) ? "ctid" : PQgetvalue(res, 0, 0));
+	npk = PQgetisnull(res, 0, 0) ? 1 : atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	sql = cspec_sql_null_rows(s, rv->qtable, pk, CONS_SHOW_KEYS);
+	res = cons_spec_query(r, s, sql, 0, NULL, &st);
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		char *k = cons_key_text(pk, npk, res, i);
+		log_detail("%s", k);
+		free(k);
+	}
+	PQclear(res);
+	free(sql);
+	free(pk);
+	qcol = cspec_quote(s->columns.v[0]);
+	log_hint(
+		"See them all with: SELECT * FROM %s WHERE %s IS NULL; pgprelude never changes data: fill "
+		"them in (a backfill), then start again.",
+		rv->qtable, qcol);
+	free(qcol);
+	return st;
+}
+
+/* Count the NULLs of the column.  Returns ST_OK (*failed set when there are any, logged). */
+static enum status preflight(struct cons_run *r, const struct cspec *s,
+			     const struct cons_resolved *rv, bool *failed)
+{
+	enum status st;
+	PGresult *res =
+		cons_preflight_count(r, s, cspec_sql_count_nulls(s, rv->qtable), failed, &st);
+
+	if (!res)
+		return st;
+	log_at(LOG_ERROR, r->cf->path, s->line, 0,
+	       "pre-flight failed for not_null \"%s\" on %s: %s row%s %s NULL in \"%s\"", s->name,
+	       rv->shown, PQgetvalue(res, 0, 0), strcmp(PQgetvalue(res, 0, 0), "1") ? "s" : "",
+	       strcmp(PQgetvalue(res, 0, 0), "1") ? "have" : "has", s->columns.v[0]);
+	PQclear(res);
+	return log_null_rows(r, s, rv);
+}
+
+static enum status check(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			 bool *pf_failed)
+{
+	bool plan = r->mode == CONS_PLAN;
+	struct nstate ns;
+	enum status st = load_state(r, s, rv, &ns);
+
+	if (st != ST_OK)
+		return st;
+	if (ns.check && !ns.ours) {
+		log_taken(r, s, rv);
+		log_detail("The database has: %s.", ns.def);
+		if (plan)
+			cons_out_line(r, s, rv, "drift: the name is used by another constraint");
+		st = ST_DRIFT;
+	} else if (ns.notnull) {
+		if (plan)
+			cons_out_line(r, s, rv,
+				      ns.check ? "drop the helper CHECK left by an interrupted run"
+					       : "nothing to do");
+	} else {
+		if (!ns.validated)
+			st = preflight(r, s, rv, pf_failed);
+		if (plan && st == ST_OK)
+			cons_out_line(r, s, rv, "%s%sSET NOT NULL, drop the CHECK; pre-flight: %s",
+				      ns.check ? "" : "add CHECK NOT VALID, ",
+				      ns.validated ? "" : "validate it, ",
+				      *pf_failed     ? "FAILED (NULLs, see above)"
+				      : ns.validated ? "not needed"
+						     : "no NULLs");
+	}
+	free(ns.def);
+	return st;
+}
+
+/* The steps up to a validated CHECK (or a column already NOT NULL), each its own transaction. */
+static enum status converge_check(struct cons_run *r, const struct cspec *s,
+				  const struct cons_resolved *rv, const struct nstate *ns)
+{
+	enum status st = ST_OK;
+
+	if (!ns->notnull && !ns->check)
+		st = cons_run_one_step(r, s, cspec_sql_not_null(s, rv->qtable, CSPEC_NN_ADD_CHECK));
+	if (st == ST_OK && !ns->notnull && !ns->validated)
+		st = cons_run_one_step(r, s, cspec_sql_not_null(s, rv->qtable, CSPEC_NN_VALIDATE));
+	return st;
+}
+
+/* Converge one not_null, going on from the step the catalog shows it reached. */
+static enum status converge(struct cons_run *r, const struct cspec *s,
+			    const struct cons_resolved *rv)
+{
+	struct nstate ns = { 0 };
+	char *sql[2] = { NULL, NULL };
+	long start = clock_ms();
+	enum status st = load_state(r, s, rv, &ns);
+
+	if (st != ST_OK)
+		goto out;
+	if (ns.check && !ns.ours) {
+		char *qcol = cspec_quote(s->columns.v[0]);
+		log_taken(r, s, rv);
+		log_detail(
+			"The database has: %s; pgprelude uses that name for CHECK (%s IS NOT NULL).",
+			ns.def, qcol);
+		log_hint(
+			"Rename the constraint in the database, or give the not_null another name.");
+		free(qcol);
+		st = ST_DRIFT;
+		goto out;
+	}
+	if (ns.notnull && !ns.check) {
+		log_at(LOG_DEBUG, r->cf->path, s->line, 0, "not_null \"%s\" on %s: up to date",
+		       s->name, rv->shown);
+		goto out;
+	}
+	st = converge_check(r, s, rv, &ns);
+	if (st != ST_OK)
+		goto out;
+	/* With the CHECK validated, SET NOT NULL needs no scan of the table. */
+	sql[0] = cspec_sql_not_null(s, rv->qtable, CSPEC_NN_SET);
+	sql[1] = cspec_sql_not_null(s, rv->qtable, CSPEC_NN_DROP_CHECK);
+	st = cons_run_steps(r, s, ns.notnull ? sql + 1 : sql, ns.notnull ? 1 : 2, true);
+	if (st != ST_OK)
+		goto out;
+	r->changes++;
+	if (ns.notnull) {
+		log_at(LOG_INFO, r->cf->path, s->line, 0,
+		       "not_null \"%s\" on %s: dropped the helper CHECK left by an interrupted run",
+		       s->name, rv->shown);
+	} else {
+		char *qcol = cspec_quote(s->columns.v[0]);
+		log_at(LOG_INFO, r->cf->path, s->line, 0,
+		       "not_null \"%s\" on %s: %s set NOT NULL (%ld ms)", s->name, rv->shown, qcol,
+		       clock_ms() - start);
+		free(qcol);
+	}
+out:
+	free(ns.def);
+	free(sql[0]);
+	free(sql[1]);
+	return st;
+}
+
+static enum status verify(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			  bool report)
+{
+	struct nstate ns;
+	enum status st = load_state(r, s, rv, &ns);
+
+	if (st != ST_OK)
+		return st;
+	if (!ns.notnull) {
+		log_at(LOG_ERROR, r->cf->path, s->line, 0,
+		       "not_null \"%s\" on %s: column \"%s\" is nullable", s->name, rv->shown,
+		       s->columns.v[0]);
+		st = ST_DRIFT;
+	} else if (report) {
+		cons_out_line(r, s, rv, "ok");
+	}
+	free(ns.def);
+	return st;
+}
+
+const struct cons_kind cons_not_null = {
+	.kind = CSPEC_NOT_NULL,
+	.check = check,
+	.converge = converge,
+	.verify = verify,
+	.after_failure = NULL,
+};

@@ -1,0 +1,438 @@
+/*
+ * cons_unique.c — the unique kind of constraint spec (cons_kind.h): the
+ * table's indexes compared with the spec, the duplicates pre-flight, and
+ * the DDL that creates, adopts, rebuilds or replaces a unique.  What to do
+ * is decided by cspec_decide_unique (pure).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cons_kind.h"
+#include "log.h"
+#include "util.h"
+
+/* Every index of the table with its definition compared to the spec's; params: relid, attnums, pred, nnd. */
+static const char sql_indexes[] =
+	"SELECT ic.relname, coalesce(con.conname, ''), coalesce(con.contype::text, ''),"
+	" i.indisvalid AND i.indisready,"
+	" i.indisunique AND i.indkey::text = $2 AND i.indnkeyatts = i.indnatts"
+	" AND i.indexprs IS NULL AND am.amname = 'btree'"
+	" AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IS NOT DISTINCT FROM $3"
+	" AND %s = $4::boolean"
+	" AND 0 = ALL (i.indoption::int2[])" /* ASC NULLS LAST, as a constraint's */
+	/*
+	 * Every key as a plain column would index it: the column's own
+	 * collation, and the operator class the server picks by default for
+	 * its type (for its base type, under a domain): the default one of
+	 * that exact type if there is one, else a default one the type is
+	 * binary-coercible to (text_ops for varchar).
+	 */
+	" AND NOT EXISTS (SELECT FROM unnest(i.indkey::int2[], i.indclass::oid[],"
+	"     i.indcollation::oid[]) AS k(attnum, opc, coll)"
+	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+	"   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid"
+	"   JOIN pg_catalog.pg_opclass o ON o.oid = k.opc"
+	"   WHERE k.coll <> a.attcollation OR NOT o.opcdefault"
+	"   OR EXISTS (SELECT FROM pg_catalog.pg_opclass d WHERE d.opcmethod = o.opcmethod"
+	"     AND d.opcdefault AND d.oid <> o.oid AND d.opcintype ="
+	"     CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)),"
+	" pg_catalog.pg_get_indexdef(i.indexrelid)"
+	" FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
+	" JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
+	" LEFT JOIN pg_catalog.pg_constraint con ON con.conindid = i.indexrelid"
+	"   AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')"
+	" WHERE i.indrelid = $1::oid ORDER BY ic.relname";
+
+/* The name in the table's schema: another relation, or a constraint of another kind. */
+static const char sql_name_taken[] =
+	"SELECT (SELECT CASE c.relkind WHEN 'i' THEN 'an index of table ' ||"
+	"   (SELECT i.indrelid::regclass::text FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid)"
+	"   ELSE 'the relation ' || c.oid::regclass::text END"
+	"   FROM pg_catalog.pg_class c WHERE c.relnamespace = t.relnamespace AND c.relname = $2"
+	"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indexrelid = c.oid"
+	"     AND i.indrelid = t.oid)),"
+	" (SELECT 'a constraint of this table: ' || pg_catalog.pg_get_constraintdef(con.oid)"
+	"   FROM pg_catalog.pg_constraint con WHERE con.conrelid = t.oid AND con.conname = $2"
+	"   AND con.contype NOT IN ('p', 'u', 'x'))"
+	" FROM pg_catalog.pg_class t WHERE t.oid = $1::oid";
+
+/* Whether s's name is taken by something else: l->taken says what. */
+static enum status load_taken(struct cons_run *r, const struct cspec *s,
+			      const struct cons_resolved *rv, struct cspec_indexes *l)
+{
+	const char *params[2] = { rv->relid, s->name };
+	enum status st;
+	PGresult *res = db_query(r->conn, sql_name_taken, 2, params, &st);
+
+	if (!res)
+		return st;
+	if (PQntuples(res) == 1) {
+		int col = !PQgetisnull(res, 0, 0) ? 0 : !PQgetisnull(res, 0, 1) ? 1 : -1;
+		if (col >= 0)
+			l->taken = xstrdup(PQgetvalue(res, 0, col));
+	}
+	PQclear(res);
+	return ST_OK;
+}
+
+/* Every index of the table, compared with s; and whether s's name is taken by something else. */
+static enum status load_indexes(struct cons_run *r, const struct cspec *s,
+				const struct cons_resolved *rv, struct cspec_indexes *l)
+{
+	const char *params[4] = { rv->relid, rv->attnums, rv->pred,
+				  s->nulls_not_distinct ? "t" : "f" };
+	bool has_nnd = PQserverVersion(r->conn) >= 150000;
+	char *sql = xasprintf(sql_indexes, has_nnd ? "i.indnullsnotdistinct" : "false");
+	enum status st;
+	PGresult *res;
+
+	memset(l, 0, sizeof(*l));
+	res = cons_spec_query(r, s, sql, 4, params, &st);
+	free(sql);
+	if (!res)
+		return st;
+	l->v = xcalloc((size_t)PQntuples(res) + 1, sizeof(*l->v));
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct cspec_index *x = &l->v[l->n++];
+		x->name = xstrdup(PQgetvalue(res, i, 0));
+		x->conname = xstrdup(PQgetvalue(res, i, 1));
+		x->contype = PQgetvalue(res, i, 2)[0];
+		x->valid = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+		x->matches = strcmp(PQgetvalue(res, i, 4), "t") == 0;
+		x->def = xstrdup(PQgetvalue(res, i, 5));
+	}
+	PQclear(res);
+	st = load_taken(r, s, rv, l);
+	if (st != ST_OK)
+		cspec_indexes_free(l);
+	return st;
+}
+
+/* Load the indexes and decide.  On failure nothing is left to free. */
+static enum status load_and_decide(struct cons_run *r, const struct cspec *s,
+				   const struct cons_resolved *rv, struct cspec_indexes *l,
+				   struct cspec_udecision *d)
+{
+	enum status st = load_indexes(r, s, rv, l);
+
+	if (st == ST_OK)
+		cspec_decide_unique(s, l, d);
+	return st;
+}
+
+/*
+ * Count the duplicate groups under exactly the constraint's semantics.
+ * Returns ST_OK (*failed set when there are any, after logging them).
+ */
+static enum status preflight(struct cons_run *r, const struct cspec *s,
+			     const struct cons_resolved *rv, bool *failed)
+{
+	enum status st;
+	PGresult *res = cons_preflight_count(r, s, cspec_sql_duplicates(s, rv->qtable, true, 0),
+					     failed, &st);
+	char *list, *names, *all;
+
+	if (!res)
+		return st;
+	names = cspec_plain_list(&s->columns);
+	all = cspec_sql_duplicates(s, rv->qtable, false, 0);
+	list = cspec_sql_duplicates(s, rv->qtable, false, CONS_SHOW_KEYS);
+	log_at(LOG_ERROR, r->cf->path, s->line, 0,
+	       "pre-flight failed for unique \"%s\" on %s (%s): %s duplicate group%s, %s rows",
+	       s->name, rv->shown, names, PQgetvalue(res, 0, 0),
+	       strcmp(PQgetvalue(res, 0, 0), "1") ? "s" : "", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	res = cons_spec_query(r, s, list, 0, NULL, &st);
+	if (res) {
+		for (int i = 0; i < PQntuples(res); i++) {
+			char *k = cons_key_text(names, s->columns.n, res, i);
+			log_detail("%s: %s rows", k, PQgetvalue(res, i, s->columns.n));
+			free(k);
+		}
+		log_hint(
+			"See them all with: %s; pgprelude never deletes or changes data: resolve the duplicates, "
+			"then start again.",
+			all);
+	}
+	PQclear(res);
+	free(names);
+	free(all);
+	free(list);
+	return st;
+}
+
+static void log_drift(const struct cons_run *r, const struct cspec *s,
+		      const struct cons_resolved *rv, const struct cspec_indexes *l,
+		      const struct cspec_udecision *d)
+{
+	char *want = cspec_describe(s);
+
+	if (d->drift >= 0) {
+		log_at(LOG_ERROR, r->cf->path, s->line, 0,
+		       "unique \"%s\" on %s exists with another definition", s->name, rv->shown);
+		log_detail("The database has: %s%s", l->v[d->drift].def,
+			   l->v[d->drift].contype ? " (a constraint)" : "");
+	} else {
+		log_at(LOG_ERROR, r->cf->path, s->line, 0, "the name \"%s\" is already taken by %s",
+		       s->name, l->taken);
+	}
+	log_detail("The file declares: %s on %s", want, rv->shown);
+	log_hint(
+		"pgprelude does not change an existing constraint: drop or rename the one in the database, "
+		"or change the file to match it.");
+	free(want);
+}
+
+/* The statement that drops index x (its constraint, when one uses it). */
+static char *sql_drop(const struct cons_resolved *rv, const struct cspec_index *x,
+		      bool concurrently)
+{
+	return cspec_sql_drop(rv->qtable, rv->qschema, x->contype ? x->conname : x->name,
+			      x->contype != 0, concurrently);
+}
+
+/* The plan's lines for the decision d (ST_OK so far); runs the pre-flight of a create. */
+static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
+				     const struct cons_resolved *rv, const struct cspec_indexes *l,
+				     const struct cspec_udecision *d, bool *pf_failed)
+{
+	bool plan = r->mode == CONS_PLAN;
+	enum status st = ST_OK;
+	char *want;
+
+	switch (d->act) {
+	case CSPEC_U_DRIFT:
+		break;
+	case CSPEC_U_NOTHING:
+		if (plan)
+			cons_out_line(r, s, rv, "nothing to do");
+		break;
+	case CSPEC_U_ADOPT:
+		if (plan)
+			cons_out_line(r, s, rv, "adopt the existing %s \"%s\" (same definition)",
+				      l->v[d->keep].contype ? "constraint" : "unique index",
+				      l->v[d->keep].name);
+		break;
+	case CSPEC_U_ATTACH:
+		if (plan)
+			cons_out_line(r, s, rv,
+				      "add the constraint using its existing unique index");
+		break;
+	case CSPEC_U_CREATE:
+		for (int i = 0; plan && i < d->n_invalid; i++)
+			cons_out_line(r, s, rv, "drop the INVALID index \"%s\" to rebuild it",
+				      l->v[d->invalid[i]].name);
+		st = preflight(r, s, rv, pf_failed);
+		want = cspec_describe(s);
+		if (plan && st == ST_OK)
+			cons_out_line(r, s, rv, "%s %s%s; pre-flight: %s",
+				      d->n_invalid ? "rebuild" : "create", want,
+				      s->concurrently ? " concurrently" : "",
+				      *pf_failed ? "FAILED (duplicates, see above)"
+						 : "no duplicates");
+		free(want);
+		break;
+	}
+	return st;
+}
+
+static enum status check(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			 bool *pf_failed)
+{
+	bool plan = r->mode == CONS_PLAN;
+	struct cspec_indexes l;
+	struct cspec_udecision d;
+	enum status st = load_and_decide(r, s, rv, &l, &d);
+
+	if (st != ST_OK)
+		return st;
+	if (d.act == CSPEC_U_DRIFT) {
+		log_drift(r, s, rv, &l, &d);
+		if (plan)
+			cons_out_line(r, s, rv, "drift: exists with another definition");
+		st = ST_DRIFT;
+	} else {
+		st = plan_or_preflight(r, s, rv, &l, &d, pf_failed);
+	}
+	if (plan && st == ST_OK && d.replaced >= 0)
+		cons_out_line(r, s, rv, "then drop \"%s\" (replaced)", l.v[d.replaced].name);
+	cspec_indexes_free(&l);
+	return st;
+}
+
+/* The DDL for decision d, in order, into steps (at most 12); returns how many. */
+static int build_steps(const struct cons_run *r, const struct cspec *s,
+		       const struct cons_resolved *rv, const struct cspec_indexes *l,
+		       const struct cspec_udecision *d, char **steps)
+{
+	bool conc = s->concurrently;
+	int n = 0;
+
+	for (int i = 0; i < d->n_invalid; i++) {
+		const struct cspec_index *x = &l->v[d->invalid[i]];
+		log_at(LOG_WARNING, r->cf->path, s->line, 0,
+		       "dropping the INVALID index \"%s\" on %s (left by a failed concurrent build) to rebuild it",
+		       x->name, rv->shown);
+		steps[n++] = sql_drop(rv, x, conc);
+	}
+	switch (d->act) {
+	case CSPEC_U_NOTHING:
+		log_at(LOG_DEBUG, r->cf->path, s->line, 0, "unique \"%s\" on %s: up to date",
+		       s->name, rv->shown);
+		break;
+	case CSPEC_U_ADOPT:
+		log_at(LOG_INFO, r->cf->path, s->line, 0,
+		       "unique \"%s\" on %s: adopted the existing %s \"%s\" (same definition); nothing created",
+		       s->name, rv->shown, l->v[d->keep].contype ? "constraint" : "unique index",
+		       l->v[d->keep].contype ? l->v[d->keep].conname : l->v[d->keep].name);
+		break;
+	case CSPEC_U_ATTACH:
+		steps[n++] = cspec_sql_attach(s, rv->qtable);
+		break;
+	case CSPEC_U_CREATE:
+		steps[n++] = cspec_sql_create(s, rv->qtable, conc);
+		if (conc && !s->where)
+			steps[n++] = cspec_sql_attach(s, rv->qtable);
+		break;
+	case CSPEC_U_DRIFT:
+		break;
+	}
+	if (d->replaced >= 0)
+		steps[n++] = sql_drop(rv, &l->v[d->replaced], conc);
+	return n;
+}
+
+/* What converge did, once its steps ran. */
+static void log_done(const struct cons_run *r, const struct cspec *s,
+		     const struct cons_resolved *rv, const struct cspec_indexes *l,
+		     const struct cspec_udecision *d, long start)
+{
+	if (d->act == CSPEC_U_CREATE)
+		log_at(LOG_INFO, r->cf->path, s->line, 0, "unique \"%s\" on %s: %s%s (%ld ms)",
+		       s->name, rv->shown, d->n_invalid ? "rebuilt" : "created",
+		       s->concurrently ? " concurrently" : "", clock_ms() - start);
+	else if (d->act == CSPEC_U_ATTACH)
+		log_at(LOG_INFO, r->cf->path, s->line, 0,
+		       "unique \"%s\" on %s: added the constraint using its existing index",
+		       s->name, rv->shown);
+	if (d->replaced >= 0)
+		log_at(LOG_INFO, r->cf->path, s->line, 0,
+		       "unique \"%s\" on %s: dropped \"%s\" (replaced)", s->name, rv->shown,
+		       l->v[d->replaced].name);
+}
+
+/* Converge one unique.  Its pre-flight already ran. */
+static enum status converge(struct cons_run *r, const struct cspec *s,
+			    const struct cons_resolved *rv)
+{
+	struct cspec_indexes l;
+	struct cspec_udecision d;
+	char *steps[CSPEC_MAX_INVALID + 4];
+	int n;
+	long start = clock_ms();
+	enum status st = load_and_decide(r, s, rv, &l, &d);
+
+	if (st != ST_OK)
+		return st;
+	if (d.act == CSPEC_U_DRIFT) {
+		log_drift(r, s, rv, &l, &d);
+		cspec_indexes_free(&l);
+		return ST_DRIFT;
+	}
+	n = build_steps(r, s, rv, &l, &d, steps);
+	if (n > 0)
+		st = cons_run_steps(r, s, steps, n, !s->concurrently);
+	if (st == ST_OK && n > 0) {
+		r->changes++;
+		log_done(r, s, rv, &l, &d, start);
+	}
+	for (int i = 0; i < n; i++)
+		free(steps[i]);
+	cspec_indexes_free(&l);
+	return st;
+}
+
+/* What verify finds wrong with decision d, logged; ST_OK when nothing. */
+static enum status verify_decision(const struct cons_run *r, const struct cspec *s,
+				   const struct cons_resolved *rv, const struct cspec_indexes *l,
+				   const struct cspec_udecision *d)
+{
+	const char *path = r->cf->path;
+
+	switch (d->act) {
+	case CSPEC_U_DRIFT:
+		log_drift(r, s, rv, l, d);
+		return ST_DRIFT;
+	case CSPEC_U_CREATE:
+		log_at(LOG_ERROR, path, s->line, 0, "unique \"%s\" on %s is missing%s", s->name,
+		       rv->shown, d->n_invalid ? " (only an INVALID index is there)" : "");
+		return ST_DRIFT;
+	case CSPEC_U_ATTACH:
+		log_at(LOG_ERROR, path, s->line, 0,
+		       "unique \"%s\" on %s: the index is there but not the constraint", s->name,
+		       rv->shown);
+		return ST_DRIFT;
+	case CSPEC_U_NOTHING:
+	case CSPEC_U_ADOPT:
+		break;
+	}
+	if (d->replaced >= 0) {
+		log_at(LOG_ERROR, path, s->replaces_line, 0,
+		       "unique \"%s\" on %s: \"%s\" (replaced) still exists", s->name, rv->shown,
+		       l->v[d->replaced].name);
+		return ST_DRIFT;
+	}
+	return ST_OK;
+}
+
+static enum status verify(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			  bool report)
+{
+	struct cspec_indexes l;
+	struct cspec_udecision d;
+	enum status st = load_and_decide(r, s, rv, &l, &d);
+
+	if (st != ST_OK)
+		return st;
+	st = verify_decision(r, s, rv, &l, &d);
+	if (st == ST_OK && report)
+		cons_out_line(r, s, rv, d.act == CSPEC_U_ADOPT ? "ok (as \"%s\")" : "ok",
+			      l.v[d.keep].name);
+	cspec_indexes_free(&l);
+	return st;
+}
+
+/*
+ * After concurrent unique s failed for good: whether its build left an
+ * INVALID index, which the next run drops and builds again.
+ */
+static void report_leftover(struct cons_run *r, const struct cspec *s,
+			    const struct cons_resolved *rv)
+{
+	const char *params[2] = { rv->relid, s->name };
+	PGresult *res;
+	enum status st;
+
+	if (!s->concurrently || PQstatus(r->conn) != CONNECTION_OK)
+		return;
+	res = db_query(r->conn,
+		       "SELECT pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i"
+		       " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+		       " WHERE i.indrelid = $1::oid AND c.relname = $2 AND NOT i.indisvalid",
+		       2, params, &st);
+	if (res && PQntuples(res) > 0) {
+		log_at(LOG_WARNING, r->cf->path, s->line, 0,
+		       "the failed concurrent build left the INVALID index \"%s\" on %s: %s",
+		       s->name, rv->shown, PQgetvalue(res, 0, 0));
+		log_hint("The next run drops it and builds it again.");
+	}
+	PQclear(res);
+}
+
+const struct cons_kind cons_unique = {
+	.kind = CSPEC_UNIQUE,
+	.check = check,
+	.converge = converge,
+	.verify = verify,
+	.after_failure = report_leftover,
+};
