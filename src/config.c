@@ -768,7 +768,8 @@ enum status config_load(const char *path, struct config *cfg)
 	cfg->wait_timeout_ms = 60L * 1000;
 	cfg->lock_wait_timeout_ms = 5L * 60 * 1000;
 	cfg->path = xstrdup(path);
-	cfg->history_schema = xstrdup("pgprelude"); /* its own schema: a schema tool may drop what it does not know in public */
+	cfg->history_schema = xstrdup(
+		"pgprelude"); /* its own schema: a schema tool may drop what it does not know in public */
 	cfg->history_table = xstrdup("history");
 	ld.base = config_dirname(path);
 

@@ -1,6 +1,7 @@
 /*
- * db.h — libpq wrappers: connect (and wait for the server), run statements,
- * report errors in the compiler style, pass NOTICEs to the log.
+ * db.h — libpq wrappers: connect (and wait for the server; connect.c), run
+ * statements, report errors in the compiler style, pass NOTICEs to the log
+ * (db.c).
  */
 #ifndef PGPRELUDE_DB_H
 #define PGPRELUDE_DB_H
@@ -176,6 +177,9 @@ enum status db_failure_status(PGconn *conn);
  * pos is out of range (line/col then point at the end of the text).
  */
 bool db_pos_to_linecol(const char *text, long pos, int *line, int *col);
+
+/* libpq's notice receiver: NOTICEs and WARNINGs to the log, against db_set_notice_file's file. */
+void db_notice_receiver(void *arg, const PGresult *res);
 
 /* The file the NOTICEs of conn are reported against (NULL: none). */
 void db_set_notice_file(PGconn *conn, const char *file);

@@ -150,8 +150,8 @@ static size_t default_end(const char *s, size_t len, size_t at, int level, char 
 
 /* What a substituted value must be quoted for: see expand_conninfo. */
 struct quoting {
-	bool conninfo;	     /* quote values for libpq's connection string syntax */
-	const char *whole;   /* the whole template: a reference that is all of it is kept as is */
+	bool conninfo;	   /* quote values for libpq's connection string syntax */
+	const char *whole; /* the whole template: a reference that is all of it is kept as is */
 	size_t whole_len;
 };
 
@@ -180,7 +180,8 @@ static void put_quoted(struct sbuf *out, const char *val, const char *rest, size
 {
 	const char *so_far = out->p ? out->p : "";
 	size_t len = out->len;
-	bool uri = strncmp(so_far, "postgresql://", 13) == 0 || strncmp(so_far, "postgres://", 11) == 0;
+	bool uri = strncmp(so_far, "postgresql://", 13) == 0 ||
+		   strncmp(so_far, "postgres://", 11) == 0;
 
 	if (uri) {
 		/* the host list (h1:5432,h2) stays as written; userinfo, dbname and parameters are encoded */
@@ -277,7 +278,8 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 				sbuf_puts(out, val);
 			explicit_bzero(val, strlen(val));
 		} else if (def_at) {
-			r = expand_into(out, s + def_at, end - def_at, level + 1, q, errbuf, errlen);
+			r = expand_into(out, s + def_at, end - def_at, level + 1, q, errbuf,
+					errlen);
 		} else {
 			errf(errbuf, errlen, "variable %.*s is not set", (int)(j - name_at),
 			     s + name_at);
@@ -291,8 +293,7 @@ static enum expand_result expand_into(struct sbuf *out, const char *s, size_t le
 	return EXPAND_OK;
 }
 
-static enum expand_result expand(const char *s, bool conninfo, char **out, char *errbuf,
-				 int errlen)
+static enum expand_result expand(const char *s, bool conninfo, char **out, char *errbuf, int errlen)
 {
 	struct quoting q = { .conninfo = conninfo, .whole = s, .whole_len = strlen(s) };
 	struct sbuf b = { 0 };

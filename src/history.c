@@ -138,10 +138,15 @@ static enum status ensure_schema(PGconn *conn, const struct history *h)
 		char *sql = xasprintf("CREATE SCHEMA %s", q);
 		st = db_exec(conn, sql, NULL);
 		free(sql);
-		free(q);
-		if (st != ST_OK)
+		if (st != ST_OK) {
 			log_error("could not create the schema of the history table %s",
 				  h->qualified);
+			log_hint("Let the role create it (GRANT CREATE ON DATABASE), create it once "
+				 "as the owner (CREATE SCHEMA %s AUTHORIZATION the_role), or name "
+				 "another [history] table.",
+				 q);
+		}
+		free(q);
 	}
 	return st;
 }

@@ -169,7 +169,8 @@ static enum status check_pooler(const struct config *cfg)
 	lock_name(cfg, name, sizeof(name));
 	st = db_connect_once(cfg, 10000, &probe, &reason, err, sizeof(err));
 	if (st != ST_OK) {
-		log_error("could not open a second connection to %s: %s", db_describe(NULL), reason);
+		log_error("could not open a second connection to %s: %s", db_describe(NULL),
+			  reason);
 		log_detail("%s", err);
 		return st == ST_UNREACHABLE ? ST_CONNLOST : st;
 	}
@@ -178,14 +179,17 @@ static enum status check_pooler(const struct config *cfg)
 	PQclear(res);
 	if (shared) {
 		release(probe, cfg, &migration_lock);
-		log_error("the connection goes through a transaction pooler (such as PgBouncer with "
-			  "pool_mode = transaction): it does not keep the migration lock");
-		log_detail("The lock is a session-level advisory lock; a transaction pooler gives the "
-			   "session's server connection to other clients after each statement, so "
-			   "replicas could migrate at the same time.");
-		log_hint("Give pgprelude a direct connection to PostgreSQL (or one through a "
-			 "session-mode pool) in [database] url; the application may keep its pooled "
-			 "DATABASE_URL.");
+		log_error(
+			"the connection goes through a transaction pooler (such as PgBouncer with "
+			"pool_mode = transaction): it does not keep the migration lock");
+		log_detail(
+			"The lock is a session-level advisory lock; a transaction pooler gives the "
+			"session's server connection to other clients after each statement, so "
+			"replicas could migrate at the same time.");
+		log_hint(
+			"Give pgprelude a direct connection to PostgreSQL (or one through a "
+			"session-mode pool) in [database] url; the application may keep its pooled "
+			"DATABASE_URL.");
 		st = ST_USAGE;
 	}
 	PQfinish(probe);

@@ -10,6 +10,7 @@
 
 void xoom(void)
 {
+	log_release(true); /* what was held back for later must not be lost */
 	log_error("out of memory");
 	exit(EXIT_INTERNAL);
 }
@@ -274,4 +275,22 @@ long clock_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void one_line(char *out, size_t cap, const char *msg)
+{
+	size_t j = 0;
+
+	if (!cap)
+		return;
+	for (size_t i = 0; msg && msg[i] && j + 1 < cap; i++) {
+		char c = msg[i];
+		if (c == '\n') {
+			if (!msg[i + 1])
+				break;
+			c = ' ';
+		}
+		out[j++] = c;
+	}
+	out[j] = '\0';
 }

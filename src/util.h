@@ -82,6 +82,12 @@ size_t utf8_seq(const char *s, size_t n);
 /* Whether s (n bytes) is valid UTF-8. */
 bool utf8_valid(const char *s, size_t n);
 
+/*
+ * Copy msg (a library's message, maybe several lines) into out (cap bytes)
+ * as one line: inner newlines become blanks, a trailing one is dropped.
+ */
+void one_line(char *out, size_t cap, const char *msg);
+
 /* Milliseconds on the monotonic clock. */
 long clock_ms(void);
 

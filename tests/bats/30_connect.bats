@@ -99,7 +99,8 @@ closed_port() {
 
 @test "secrets: no password appears in any output, even on failure" {
     secret='S3cret-Pa55-word'
-    sql "CREATE ROLE app LOGIN PASSWORD '$secret'; GRANT ALL ON SCHEMA public TO app" -d "$PGDATABASE"
+    sql "CREATE ROLE app LOGIN PASSWORD '$secret'; GRANT ALL ON SCHEMA public TO app;
+         GRANT CREATE ON DATABASE \"$PGDATABASE\" TO app" -d "$PGDATABASE"
     echo "CREATE TABLE a (x int);" | mig pre 001.sql
     echo "SELECT nope;" | mig post 001.sql
     printf '%s\n' "$secret" >"$W/secret"
