@@ -302,12 +302,11 @@ enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *s
 void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		   const char *fmt, ...)
 {
-	char *msg = NULL;
+	char *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		xoom();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind), s->name,
 		    rv->shown ? rv->shown : s->table, msg);

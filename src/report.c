@@ -12,12 +12,11 @@
 
 void report_line(const char *file, int line, const char *fmt, ...)
 {
-	char *text = NULL;
+	char *text;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0)
-		xoom();
+	text = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (file && line > 0)
 		printf("%s:%d: %s\n", file, line, text);

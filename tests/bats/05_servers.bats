@@ -200,20 +200,14 @@ SH
     local dir=$PGBOUNCER_DIR port=$PGBOUNCER_PORT pid=$PGBOUNCER_PID
     "$PSQL" -X -q -h 127.0.0.1 -p "$port" -c BEGIN -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
     HOLDER=$!
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'")" == 1 ]] && break
-        sleep 0.05
-    done
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'"
     pgbouncer_stop
     assert process_gone "$pid"
     run answers "$port"
     assert_failure
     assert [ ! -e "$dir" ]
     # its client is cut off
-    for _ in $(seq 100); do
-        process_gone "$HOLDER" && break
-        sleep 0.05
-    done
+    wait_until 5 process_gone "$HOLDER" || true
     assert process_gone "$HOLDER"
     pgbouncer_stop
 }

@@ -127,10 +127,7 @@ closed_port() {
         -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
         -c "SELECT pg_sleep(6)" >/dev/null 3>&- &
     holder=$!
-    for _ in $(seq 50); do
-        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
-        sleep 0.1
-    done
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 5
     assert_output --partial 'application "lock-holder"'
@@ -164,17 +161,11 @@ closed_port() {
     config "\${DATABASE_URL}" '[phase schema]' 'run = sleep 30'
     "$PGPRELUDE" -c "$CFG" migrate 3>&- 2>/dev/null &
     pid=$!
-    for _ in $(seq 50); do
-        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
-        sleep 0.1
-    done
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
     kill -9 "$pid"
     wait "$pid" || true
     pkill -f -x 'sleep 30' || true
-    for _ in $(seq 50); do
-        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" = 0 ] && break
-        sleep 0.1
-    done
+    wait_until 5 sql_is 0 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'" || true
     run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
     assert_output 0
 }
@@ -253,7 +244,7 @@ closed_port() {
     "$PGPRELUDE" -c "$CFG" wait 2>"$W/log" 3>&- &
     pid=$!
     # TERM once it is waiting (blocked signals are queued before that anyway)
-    for _ in $(seq 50); do grep -q 'waiting for database' "$W/log" && break; sleep 0.1; done
+    wait_until 5 file_has "$W/log" 'waiting for database'
     kill -TERM "$pid"
     status=0
     wait "$pid" || status=$?

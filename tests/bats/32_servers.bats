@@ -68,7 +68,7 @@ url_config() {
     echo "CREATE TABLE t (a int);" | mig pre 001.sql
     "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 &
     pid=$!
-    for _ in $(seq 50); do grep -q 'standby (in recovery)' "$W/out.log" && break; sleep 0.1; done
+    wait_until 5 file_has "$W/out.log" 'standby \(in recovery\)'
     standby_promote
     status=0
     wait "$pid" || status=$?

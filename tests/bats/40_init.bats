@@ -28,14 +28,21 @@ teardown() {
 # host sees it), and waits until the application wrote $OUT/ready.
 # A background job of a script starts with INT and QUIT ignored; the init
 # under test starts with every signal at its default, as in a container.
+# seen_count N: the app has noted N signals in $OUT/seen.
+seen_count() {
+    [ "$(wc -l <"$OUT/seen" 2>/dev/null)" = "$1" ]
+}
+
+# ns_ready: the namespace's PID 1 is there (NSPID) and the app said it is ready.
+ns_ready() {
+    NSPID=$(pgrep -P "$BGPID" | head -n 1)
+    [[ -n "$NSPID" && -e "$OUT/ready" ]]
+}
+
 start_ns() {
     env --default-signal unshare --pid --fork --mount-proc "$@" >"$OUT/log" 2>&1 3>&- &
     BGPID=$!
-    for _ in $(seq 100); do
-        NSPID=$(pgrep -P "$BGPID" | head -n 1)
-        [[ -n "$NSPID" && -e "$OUT/ready" ]] && return 0
-        sleep 0.1
-    done
+    if wait_until 10 ns_ready; then return 0; fi
     cat "$OUT/log" >&2
     return 1
 }
@@ -92,7 +99,7 @@ wait_ns() {
         fi
         for s in HUP INT QUIT USR1 USR2 WINCH TERM CONT ALRM; do
             kill -"$s" "$NSPID"
-            for _ in $(seq 50); do grep -qx "$s" "$OUT/seen" 2>/dev/null && break; sleep 0.05; done
+            wait_until 3 file_has "$OUT/seen" "^$s\$"
         done
         touch "$OUT/done"
         wait_ns
@@ -107,11 +114,11 @@ wait_ns() {
     # no env --default-signal: started as a background job, with INT and QUIT ignored
     unshare --pid --fork --mount-proc "$PGPRELUDE" -c "$CFG" -- sh -c "$app" >"$OUT/log" 2>&1 3>&- &
     BGPID=$!
-    for _ in $(seq 100); do NSPID=$(pgrep -P "$BGPID" | head -n 1); [[ -n "$NSPID" && -e "$OUT/ready" ]] && break; sleep 0.1; done
+    wait_until 10 ns_ready
     grep -q '^SigIgn:.*6$' "/proc/$NSPID/status"
     kill -INT "$NSPID"
     kill -QUIT "$NSPID"
-    for _ in $(seq 50); do [ "$(wc -l <"$OUT/seen" 2>/dev/null)" = 2 ] && break; sleep 0.05; done
+    wait_until 3 seen_count 2 || true
     touch "$OUT/done"
     wait_ns
     run cat "$OUT/seen"
@@ -200,7 +207,7 @@ wait_ns() {
     printf '%s\n' '[phase schema]' "run = sh -c 'trap \"echo schema got TERM; exit 0\" TERM; touch $OUT/ready; while :; do sleep 0.1; done'" >>"$CFG"
     "$PGPRELUDE" -c "$CFG" -- echo never >"$OUT/log" 2>&1 3>&- &
     pid=$!
-    for _ in $(seq 100); do [ -e "$OUT/ready" ] && break; sleep 0.1; done
+    wait_until 10 test -e "$OUT/ready"
     kill -TERM "$pid"
     status=0
     wait "$pid" || status=$?
@@ -213,10 +220,7 @@ wait_ns() {
     "$PSQL" -X -q -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
         -c "SELECT pg_sleep(10)" >/dev/null 3>&- &
     holder=$!
-    for _ in $(seq 50); do
-        [ "$(sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ] && break
-        sleep 0.1
-    done
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
     "$PGPRELUDE" -c "$CFG" migrate >"$OUT/log" 2>&1 3>&- &
     pid=$!
     sleep 0.5

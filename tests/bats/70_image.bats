@@ -55,18 +55,16 @@ teardown() {
 
 # start_app CMD...: start the image detached with the test configuration and
 # CMD as the application; wait until the app says it started.
+app_started() {
+    podman logs "$NAME" 2>&1 | grep -q "app started"
+}
+
 start_app() {
     podman run -d --name "$NAME" --label pgprelude-test=70_image --network host \
         -e DATABASE_URL="$DATABASE_URL" -e PGPRELUDE_CONFIG=/etc/pgprelude-test.ini \
         -v "$BATS_TEST_DIRNAME/fixtures/image/pgprelude.ini:/etc/pgprelude-test.ini:ro" \
         "$IMAGE" "$@" >/dev/null
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if podman logs "$NAME" 2>&1 | grep -q "app started"; then
-            return 0
-        fi
-        sleep 0.1
-    done
+    wait_until 10 app_started && return 0
     podman logs "$NAME" >&2
     echo "start_app: the app did not start within 10 s" >&2
     return 1

@@ -15,6 +15,10 @@
 #   workdir [SUBDIR]    print this test's temp dir ($BATS_TEST_TMPDIR), or
 #                       create SUBDIR in it and print that
 #   memory_limited KB CMD...  run CMD with at most KB KiB of memory
+#   wait_until SECONDS CMD...  run CMD every 0.05 s until it succeeds (at most
+#                    SECONDS); its last status is the result
+#   sql_is VALUE QUERY  whether QUERY (in $PGDATABASE) returns VALUE
+#   file_has FILE ERE   whether a line of FILE matches ERE
 # The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
 # PGPASSWORD, PGPRELUDE_TEST_SOCKDIR, PGPRELUDE_TEST_PGBIN, PGPRELUDE_TEST_CLUSTER).
 
@@ -88,4 +92,26 @@ memory_limited() {
     else
         bash -c 'ulimit -v "$1" && shift && exec "$@"' _ "$kb" "$@"
     fi
+}
+
+# wait_until SECONDS CMD...: poll instead of sleeping a guessed time. Returns
+# CMD's last status: in a test, a condition that never came fails it there.
+wait_until() {
+    local limit=$1 i
+    shift
+    for ((i = 0; i < limit * 20; i++)); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    "$@" && return 0
+    echo "wait_until: still false after $limit s: $*" >&2
+    return 1
+}
+
+sql_is() {
+    [[ "$(sql "$2")" == "$1" ]]
+}
+
+file_has() {
+    grep -Eq -- "$2" "$1" 2>/dev/null
 }

@@ -5,7 +5,7 @@
 #
 #   faults_config [LINES...]    [database] on this test's database (60 s lock
 #                               wait), then the lines
-#   wait_until SECS CMD...      poll CMD every 0.1 s until it succeeds
+#   (wait_until SECS CMD... comes from common.bash)
 #   active PATTERN              another session runs a statement like PATTERN
 #   lock_held / no_lock         the migration lock is held / no advisory lock
 #   no_sessions                 pgprelude has no session left in the database
@@ -64,18 +64,6 @@ faults_config() {
         printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'wait_timeout = 10s' 'lock_wait_timeout = 60s'
         if (($#)); then printf '%s\n' "$@"; fi
     } >"$CFG"
-}
-
-# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds; fail after SECONDS.
-wait_until() {
-    local secs=$1 i
-    shift
-    for ((i = 0; i < secs * 10; i++)); do
-        if "$@"; then return 0; fi
-        sleep 0.1
-    done
-    echo "wait_until: still false after $secs s: $*" >&2
-    return 1
 }
 
 # count_of QUERY: the single number QUERY returns in this test's database.

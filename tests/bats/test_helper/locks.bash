@@ -31,10 +31,7 @@ locks_teardown() {
 # like SQL-LIKE to be in STATE.
 holding() {
     local pattern=${1//\'/\'\'}
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '$pattern' AND state = '$2'")" == 1 ]] && return 0
-        sleep 0.05
-    done
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '$pattern' AND state = '$2'" && return 0
     echo "hold: the holder did not start" >&2
     return 1
 }

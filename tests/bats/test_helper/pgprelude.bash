@@ -34,17 +34,12 @@ table_writes() {
 # COND is an SQL condition over pg_stat_activity. Goes on after 10 s anyway:
 # what the test checks next says what went wrong.
 await_session() {
-    for _ in $(seq 100); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE $1")" == 1 ]] && return 0
-        sleep 0.1
-    done
+    wait_until 10 sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE $1" || true
 }
 
 assert_no_pgprelude_session() {
-    for _ in $(seq 30); do
-        [[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'")" == 0 ]] && break
-        sleep 0.1
-    done
-    run sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
+    local q="SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgprelude%'"
+    wait_until 3 sql_is 0 "$q" || true
+    run sql "$q"
     assert_output 0
 }
