@@ -367,8 +367,15 @@ static bool poll_connect(PGconn *conn)
  */
 static enum status check_server(PGconn *conn, const char **why, char *errbuf, size_t errlen)
 {
-	PGresult *res =
-		PQexec(conn, "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid()");
+	/* no idle timeout of the role may end pgprelude's sessions (the lock's above all) */
+	PGresult *res = PQexec(
+		conn,
+		PQserverVersion(conn) >= 140000
+			? "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid(),"
+			  " pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false),"
+			  " pg_catalog.set_config('idle_session_timeout', '0', false)"
+			: "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid(),"
+			  " pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)");
 	enum status st = ST_OK;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

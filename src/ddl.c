@@ -1,9 +1,11 @@
 #include "ddl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 #include "wait.h"
 
 enum status ddl_set_timeouts(PGconn *conn, bool in_tx, long lock_timeout_ms,
@@ -23,6 +25,28 @@ void ddl_reset_timeouts(PGconn *conn)
 		PGresult *res = PQexec(conn, "RESET lock_timeout; RESET statement_timeout");
 		PQclear(res);
 	}
+}
+
+char *ddl_clean_sql(PGconn *conn)
+{
+	/* DISCARD ALL, but for the advisory locks (pg_advisory_unlock_all) pgprelude holds */
+	return xasprintf("CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL;"
+			 " UNLISTEN *; DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES;"
+			 " SET idle_in_transaction_session_timeout = 0%s",
+			 PQserverVersion(conn) >= 140000 ? "; SET idle_session_timeout = 0" : "");
+}
+
+enum status ddl_clean_session(PGconn *conn)
+{
+	char *sql;
+	enum status st;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		return ST_CONNLOST;
+	sql = ddl_clean_sql(conn);
+	st = db_exec(conn, sql, NULL);
+	free(sql);
+	return st;
 }
 
 void ddl_rollback(PGconn *conn)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "lock.h"
 #include "log.h"
 
 /* PHASE_NONE: config never lets one through; running it is an internal error. */
@@ -97,6 +98,11 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 	/* Under the lock: the history kept in public by earlier versions moves to its own schema. */
 	if (st == ST_OK && check)
 		st = history_adopt_legacy(conn, &p->hist);
+	if (st == ST_OK && check) {
+		char key[256];
+		lock_key(cfg, key, sizeof(key));
+		history_set_lock(&p->hist, key, lock_holder_pid());
+	}
 	if (st != ST_OK)
 		return st;
 	while (p->read_st == ST_OK && !read_all(p))
