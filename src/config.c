@@ -62,6 +62,7 @@ static const char *const known_sections[] = { "database", "history", "phase", "e
 enum key {
 	K_LOG_FORMAT,
 	K_LOG_LEVEL,
+	K_TERMINATION_LOG,
 	K_URL,
 	K_WAIT_TIMEOUT,
 	K_LOCK_WAIT_TIMEOUT,
@@ -95,6 +96,7 @@ struct key_def {
 static const struct key_def key_defs[K__COUNT] = {
 	[K_LOG_FORMAT] = { "log_format", SECT_GLOBAL, PHASE_NONE, 0, false },
 	[K_LOG_LEVEL] = { "log_level", SECT_GLOBAL, PHASE_NONE, 0, false },
+	[K_TERMINATION_LOG] = { "termination_log", SECT_GLOBAL, PHASE_NONE, 0, false },
 	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
 	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
@@ -116,7 +118,7 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0, false },
 };
 
-static const char *const global_keys[] = { "log_format", "log_level", NULL };
+static const char *const global_keys[] = { "log_format", "log_level", "termination_log", NULL };
 static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
@@ -429,6 +431,10 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 			fail(ld, line, "bad log_format \"%s\"", value);
 			hint(ld, "use text or json");
 		}
+		break;
+	case K_TERMINATION_LOG:
+		free(cfg->termination_log);
+		cfg->termination_log = xstrdup(value);
 		break;
 	case K_LOG_LEVEL:
 		lvl = log_level_parse(value);
@@ -768,9 +774,10 @@ enum status config_load(const char *path, struct config *cfg)
 	cfg->wait_timeout_ms = 60L * 1000;
 	cfg->lock_wait_timeout_ms = 5L * 60 * 1000;
 	cfg->path = xstrdup(path);
-	cfg->history_schema = xstrdup(
-		"pgprelude"); /* its own schema: a schema tool may drop what it does not know in public */
+	/* its own schema: a schema tool may drop what it does not know in public */
+	cfg->history_schema = xstrdup("pgprelude");
 	cfg->history_table = xstrdup("history");
+	cfg->termination_log = xstrdup(CONFIG_TERMINATION_LOG);
 	ld.base = config_dirname(path);
 
 	text = read_config_file(&ld, &len);
@@ -813,5 +820,6 @@ void config_free(struct config *cfg)
 	free(cfg->history_table);
 	strv_free(&cfg->exec_command);
 	free(cfg->exec_user);
+	free(cfg->termination_log);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -4,6 +4,7 @@
  * Layout of the file (keys before any section are global):
  *
  *   log_format = text | json          log_level = debug | info | warning | error
+ *   termination_log = /dev/termination-log   a failed start's summary, when that file exists
  *   [database]
  *   url = ${DATABASE_URL:-}            libpq conninfo or URI; empty: libpq's PG* vars
  *   wait_timeout = 60s                 total time to wait for the database
@@ -87,8 +88,12 @@ struct config {
 	int n_phases;
 	struct strv exec_command; /* [exec] command, split into words; may be empty */
 	enum exec_mode exec_mode;
-	char *exec_user; /* [exec] user as written, or NULL */
+	char *exec_user;       /* [exec] user as written, or NULL */
+	char *termination_log; /* where a failed start leaves its summary ("": nowhere) */
 };
+
+/* Kubernetes' default terminationMessagePath: the summary goes there when it exists. */
+#define CONFIG_TERMINATION_LOG "/dev/termination-log"
 
 /*
  * Read and validate the config file at path.  On success returns ST_OK and

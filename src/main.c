@@ -8,6 +8,7 @@
  * hands over) is one row of commands[] and one function.  Only main() and
  * job_end() turn a status into an exit code (status.h).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -378,8 +379,36 @@ static enum status check_hand_over(struct job *j)
 }
 
 /* Free what the job holds and return its exit code: the application's, or st's. */
+/*
+ * A failed start leaves a short summary where the orchestrator looks for
+ * one (Kubernetes shows /dev/termination-log in `kubectl describe pod`):
+ * the exit code, then the first error with its detail and hint, at most
+ * 4 KiB.  Only into a file that exists: pgprelude creates none.
+ */
+static void write_termination_log(const char *path, enum status st, int code)
+{
+	char head[64];
+	int fd;
+
+	if (!path || !*path || access(path, W_OK) != 0)
+		return;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return;
+	snprintf(head, sizeof(head), "pgprelude: exit %d (%s)\n", code, status_name(st));
+	if (write(fd, head, strlen(head)) > 0) {
+		const char *first = log_first_error();
+		size_t room = 4096 - strlen(head), n = strlen(first);
+		if (write(fd, first, n < room ? n : room) < 0)
+			log_debug("could not write %s", path);
+	}
+	close(fd);
+}
+
 static int job_end(struct job *j, enum status st)
 {
+	int code;
+
 	if (j->handed_over) {
 		config_free(&j->cfg);
 		return j->exit_code;
@@ -391,8 +420,11 @@ static int job_end(struct job *j, enum status st)
 			"stopped by signal %d (%s) before the hand-over: the running statement was "
 			"cancelled and the lock released",
 			init_stop_signal(), strsignal(init_stop_signal()));
+	code = status_exit_code(st, init_stop_signal());
+	if (st != ST_OK)
+		write_termination_log(j->cfg.termination_log, st, code);
 	config_free(&j->cfg);
-	return status_exit_code(st, init_stop_signal());
+	return code;
 }
 
 int main(int argc, char **argv)
@@ -410,8 +442,11 @@ int main(int argc, char **argv)
 	if (st != ST_OK || done)
 		return status_exit_code(st, 0);
 	st = config_load(job.opt.config_path, &job.cfg);
-	if (st != ST_OK)
+	if (st != ST_OK) {
+		/* no configuration: the summary goes to the default place */
+		write_termination_log(CONFIG_TERMINATION_LOG, st, status_exit_code(st, 0));
 		return status_exit_code(st, 0);
+	}
 	log_setup(job.opt.log_format >= 0 ? (enum log_format)job.opt.log_format
 					  : job.cfg.log_format,
 		  job.opt.verbose ? LOG_DEBUG : (enum log_level)job.cfg.log_level);
