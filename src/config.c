@@ -73,6 +73,8 @@ enum key {
 	K_WAIT_FOR_QUERY,
 	K_TIMEOUT,
 	K_EXPECT,
+	K_EXPECT_QUERY,
+	K_INPUTS,
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
 	K_LOCK_RETRIES,
@@ -109,6 +111,8 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE,
 			KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR), false },
 	[K_EXPECT] = { "expect", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
+	[K_EXPECT_QUERY] = { "expect_query", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
+	[K_INPUTS] = { "inputs", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_RUN), true },
 	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
 	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR),
 				  false },
@@ -122,8 +126,8 @@ static const char *const global_keys[] = { "log_format", "log_level", "terminati
 static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
-	"dir",	  "run",	  "wait_for",	       "wait_for_query", "timeout",
-	"expect", "lock_timeout", "statement_timeout", "lock_retries",	 NULL
+	"dir",		"run",	  "wait_for",	  "wait_for_query",    "timeout",      "expect",
+	"expect_query", "inputs", "lock_timeout", "statement_timeout", "lock_retries", NULL
 };
 static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
@@ -391,6 +395,19 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 			fail(ld, line, "expect = \"%s\" names no relation in %s", value,
 			     sect_label(ld, label, sizeof(label)));
 		break;
+	case K_EXPECT_QUERY:
+		free(ph->expect_query);
+		ph->expect_query = *value ? xstrdup(value) : NULL;
+		break;
+	case K_INPUTS: {
+		struct strv names = { 0 };
+		config_split_list(value, &names);
+		for (int i = 0; i < names.n; i++)
+			strv_push(&ph->inputs, resolve_dir(ld->base, names.v[i]));
+		strv_terminate(&ph->inputs);
+		strv_free(&names);
+		break;
+	}
 	case K_LOCK_TIMEOUT:
 		set_duration(ld, value, &ph->lock_timeout_ms);
 		break;
@@ -809,6 +826,8 @@ void config_free(struct config *cfg)
 		strv_free(&ph->relations);
 		free(ph->query);
 		strv_free(&ph->expect);
+		free(ph->expect_query);
+		strv_free(&ph->inputs);
 	}
 	free(cfg->phases);
 	free(cfg->path);

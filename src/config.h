@@ -18,6 +18,9 @@
  *   wait_for_query = SELECT count(*) > 0 FROM x       kind "wait_for": a query
  *   timeout = 10m                      run / wait_for: give up after this long
  *   expect = organization_users, users relations that must exist afterwards
+ *   expect_query = SELECT count(*) > 0 FROM directus_users   must return true afterwards
+ *   inputs = snapshot.yaml, /directus/package.json   run: the step is skipped while these
+ *                                      files and its argv are unchanged and its expect holds
  *   lock_timeout = 5s                  dir: lock_timeout for each file
  *   statement_timeout = 0              dir: statement_timeout for each file
  *   lock_retries = 5                   dir: retries after lock_timeout (1 s, 2 s, 4 s, ...)
@@ -63,12 +66,14 @@ struct phase {
 	char *name;
 	int line; /* line of the [phase NAME] header */
 	enum phase_kind kind;
-	char *dir;		   /* PHASE_DIR: resolved folder path */
-	struct strv argv;	   /* PHASE_RUN: the command, split into words */
-	struct strv relations;	   /* PHASE_WAIT_FOR: relations to wait for */
-	char *query;		   /* PHASE_WAIT_FOR: query that must return true, or NULL */
-	struct strv expect;	   /* relations that must exist when the phase ends */
-	long timeout_ms;	   /* run / wait_for; default 10 minutes; 0 = none */
+	char *dir;	       /* PHASE_DIR: resolved folder path */
+	struct strv argv;      /* PHASE_RUN: the command, split into words */
+	struct strv relations; /* PHASE_WAIT_FOR: relations to wait for */
+	char *query;	       /* PHASE_WAIT_FOR: query that must return true, or NULL */
+	struct strv expect;    /* relations that must exist when the phase ends */
+	char *expect_query;    /* a query that must return true when the phase ends, or NULL */
+	struct strv inputs; /* PHASE_RUN: files (globs) whose contents, with argv, fingerprint it */
+	long timeout_ms;    /* run / wait_for; default 10 minutes; 0 = none */
 	long lock_timeout_ms;	   /* dir; default 5000 */
 	long statement_timeout_ms; /* dir; default 0 (none) */
 	int lock_retries; /* dir; retries of a statement that hits lock_timeout; default 5 */

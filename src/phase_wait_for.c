@@ -89,9 +89,10 @@ static enum status wait_for_run(struct phases *p, int i)
 	}
 }
 
-static char *wait_for_plan_line(const struct phase *ph)
+static char *wait_for_plan_line(const struct phases *p, int i)
 {
-	(void)ph;
+	(void)p;
+	(void)i;
 	return xstrdup("wait_for");
 }
 

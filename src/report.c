@@ -49,7 +49,8 @@ static void status_text(const struct phases *p)
 		const struct mplan *plan = &p->plans[i];
 
 		if (!k->has_files)
-			printf(STATUS_ROW, ph->name, k->name, "-", "-", "-", "-");
+			printf(STATUS_ROW, ph->name, k->name, "-", k->state ? k->state(p, i) : "-",
+			       "-", "-");
 		for (int j = 0; j < plan->n; j++) {
 			const struct mfile *f = &plan->files[j];
 			const char *at = applied_at(f);
@@ -103,7 +104,10 @@ static void status_json(const struct phases *p)
 
 		sbuf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
 		sbuf_put_json(&b, ph->name);
-		sbuf_printf(&b, ",\"kind\":\"%s\",\"files\":[", phases_ops(ph->kind)->name);
+		sbuf_printf(&b, ",\"kind\":\"%s\",", phases_ops(ph->kind)->name);
+		if (phases_ops(ph->kind)->state)
+			sbuf_printf(&b, "\"state\":\"%s\",", phases_ops(ph->kind)->state(p, i));
+		sbuf_puts(&b, "\"files\":[");
 		for (int j = 0; j < plan->n; j++) {
 			if (j)
 				sbuf_putc(&b, ',');
@@ -203,7 +207,7 @@ enum status report_plan(struct phases *p)
 	for (int i = 0; i < cfg->n_phases && st == ST_OK; i++) {
 		const struct phase *ph = &cfg->phases[i];
 		const struct phase_ops *k = phases_ops(ph->kind);
-		char *line = k->plan_line ? k->plan_line(ph) : NULL;
+		char *line = k->plan_line ? k->plan_line(p, i) : NULL;
 
 		if (line)
 			report_line(NULL, 0, "phase \"%s\": %s", ph->name, line);
