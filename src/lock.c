@@ -90,6 +90,8 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 
 static void release(PGconn *conn, const struct config *cfg, const struct lock_def *d)
 {
+	if (d == &migration_lock && !holder_pid)
+		return; /* not taken: a start with nothing to do */
 	char name[256];
 	const char *params[1] = { name };
 	PGresult *res;
@@ -99,6 +101,8 @@ static void release(PGconn *conn, const struct config *cfg, const struct lock_de
 	lock_key(cfg, name, sizeof(name));
 	res = PQexecParams(conn, d->unlock_sql, 1, NULL, params, NULL, NULL, 0);
 	PQclear(res);
+	if (d == &migration_lock)
+		holder_pid = 0;
 }
 
 /* ---- the migration lock ---------------------------------------------------- */

@@ -121,12 +121,22 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 
 	phases_init(&p, cfg);
 	st = phases_wait(&p, conn);
+	/* What is there to do?  Read without the lock: a start with nothing to do takes none. */
 	if (st == ST_OK)
+		st = phases_prepare(&p, *conn, false);
+	if (st == ST_OK && phases_settled(&p, &st)) {
+		log_info("nothing to do: every file is applied and every step up to date; the "
+			 "migration lock was not needed");
+	} else if (st == ST_OK) {
+		/* Something is: take the lock, and decide again from what is read under it. */
 		st = lock_acquire(*conn, cfg);
-	if (st == ST_OK)
-		st = phases_prepare(&p, *conn, true);
-	if (st == ST_OK)
-		st = phases_run(&p);
+		phases_free(&p);
+		phases_init(&p, cfg);
+		if (st == ST_OK)
+			st = phases_prepare(&p, *conn, true);
+		if (st == ST_OK)
+			st = phases_run(&p);
+	}
 	phases_free(&p);
 	if (st == ST_OK)
 		log_info("database ready: %d phase%s done in %ld ms", cfg->n_phases,

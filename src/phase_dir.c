@@ -49,6 +49,23 @@ static enum status dir_run(struct phases *p, int i)
 	return st;
 }
 
+/*
+ * Nothing to apply: every file is applied (or moved here, or gone from the
+ * folder).  Constraint files are converged under the lock on every start.
+ */
+static bool dir_settled(struct phases *p, int i, enum status *st)
+{
+	const struct mplan *plan = &p->plans[i];
+
+	(void)st;
+	for (int j = 0; j < plan->n; j++) {
+		enum file_state fs = plan->files[j].state;
+		if (fs != FILE_APPLIED && fs != FILE_MOVED && fs != FILE_MISSING)
+			return false;
+	}
+	return true;
+}
+
 const struct phase_ops phase_dir_ops = {
 	.name = "dir",
 	.has_files = true,
@@ -56,4 +73,5 @@ const struct phase_ops phase_dir_ops = {
 	.match = dir_match,
 	.check = dir_check,
 	.run = dir_run,
+	.settled = dir_settled,
 };

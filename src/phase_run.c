@@ -168,6 +168,12 @@ static enum status run_done(struct phases *p, int i)
 	return st;
 }
 
+static bool run_settled(struct phases *p, int i, enum status *st)
+{
+	(void)st;
+	return p->runs[i].verdict == RUN_UP_TO_DATE;
+}
+
 static const char *run_state_name(const struct phases *p, int i)
 {
 	switch (p->runs[i].verdict) {
@@ -212,6 +218,7 @@ const struct phase_ops phase_run_ops = {
 	.match = run_match,
 	.run = run_run,
 	.done = run_done,
+	.settled = run_settled,
 	.state = run_state_name,
 	.plan_line = run_plan_line,
 	.expect_hint = "The command exited 0 without creating them; look at its output above "

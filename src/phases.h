@@ -64,6 +64,12 @@ struct phase_ops {
 	enum status (*run)(struct phases *p, int i);
 	/* After phase i ran and its expect holds.  ST_OK, or the failure status after logging. */
 	enum status (*done)(struct phases *p, int i);
+	/*
+	 * Whether phase i has nothing to do (read only, before the lock: a
+	 * start where every phase is settled hands over without taking it).
+	 * *st carries a failed query.  NULL: never settled.
+	 */
+	bool (*settled)(struct phases *p, int i, enum status *st);
 	/* status: the state of a kind without files ("applied", "pending", ...), or NULL. */
 	const char *(*state)(const struct phases *p, int i);
 	/* plan: what it will do, as malloc'd text for the caller to free, or NULL for nothing. */
@@ -119,6 +125,13 @@ void phases_close(struct phases *p);
  * failure is logged).
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
+
+/*
+ * Whether every phase is settled (its kind's settled hook) and its expect
+ * holds: then nothing needs the lock.  Logs what each dir phase would have
+ * logged.  *st carries a failure (logged).
+ */
+bool phases_settled(struct phases *p, enum status *st);
 
 /*
  * Whether phase ph's expect relations exist and its expect_query returns
