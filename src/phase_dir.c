@@ -66,6 +66,16 @@ static bool dir_settled(struct phases *p, int i, enum status *st)
 	return true;
 }
 
+static void dir_skip(struct phases *p, int i)
+{
+	/* settled: no file changed, so this only says which files moved here */
+	if (migrate_check(&p->plans[i], &p->hist) != ST_OK)
+		log_debug("phase \"%s\": a changed file in a settled phase",
+			  p->cfg->phases[i].name);
+	log_info("phase \"%s\": 0 files applied, %d up to date (0 ms)", p->cfg->phases[i].name,
+		 p->plans[i].n);
+}
+
 const struct phase_ops phase_dir_ops = {
 	.name = "dir",
 	.has_files = true,
@@ -74,4 +84,5 @@ const struct phase_ops phase_dir_ops = {
 	.check = dir_check,
 	.run = dir_run,
 	.settled = dir_settled,
+	.skip = dir_skip,
 };

@@ -130,6 +130,12 @@ static enum status run_match(struct phases *p, int i)
 	return st;
 }
 
+static void run_skip(struct phases *p, int i)
+{
+	log_info("phase \"%s\": up to date (inputs unchanged since %s): not run",
+		 p->cfg->phases[i].name, p->runs[i].row->applied_at);
+}
+
 static enum status run_run(struct phases *p, int i)
 {
 	const struct phase *ph = &p->cfg->phases[i];
@@ -137,8 +143,7 @@ static enum status run_run(struct phases *p, int i)
 	enum status st;
 
 	if (rs->verdict == RUN_UP_TO_DATE) {
-		log_info("phase \"%s\": up to date (inputs unchanged since %s): not run", ph->name,
-			 rs->row->applied_at);
+		run_skip(p, i);
 		return ST_OK;
 	}
 	st = proc_run(ph->name, &ph->argv, ph->timeout_ms);
@@ -219,6 +224,7 @@ const struct phase_ops phase_run_ops = {
 	.run = run_run,
 	.done = run_done,
 	.settled = run_settled,
+	.skip = run_skip,
 	.state = run_state_name,
 	.plan_line = run_plan_line,
 	.expect_hint = "The command exited 0 without creating them; look at its output above "

@@ -109,9 +109,15 @@ static bool wait_for_settled(struct phases *p, int i, enum status *st)
 	return !ph->query || query_true(p->conn, ph->query, st);
 }
 
+static void wait_for_skip(struct phases *p, int i)
+{
+	log_info("phase \"%s\": condition met after 0 ms", p->cfg->phases[i].name);
+}
+
 const struct phase_ops phase_wait_for_ops = {
 	.name = "wait_for",
 	.run = wait_for_run,
 	.plan_line = wait_for_plan_line,
 	.settled = wait_for_settled,
+	.skip = wait_for_skip,
 };

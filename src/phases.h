@@ -70,6 +70,8 @@ struct phase_ops {
 	 * *st carries a failed query.  NULL: never settled.
 	 */
 	bool (*settled)(struct phases *p, int i, enum status *st);
+	/* Phase i is settled and not run: log what running it would have said. */
+	void (*skip)(struct phases *p, int i);
 	/* status: the state of a kind without files ("applied", "pending", ...), or NULL. */
 	const char *(*state)(const struct phases *p, int i);
 	/* plan: what it will do, as malloc'd text for the caller to free, or NULL for nothing. */

@@ -54,7 +54,7 @@ own_role() {
     echo "SELECT pg_sleep(2); INSERT INTO t VALUES (1);" | mig pre 002_slow.sql
     "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 &
     pid=$!
-    await_session "query LIKE '%pg_sleep(2)%' AND state = 'active'"
+    await_session "query LIKE 'SELECT pg_sleep(2)%' AND state = 'active' AND application_name LIKE 'pgprelude%'"
     sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
           WHERE application_name LIKE 'pgprelude%' AND datname = current_database()
             AND query NOT LIKE '%pg_sleep%'"
