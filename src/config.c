@@ -549,6 +549,11 @@ static void commit_pending(struct loader *ld)
 		}
 		goto out;
 	}
+	/* kept as written too: its *_FILE secrets are read again at each connection attempt */
+	if (ld->pend_key == K_URL) {
+		free(ld->cfg->db_url_raw);
+		ld->cfg->db_url_raw = xstrdup(raw);
+	}
 	if (ph)
 		store_phase_value(ld, ph, (enum key)ld->pend_key, value);
 	else
@@ -765,6 +770,28 @@ static char *read_config_file(struct loader *ld, size_t *len)
 }
 
 /* PGPASSWORD_FILE, for libpq, when PGPASSWORD is not set. */
+enum status config_secrets_now(const struct config *cfg, char **url, char **password, char *err,
+			       size_t errlen)
+{
+	const char *file = getenv("PGPASSWORD_FILE");
+	const char *why;
+
+	*url = *password = NULL;
+	if (cfg->db_url_raw && strchr(cfg->db_url_raw, '$') &&
+	    expand_conninfo(cfg->db_url_raw, url, err, (int)errlen) != EXPAND_OK)
+		return ST_UNREACHABLE;
+	if (getenv("PGPASSWORD") || !file || !*file)
+		return ST_OK;
+	why = expand_read_secret(file, password);
+	if (why) {
+		snprintf(err, errlen, "could not read PGPASSWORD_FILE \"%s\": %s", file, why);
+		free(*url);
+		*url = NULL;
+		return ST_UNREACHABLE;
+	}
+	return ST_OK;
+}
+
 static void load_password(struct loader *ld)
 {
 	const char *file = getenv("PGPASSWORD_FILE");
@@ -832,6 +859,9 @@ void config_free(struct config *cfg)
 	free(cfg->phases);
 	free(cfg->path);
 	free(cfg->db_url);
+	if (cfg->db_url_raw)
+		explicit_bzero(cfg->db_url_raw, strlen(cfg->db_url_raw));
+	free(cfg->db_url_raw);
 	if (cfg->db_password)
 		explicit_bzero(cfg->db_password, strlen(cfg->db_password));
 	free(cfg->db_password);

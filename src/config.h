@@ -85,6 +85,7 @@ struct config {
 	int log_level;		   /* enum log_level from log.h; default info */
 	char *db_url;		   /* conninfo or URI; NULL or "" = libpq's PG* variables */
 	char *db_password;	   /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
+	char *db_url_raw;	   /* [database] url as written, before ${...} expansion */
 	long wait_timeout_ms;	   /* default 60000 */
 	long lock_wait_timeout_ms; /* default 300000 */
 	char *history_schema;	   /* default "pgprelude" */
@@ -107,6 +108,18 @@ struct config {
  * leaves *cfg freed, and returns ST_USAGE.  Out of memory exits (util.h).
  */
 enum status config_load(const char *path, struct config *cfg) __attribute__((warn_unused_result));
+
+/*
+ * The connection string and the PGPASSWORD_FILE password as they are now,
+ * for one connection attempt: ${VAR}s expanded again and *_FILE secrets read
+ * again, so that a token a sidecar rotates is picked up while pgprelude
+ * waits.  *url is NULL when the url is empty or has no reference (use
+ * cfg->db_url), *password NULL when there is no PGPASSWORD_FILE; the caller
+ * wipes and frees both.  ST_OK, or ST_UNREACHABLE with err (no secret in it)
+ * when a secret cannot be read now.
+ */
+enum status config_secrets_now(const struct config *cfg, char **url, char **password, char *err,
+			       size_t errlen) __attribute__((warn_unused_result));
 
 /* Free everything cfg owns and zero it.  config_free on a zeroed config is a no-op. */
 void config_free(struct config *cfg);

@@ -129,3 +129,29 @@ own_role() {
         done
     done
 }
+
+@test "a rotated password file is read again at each connection attempt" {
+    port=$(closed_port)
+    two_phase_config
+    printf '%s\n' '[database]' "url = postgresql://postgres@127.0.0.1:$port/$PGDATABASE" 'wait_timeout = 30s' >"$CFG"
+    echo "stale-token" >"$W/pw"
+    # the server appears after 2 s; the sidecar rotates the token after 1 s
+    ( sleep 1; echo "$PGPASSWORD" >"$W/pw.new"; mv "$W/pw.new" "$W/pw" ) &
+    ( sleep 2; exec socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$PGPORT" ) 3>&- &
+    forwarder=$!
+    run env -u PGPASSWORD PGPASSWORD_FILE="$W/pw" PGPASSFILE=/dev/null "$PGPRELUDE" -c "$CFG" wait
+    kill "$forwarder" 2>/dev/null || true
+    wait "$forwarder" 2>/dev/null || true
+    assert_success
+    assert_output --partial 'is ready'
+    # and ${VAR} with VAR_FILE in the url too
+    echo "stale-token" >"$W/pw"
+    printf '%s\n' '[database]' "url = postgresql://postgres:\${TOKEN}@127.0.0.1:$port/$PGDATABASE" 'wait_timeout = 30s' >"$CFG"
+    ( sleep 1; echo "$PGPASSWORD" >"$W/pw.new"; mv "$W/pw.new" "$W/pw" ) &
+    ( sleep 2; exec socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "TCP:127.0.0.1:$PGPORT" ) 3>&- &
+    forwarder=$!
+    run env -u PGPASSWORD TOKEN_FILE="$W/pw" PGPASSFILE=/dev/null "$PGPRELUDE" -c "$CFG" wait
+    kill "$forwarder" 2>/dev/null || true
+    wait "$forwarder" 2>/dev/null || true
+    assert_success
+}
