@@ -205,6 +205,9 @@ enum status history_ensure(PGconn *conn, struct history *h)
 			" applied_host text NOT NULL,"
 			" pgprelude_version text NOT NULL,"
 			" outcome text NOT NULL,"
+			" previous_checksum text,"
+			" accepted_by text,"
+			" accepted_at timestamptz,"
 			" PRIMARY KEY (phase, file))",
 			h->qualified);
 	st = db_exec(conn, sql, NULL);
@@ -327,6 +330,37 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 			  h->qualified);
 		return st;
 	}
+	written = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return written ? ST_OK : explain_unrecorded(conn, h, phase, file);
+}
+
+enum status history_accept(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, const char *previous)
+{
+	const char *params[6] = { h->lock_key, h->lock_pid, checksum, previous, phase, file };
+	char *sql;
+	PGresult *res;
+	enum status st;
+	bool written;
+
+	/* a table made by an earlier version gets the columns that keep what was accepted */
+	sql = xasprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS previous_checksum text,"
+			" ADD COLUMN IF NOT EXISTS accepted_by text,"
+			" ADD COLUMN IF NOT EXISTS accepted_at timestamptz",
+			h->qualified);
+	st = db_exec(conn, sql, NULL);
+	free(sql);
+	if (st != ST_OK)
+		return st;
+	sql = xasprintf("UPDATE %s SET checksum = $3, previous_checksum = $4,"
+			" accepted_by = current_user, accepted_at = now()"
+			" WHERE phase = $5 AND file = $6 AND checksum = $4 AND " LOCK_HELD,
+			h->qualified);
+	res = db_query(conn, sql, 6, params, &st);
+	free(sql);
+	if (!res)
+		return st;
 	written = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
 	return written ? ST_OK : explain_unrecorded(conn, h, phase, file);

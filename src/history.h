@@ -92,6 +92,16 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
  */
 bool history_row_failed(const struct history_row *r);
 
+/*
+ * Record checksum as the applied one of (phase, file), whose row has
+ * previous, keeping previous, who accepted it and when (columns added to a
+ * table made by an earlier version), inside the caller's transaction, with
+ * the lock proved as history_record does.  Logs on failure.
+ */
+enum status history_accept(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, const char *previous)
+	__attribute__((warn_unused_result));
+
 /* The row of (phase, file), or NULL. */
 const struct history_row *history_find(const struct history *h, const char *phase,
 				       const char *file);

@@ -22,6 +22,7 @@
 #include "init.h"
 #include "lock.h"
 #include "log.h"
+#include "operate.h"
 #include "phases.h"
 #include "privdrop.h"
 #include "proc.h"
@@ -41,8 +42,9 @@ struct command {
 };
 
 enum {
-	CMD_JSON = 1,	   /* takes --json */
-	CMD_HANDS_OVER = 2 /* needs a command to hand over to (after "--" or [exec] command) */
+	CMD_JSON = 1,	    /* takes --json */
+	CMD_HANDS_OVER = 2, /* needs a command to hand over to (after "--" or [exec] command) */
+	CMD_OPERANDS = 4    /* takes operands after its name (options.args) */
 };
 
 struct options {
@@ -51,7 +53,8 @@ struct options {
 	bool json;
 	bool verbose;
 	int log_format;	 /* -1: from the config */
-	struct strv app; /* the command after "--" (points into argv) */
+	struct strv app;  /* the command after "--" (points into argv) */
+	struct strv args; /* a command's operands (points into argv) */
 };
 
 /* Everything a command works with, and what it leaves for main to end with. */
@@ -79,6 +82,12 @@ static void usage(FILE *out)
 		"                                                checks, changing nothing\n"
 		"  pgprelude [OPTION]... verify                  check applied files and declared\n"
 		"                                                constraints, read-only\n"
+		"  pgprelude [OPTION]... baseline [--phase NAME] [--to FILE]\n"
+		"                                                record pending files as applied\n"
+		"                                                without running them (adopt an\n"
+		"                                                existing database)\n"
+		"  pgprelude [OPTION]... accept FILE...          record the new checksum of applied\n"
+		"                                                files edited on purpose\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE      configuration file (default $PGPRELUDE_CONFIG, else\n"
@@ -234,6 +243,38 @@ static enum status cmd_verify(struct job *j)
 	return inspect(j, report_verify);
 }
 
+/* baseline [--phase NAME] [--to FILE] */
+static enum status cmd_baseline(struct job *j)
+{
+	const char *phase = NULL, *upto = NULL;
+
+	for (int i = 0; i < j->opt.args.n; i++) {
+		const char *a = j->opt.args.v[i];
+		const char **dst = strcmp(a, "--phase") == 0 ? &phase
+				   : strcmp(a, "--to") == 0  ? &upto
+							     : NULL;
+		if (!dst || i + 1 >= j->opt.args.n) {
+			log_error("baseline: %s \"%s\"", dst ? "missing value after" : "unexpected argument",
+				  a);
+			log_hint("Usage: pgprelude baseline [--phase NAME] [--to FILE]");
+			return ST_USAGE;
+		}
+		*dst = j->opt.args.v[++i];
+	}
+	return operate_baseline(&j->cfg, phase, upto);
+}
+
+/* accept FILE... */
+static enum status cmd_accept(struct job *j)
+{
+	if (j->opt.args.n == 0) {
+		log_error("accept: name the changed files to accept");
+		log_hint("Usage: pgprelude accept FILE...");
+		return ST_USAGE;
+	}
+	return operate_accept(&j->cfg, &j->opt.args);
+}
+
 /* The default row first. */
 static const struct command commands[] = {
 	{ NULL, cmd_run, CMD_HANDS_OVER },
@@ -242,6 +283,8 @@ static const struct command commands[] = {
 	{ "wait", cmd_wait, 0 },
 	{ "plan", cmd_plan, 0 },
 	{ "verify", cmd_verify, 0 },
+	{ "baseline", cmd_baseline, CMD_OPERANDS },
+	{ "accept", cmd_accept, CMD_OPERANDS },
 };
 
 /* ---- the command line ---- */
@@ -326,6 +369,11 @@ static enum status parse_command(int argc, char **argv, struct options *o)
 			o->app.v = argv + optind;
 			o->app.n = argc - optind;
 		}
+		return ST_OK;
+	}
+	if (o->cmd->flags & CMD_OPERANDS) {
+		o->args.v = argv + optind;
+		o->args.n = argc - optind;
 		return ST_OK;
 	}
 	for (; optind < argc; optind++) {
