@@ -91,4 +91,14 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 				 PGconn *watch, enum cons_mode mode, bool later_ok, int *changes)
 	__attribute__((warn_unused_result));
 
+struct mplan;
+
+/*
+ * The replaces of the constraint files of plans[i] checked against every
+ * constraint file of the n plans (every phase; constraints_check_replaces).
+ * Returns ST_OK, or ST_USAGE after logging.
+ */
+enum status constraints_check_plans(const struct mplan *plans, int n, int i)
+	__attribute__((warn_unused_result));
+
 #endif
