@@ -16,18 +16,23 @@
 /* What the last parse logged on stderr (static buffer). */
 static char logged[4096];
 
-/* Parse text as "c.ini", capturing what is logged.  Returns the status. */
-static enum status parse(const char *text, struct cfile *cf)
+/* Send stderr to a temporary file until capture_end; *saved keeps the real one. */
+static FILE *capture_begin(int *saved)
 {
 	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	enum status st;
-	size_t n;
 
 	assert_non_null(tmp);
+	*saved = dup(2);
 	fflush(stderr);
 	dup2(fileno(tmp), 2);
-	st = constraints_parse(text, strlen(text), "c.ini", cf);
+	return tmp;
+}
+
+/* Put stderr back and keep what was logged meanwhile in logged. */
+static void capture_end(FILE *tmp, int saved)
+{
+	size_t n;
+
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -35,6 +40,16 @@ static enum status parse(const char *text, struct cfile *cf)
 	n = fread(logged, 1, sizeof(logged) - 1, tmp);
 	logged[n] = '\0';
 	fclose(tmp);
+}
+
+/* Parse text as "c.ini", capturing what is logged.  Returns the status. */
+static enum status parse(const char *text, struct cfile *cf)
+{
+	int saved;
+	FILE *tmp = capture_begin(&saved);
+	enum status st = constraints_parse(text, strlen(text), "c.ini", cf);
+
+	capture_end(tmp, saved);
 	return st;
 }
 
@@ -423,22 +438,13 @@ static void test_check_replaces(void **state)
 	assert_int_equal(constraints_check_replaces(files, 2, 2), ST_OK);
 	files[1] = &b;
 	{
-		FILE *tmp = tmpfile();
-		int saved = dup(2);
-		char out[1024];
-		size_t n;
-		fflush(stderr);
-		dup2(fileno(tmp), 2);
-		assert_int_equal(constraints_check_replaces(files, 2, 2), ST_USAGE);
-		fflush(stderr);
-		dup2(saved, 2);
-		close(saved);
-		rewind(tmp);
-		n = fread(out, 1, sizeof(out) - 1, tmp);
-		out[n] = '\0';
-		fclose(tmp);
-		assert_non_null(strstr(out, "c.ini:4: error: [unique t_new] replaces \"t_old\", "
-					    "which is declared in other.ini:1"));
+		int saved;
+		FILE *tmp = capture_begin(&saved);
+		enum status st = constraints_check_replaces(files, 2, 2);
+		capture_end(tmp, saved);
+		assert_int_equal(st, ST_USAGE);
+		assert_non_null(strstr(logged, "c.ini:4: error: [unique t_new] replaces \"t_old\", "
+					       "which is declared in other.ini:1"));
 	}
 	/* only the replaces of the first nmine files are checked */
 	files[0] = &b;
