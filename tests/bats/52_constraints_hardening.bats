@@ -176,3 +176,19 @@ cons() {
     assert_success
     assert_line 'post/010.ini:4: info: unique "t_a_b_key" on public.t: "t_a_kye" (replaced) is already gone'
 }
+
+@test "not_null: a NULL written after the pre-flight leaves the helper CHECK, and the log says so" {
+    load test_helper/locks
+    locks_setup
+    echo 'CREATE TABLE t (a int)' | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    printf '[not_null t_a_nn]\ntable = t\ncolumn = a\nlock_timeout = 20s\n' | mig post 010.ini
+    # uncommitted when the pre-flight counts, committed before the CHECK is added
+    hold 2 'INSERT INTO t VALUES (NULL)'
+    run "$PGPRELUDE" -c "$CFG" migrate
+    locks_teardown
+    assert_failure 6
+    assert_line 'post/010.ini:1: warning: not_null "t_a_nn" on public.t: its helper CHECK ("a" IS NOT NULL) NOT VALID stays on the table: it rejects every new NULL in "a"'
+    assert_output --partial 'hint: The next run counts the NULLs again'
+}
