@@ -31,7 +31,8 @@ static enum status dir_match(struct phases *p, int i)
 
 static enum status dir_check(const struct phases *p, int i)
 {
-	return migrate_check(&p->plans[i], &p->hist);
+	enum status st = migrate_check(&p->plans[i], &p->hist);
+	return st == ST_OK ? constraints_check_plans(p->plans, p->cfg->n_phases, i) : st;
 }
 
 static enum status dir_run(struct phases *p, int i)
