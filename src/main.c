@@ -52,7 +52,7 @@ struct options {
 	const char *config_path;
 	bool json;
 	bool verbose;
-	int log_format;	 /* -1: from the config */
+	int log_format;	  /* -1: from the config */
 	struct strv app;  /* the command after "--" (points into argv) */
 	struct strv args; /* a command's operands (points into argv) */
 };
@@ -254,8 +254,8 @@ static enum status cmd_baseline(struct job *j)
 				   : strcmp(a, "--to") == 0  ? &upto
 							     : NULL;
 		if (!dst || i + 1 >= j->opt.args.n) {
-			log_error("baseline: %s \"%s\"", dst ? "missing value after" : "unexpected argument",
-				  a);
+			log_error("baseline: %s \"%s\"",
+				  dst ? "missing value after" : "unexpected argument", a);
 			log_hint("Usage: pgprelude baseline [--phase NAME] [--to FILE]");
 			return ST_USAGE;
 		}

@@ -92,8 +92,8 @@ static enum status baseline_files(struct phases *p, PGconn *conn, const char *ph
 				st = ST_USAGE;
 			}
 			if (f->state == FILE_PENDING && write) {
-				st = history_record(conn, &p->hist, ph->name, f->name, f->checksum, 0,
-						    "baselined", NULL);
+				st = history_record(conn, &p->hist, ph->name, f->name, f->checksum,
+						    0, "baselined", NULL);
 				if (st != ST_OK)
 					return st;
 				log_info("baselined %s (recorded as applied, not run)", f->path);
@@ -122,7 +122,8 @@ enum status operate_baseline(const struct config *cfg, const char *phase, const 
 	if (phase) {
 		bool found = false;
 		for (int i = 0; i < cfg->n_phases; i++)
-			found |= cfg->phases[i].kind == PHASE_DIR && strcmp(cfg->phases[i].name, phase) == 0;
+			found |= cfg->phases[i].kind == PHASE_DIR &&
+				 strcmp(cfg->phases[i].name, phase) == 0;
 		if (!found) {
 			log_error("baseline --phase \"%s\": no dir phase of that name", phase);
 			return ST_USAGE;
@@ -144,8 +145,8 @@ enum status operate_baseline(const struct config *cfg, const char *phase, const 
 		if (st != ST_OK)
 			ddl_rollback(conn);
 		else
-			log_info("baseline: %d file%s recorded as applied without running them", count,
-				 count == 1 ? "" : "s");
+			log_info("baseline: %d file%s recorded as applied without running them",
+				 count, count == 1 ? "" : "s");
 	} else if (st == ST_USAGE) {
 		log_hint("Nothing was recorded. Resolve these files first (pgprelude status shows "
 			 "them), or baseline up to the file before them with --to.");
@@ -169,12 +170,12 @@ static const struct mfile *accept_target(const struct phases *p, const char *arg
 			if (f->state == FILE_CHANGED)
 				return f;
 			log_at(LOG_ERROR, f->path, 0, 0, "cannot be accepted: %s",
-			       f->state == FILE_APPLIED	    ? "it has not changed since it was applied"
-			       : f->state == FILE_RERUN	    ? "it is repeatable: it runs again as it is"
-			       : f->state == FILE_DECLARED  ? "constraint files are not recorded"
-			       : f->state == FILE_MISSING   ? "it is no longer in the folder"
-			       : f->state == FILE_FAILED    ? "its last run failed: it runs again"
-							    : "it is not applied");
+			       f->state == FILE_APPLIED ? "it has not changed since it was applied"
+			       : f->state == FILE_RERUN ? "it is repeatable: it runs again as it is"
+			       : f->state == FILE_DECLARED ? "constraint files are not recorded"
+			       : f->state == FILE_MISSING  ? "it is no longer in the folder"
+			       : f->state == FILE_FAILED   ? "its last run failed: it runs again"
+							   : "it is not applied");
 			return NULL;
 		}
 	}

@@ -38,6 +38,14 @@ static const char *applied_at(const struct mfile *f)
 	return f->row ? f->row->applied_at : f->moved ? f->moved->applied_at : "";
 }
 
+/* A file's state as status shows it: an applied file recorded by baseline says so. */
+static const char *state_name(const struct mfile *f)
+{
+	if (f->state == FILE_APPLIED && f->row && strcmp(f->row->outcome, "baselined") == 0)
+		return "baselined";
+	return migrate_state_name(f->state);
+}
+
 static void status_text(const struct phases *p)
 {
 	const struct config *cfg = p->cfg;
@@ -55,7 +63,7 @@ static void status_text(const struct phases *p)
 			const struct mfile *f = &plan->files[j];
 			const char *at = applied_at(f);
 			printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, k->name, f->name,
-			       migrate_state_name(f->state), *at ? at : "-", f->checksum);
+			       state_name(f), *at ? at : "-", f->checksum);
 		}
 	}
 }
@@ -70,7 +78,7 @@ static void status_json_file(struct sbuf *b, const struct mfile *f)
 	sbuf_puts(b, ",\"path\":");
 	sbuf_put_json(b, f->path);
 	sbuf_printf(b, ",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
-		    migrate_state_name(f->state), f->checksum, f->repeatable ? "true" : "false");
+		    state_name(f), f->checksum, f->repeatable ? "true" : "false");
 	sbuf_put_json(b, *at ? at : NULL);
 	if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
 		sbuf_puts(b, ",\"applied_checksum\":");
