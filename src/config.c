@@ -66,6 +66,7 @@ enum key {
 	K_URL,
 	K_WAIT_TIMEOUT,
 	K_LOCK_WAIT_TIMEOUT,
+	K_ROLE,
 	K_TABLE,
 	K_DIR,
 	K_RUN,
@@ -102,6 +103,7 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
 	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
+	[K_ROLE] = { "role", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0, false },
 	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR), false },
 	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
@@ -123,7 +125,8 @@ static const struct key_def key_defs[K__COUNT] = {
 };
 
 static const char *const global_keys[] = { "log_format", "log_level", "termination_log", NULL };
-static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
+static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", "role",
+					     NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
 	"dir",		"run",	  "wait_for",	  "wait_for_query",    "timeout",      "expect",
@@ -448,6 +451,10 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 			fail(ld, line, "bad log_format \"%s\"", value);
 			hint(ld, "use text or json");
 		}
+		break;
+	case K_ROLE:
+		free(cfg->db_role);
+		cfg->db_role = *value ? xstrdup(value) : NULL;
 		break;
 	case K_TERMINATION_LOG:
 		free(cfg->termination_log);
@@ -870,5 +877,6 @@ void config_free(struct config *cfg)
 	strv_free(&cfg->exec_command);
 	free(cfg->exec_user);
 	free(cfg->termination_log);
+	free(cfg->db_role);
 	memset(cfg, 0, sizeof(*cfg));
 }

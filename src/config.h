@@ -9,6 +9,7 @@
  *   url = ${DATABASE_URL:-}            libpq conninfo or URI; empty: libpq's PG* vars
  *   wait_timeout = 60s                 total time to wait for the database
  *   lock_wait_timeout = 5m             total time to wait for the migration lock
+ *   role = app_owner                   files and constraint DDL run after SET ROLE app_owner
  *   [history]
  *   table = pgprelude.history         [schema.]name of the guard table
  *   [phase NAME]                       one per phase, run in file order
@@ -82,11 +83,12 @@ struct phase {
 struct config {
 	char *path; /* the config file as given */
 	enum log_format log_format;
-	int log_level;		   /* enum log_level from log.h; default info */
-	char *db_url;		   /* conninfo or URI; NULL or "" = libpq's PG* variables */
-	char *db_password;	   /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
-	char *db_url_raw;	   /* [database] url as written, before ${...} expansion */
-	long wait_timeout_ms;	   /* default 60000 */
+	int log_level;	      /* enum log_level from log.h; default info */
+	char *db_url;	      /* conninfo or URI; NULL or "" = libpq's PG* variables */
+	char *db_password;    /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
+	char *db_url_raw;     /* [database] url as written, before ${...} expansion */
+	char *db_role;	      /* [database] role: files and DDL run as it (SET ROLE), or NULL */
+	long wait_timeout_ms; /* default 60000 */
 	long lock_wait_timeout_ms; /* default 300000 */
 	char *history_schema;	   /* default "pgprelude" */
 	char *history_table;	   /* default "history" */

@@ -190,9 +190,12 @@ enum status history_ensure(PGconn *conn, struct history *h)
 
 	if (h->exists && !h->legacy)
 		return ST_OK;
-	if (h->legacy)
+	/* made as the login role, whatever role the files run as ([database] role) */
+	st = db_exec(conn, "RESET ROLE", NULL);
+	if (st == ST_OK && h->legacy)
 		return history_adopt_legacy(conn, h);
-	st = ensure_schema(conn, h);
+	if (st == ST_OK)
+		st = ensure_schema(conn, h);
 	if (st != ST_OK)
 		return st;
 	sql = xasprintf("CREATE TABLE IF NOT EXISTS %s ("

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "ddl.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
@@ -508,6 +509,7 @@ int main(int argc, char **argv)
 	log_setup(job.opt.log_format >= 0 ? (enum log_format)job.opt.log_format
 					  : job.cfg.log_format,
 		  job.opt.verbose ? LOG_DEBUG : (enum log_level)job.cfg.log_level);
+	ddl_set_role(job.cfg.db_role);
 	st = db_check_url(&job.cfg);
 	if (st == ST_OK)
 		st = check_hand_over(&job);
