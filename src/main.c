@@ -294,11 +294,35 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 }
 
 /*
- * The command at argv[optind] and what follows it: a named command, with
- * --json after it when it takes that; else the default, the rest of argv
- * being the application.  Returns ST_OK, or ST_USAGE after logging.
+ * The options after a named command (argv[optind] on): the same as before
+ * it, as users type them ("pgprelude migrate -c FILE"); anything else is
+ * refused.  Returns ST_OK, or ST_USAGE after logging; *done for
+ * --help/--version.
  */
-static enum status parse_command(int argc, char **argv, struct options *o)
+static enum status command_options(int argc, char **argv, struct options *o, bool *done)
+{
+	int first = optind - 1; /* the command's name stands as argv[0] */
+	enum status st;
+
+	optind = 0; /* start getopt afresh on the words after the command */
+	st = parse_options(argc - first, argv + first, o, done);
+	if (st != ST_OK || *done)
+		return st;
+	if (first + optind < argc) {
+		log_error("unexpected argument \"%s\" after \"%s\"", argv[first + optind],
+			  o->cmd->name);
+		return ST_USAGE;
+	}
+	return ST_OK;
+}
+
+/*
+ * The command at argv[optind] and what follows it: a named command, with
+ * its options after it; else the default, the rest of argv being the
+ * application.  Returns ST_OK, or ST_USAGE after logging; *done for
+ * --help/--version.
+ */
+static enum status parse_command(int argc, char **argv, struct options *o, bool *done)
 {
 	o->cmd = &commands[0];
 	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
@@ -317,15 +341,7 @@ static enum status parse_command(int argc, char **argv, struct options *o)
 		}
 		return ST_OK;
 	}
-	for (; optind < argc; optind++) {
-		if ((o->cmd->flags & CMD_JSON) && strcmp(argv[optind], "--json") == 0) {
-			o->json = true;
-			continue;
-		}
-		log_error("unexpected argument \"%s\" after \"%s\"", argv[optind], o->cmd->name);
-		return ST_USAGE;
-	}
-	return ST_OK;
+	return command_options(argc, argv, o, done);
 }
 
 /* Parse argv.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
@@ -339,8 +355,8 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 	st = parse_options(argc, argv, o, done);
 	if (st != ST_OK || *done)
 		return st;
-	st = parse_command(argc, argv, o);
-	if (st != ST_OK)
+	st = parse_command(argc, argv, o, done);
+	if (st != ST_OK || *done)
 		return st;
 	if (o->json && !(o->cmd->flags & CMD_JSON)) {
 		log_error("--json goes with the status command");
