@@ -11,16 +11,50 @@
 #include "util.h"
 #include "wait.h"
 
-/* Whether the phase's query returns true.  *st carries a query failure. */
-static bool query_true(PGconn *conn, const char *query, enum status *st)
+#define BOOLOID 16 /* pg_type.oid of boolean */
+
+enum answer {
+	ANSWER_TRUE,
+	ANSWER_FALSE,
+	ANSWER_NULL
+};
+
+/*
+ * What the phase's query returns: true, false or NULL.  *st carries a query
+ * failure, or ST_USAGE after logging for a result that is not one boolean.
+ */
+static enum answer query_answer(PGconn *conn, const struct phase *ph, enum status *st)
 {
-	PGresult *res = db_query(conn, query, 0, NULL, st);
-	bool yes;
+	PGresult *res = db_query(conn, ph->query, 0, NULL, st);
+	enum answer a = ANSWER_FALSE;
+
 	if (!res)
-		return false;
-	yes = PQntuples(res) == 1 && PQnfields(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		return ANSWER_FALSE;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQftype(res, 0) != BOOLOID) {
+		char got[160];
+		if (PQnfields(res) != 1 || PQntuples(res) != 1)
+			snprintf(got, sizeof(got), "%d row%s of %d column%s", PQntuples(res),
+				 PQntuples(res) == 1 ? "" : "s", PQnfields(res),
+				 PQnfields(res) == 1 ? "" : "s");
+		else if (PQgetisnull(res, 0, 0))
+			snprintf(got, sizeof(got), "NULL, not of type boolean");
+		else
+			snprintf(got, sizeof(got), "\"%.100s\", not a boolean",
+				 PQgetvalue(res, 0, 0));
+		log_error("phase \"%s\": wait_for_query must return one boolean (one row, one "
+			  "column); it returned %s",
+			  ph->name, got);
+		log_hint(
+			"Write it as SELECT <condition>, e.g. SELECT EXISTS (SELECT 1 FROM ...) or "
+			"SELECT count(*) > 0 FROM ....");
+		*st = ST_USAGE;
+	} else if (PQgetisnull(res, 0, 0)) {
+		a = ANSWER_NULL;
+	} else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		a = ANSWER_TRUE;
+	}
 	PQclear(res);
-	return yes;
+	return a;
 }
 
 static enum status wait_for_run(struct phases *p, int i)
@@ -37,6 +71,7 @@ static enum status wait_for_run(struct phases *p, int i)
 	for (;;) {
 		char *missing = phases_missing_relations(p->conn, &ph->relations, &st);
 		bool ok = false;
+		enum answer a = ANSWER_FALSE;
 		double secs;
 
 		if (st != ST_OK) {
@@ -45,7 +80,10 @@ static enum status wait_for_run(struct phases *p, int i)
 			return st;
 		}
 		if (!missing && ph->query) {
-			ok = query_true(p->conn, ph->query, &st);
+			a = query_answer(p->conn, ph, &st);
+			ok = a == ANSWER_TRUE;
+			if (st == ST_USAGE)
+				return st;
 			if (st != ST_OK) {
 				log_error("phase \"%s\": wait_for_query failed", ph->name);
 				return st == ST_SQL ? ST_EXTERNAL : st;
@@ -68,8 +106,9 @@ static enum status wait_for_run(struct phases *p, int i)
 			else
 				log_error(
 					"phase \"%s\": timed out after %ld s waiting for wait_for_query to "
-					"return true",
-					ph->name, waiter_elapsed(&w) / 1000);
+					"return true%s",
+					ph->name, waiter_elapsed(&w) / 1000,
+					a == ANSWER_NULL ? " (it returned NULL)" : "");
 			free(missing);
 			return ST_EXTERNAL;
 		}
@@ -78,9 +117,10 @@ static enum status wait_for_run(struct phases *p, int i)
 				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
 					 secs);
 			else
-				log_info(
-					"phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
-					ph->name, secs);
+				log_info("phase \"%s\": waiting for wait_for_query to return true "
+					 "(%s%.0f s)",
+					 ph->name, a == ANSWER_NULL ? "it returned NULL, " : "",
+					 secs);
 		}
 		free(missing);
 		st = waiter_sleep(&w);
