@@ -89,6 +89,8 @@ static void usage(FILE *out)
 		"  -V, --version          show the version, then exit\n"
 		"\n"
 		"Without COMMAND, [exec] command from the configuration is started.\n"
+		"Options may also follow a named command (pgprelude migrate -c FILE); after\n"
+		"\"--\", or after COMMAND, every word is the application's.\n"
 		"\n"
 		"Exit codes:\n"
 		"  0    success (after the hand-over: the application's own status)\n"
