@@ -391,16 +391,6 @@ const struct history_row *history_find(const struct history *h, const char *phas
 	return NULL;
 }
 
-const struct history_row *history_find_moved(const struct history *h, const char *phase,
-					     const char *checksum)
-{
-	for (int i = 0; i < h->n; i++)
-		if (strcmp(h->rows[i].phase, phase) != 0 &&
-		    strcmp(h->rows[i].checksum, checksum) == 0 && !history_row_failed(&h->rows[i]))
-			return &h->rows[i];
-	return NULL;
-}
-
 void history_free(struct history *h)
 {
 	free(h->rows);

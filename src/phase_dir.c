@@ -26,7 +26,7 @@ static bool dir_read(struct phases *p, int i, enum status *st)
 
 static enum status dir_match(struct phases *p, int i)
 {
-	return migrate_match(&p->plans[i], &p->hist);
+	return migrate_match(&p->plans[i], &p->hist, p->plans, p->cfg->n_phases);
 }
 
 static enum status dir_check(const struct phases *p, int i)
