@@ -668,22 +668,23 @@ enum status migrate_match(struct mplan *plan, const struct history *h, const str
 	return ST_OK;
 }
 
-/* s as a SQL string literal ('…', quotes doubled), malloc'd. */
-static char *sql_literal(const char *s)
+/* s as one shell word ('…', a quote written '\''), malloc'd: for commands in hints. */
+static char *shell_word(const char *s)
 {
 	struct sbuf b = { 0 };
 
 	sbuf_putc(&b, '\'');
 	for (; *s; s++) {
 		if (*s == '\'')
-			sbuf_putc(&b, '\'');
-		sbuf_putc(&b, *s);
+			sbuf_puts(&b, "'\\''");
+		else
+			sbuf_putc(&b, *s);
 	}
 	sbuf_putc(&b, '\'');
 	return sbuf_take(&b);
 }
 
-enum status migrate_check(const struct mplan *plan, const struct history *h)
+enum status migrate_check(const struct mplan *plan)
 {
 	enum status st = ST_OK;
 
@@ -695,16 +696,13 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
 			       f->row->applied_at, f->row->checksum, f->checksum);
 			log_detail("Applied checksum %s; the file's checksum is now %s.",
 				   f->row->checksum, f->checksum);
-			char *phase = sql_literal(plan->phase->name);
-			char *file = sql_literal(f->name);
+			char *path = shell_word(f->path);
 			log_hint(
 				"Restore the file as it was applied and put the change in a new file. If "
-				"the edit is cosmetic, accept it with: UPDATE %s SET checksum = '%s' WHERE "
-				"phase = %s AND file = %s; or mark the file \"-- pgprelude: "
-				"repeatable\" if it is meant to re-run.",
-				h->qualified, f->checksum, phase, file);
-			free(phase);
-			free(file);
+				"the edit is on purpose (cosmetic), accept it: pgprelude accept %s; or mark "
+				"the file \"-- pgprelude: repeatable\" if it is meant to re-run.",
+				path);
+			free(path);
 			st = ST_DRIFT;
 		} else if (f->state == FILE_MOVED) {
 			log_at(LOG_WARNING, f->path, 0, 0,

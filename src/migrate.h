@@ -98,8 +98,7 @@ enum status migrate_match(struct mplan *plan, const struct history *h, const str
  * Refuse changed files: logs each with both checksums and the way out, and
  * returns ST_DRIFT; reports moved files (a warning each).  ST_OK otherwise.
  */
-enum status migrate_check(const struct mplan *plan, const struct history *h)
-	__attribute__((warn_unused_result));
+enum status migrate_check(const struct mplan *plan) __attribute__((warn_unused_result));
 
 /*
  * Apply the pending, re-run and failed files of plan on *work, opening that

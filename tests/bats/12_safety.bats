@@ -200,7 +200,7 @@ refused_tx() {
     assert_output --partial 'info: phase "pre": skipping "002.sql.bak"'
 }
 
-@test "the changed-file hint quotes a file name holding a quote" {
+@test "the changed-file hint names the accept command, the path quoted for a shell" {
     two_phase_config
     echo "CREATE TABLE t (a int);" | mig pre "001_o'brien.sql"
     run "$PGPRELUDE" -c "$CFG" migrate
@@ -208,7 +208,12 @@ refused_tx() {
     echo "CREATE TABLE t (a bigint);" | mig pre "001_o'brien.sql"
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 8
-    assert_output --partial "phase = 'pre' AND file = '001_o''brien.sql';"
+    assert_output --partial "pgprelude accept 'pre/001_o'\\''brien.sql';"
+    # the hint's command does it
+    run "$PGPRELUDE" -c "$CFG" accept "pre/001_o'brien.sql"
+    assert_success
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
 }
 
 # ---- the moved-file rule ----

@@ -251,7 +251,7 @@ static void test_folder(void **state)
 	assert_string_equal(plan.files[2].name, "0_gone.sql");
 	assert_string_equal(plan.files[2].path, "db-init/0_gone.sql");
 	assert_int_equal(plan.files[2].state, FILE_MISSING);
-	assert_int_equal(migrate_check(&plan, &h), ST_OK);
+	assert_int_equal(migrate_check(&plan), ST_OK);
 
 	mplan_free(&plan);
 
