@@ -380,6 +380,7 @@ static enum status check_hand_over(struct job *j)
 /* Free what the job holds and return its exit code: the application's, or st's. */
 static int job_end(struct job *j, enum status st)
 {
+	privdrop_free(&j->creds);
 	if (j->handed_over) {
 		config_free(&j->cfg);
 		return j->exit_code;
