@@ -7,14 +7,10 @@
 
 load test_helper/common
 load test_helper/pgprelude
+load test_helper/init
 
 setup() {
-    new_db
-    setup_layout
-    printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'wait_timeout = 5s' '[phase pre]' 'dir = pre' >"$CFG"
-    echo "CREATE TABLE IF NOT EXISTS t (a int);" | mig pre 001.sql
-    OUT=$(mktemp -d /tmp/pgprelude-handover.XXXXXX)
-    chmod 777 "$OUT"
+    init_test_setup
     KILL_PIDS=()
 }
 
@@ -175,13 +171,19 @@ sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(0 if ok else 1)' "$1"
 }
 
-# kill_job: the job's pgprelude (its pid in $OUT/pid) and its app go at teardown.
-kill_job() {
+# assert_job LINE: on_terminal succeeded and the app wrote "got LINE" to
+# $OUT/got, and fg returned 0. The job's pgprelude (its pid in $OUT/pid) and
+# its app go at teardown whatever the outcome.
+assert_job() {
     local pid
     if [[ -s "$OUT/pid" ]]; then
         pid=$(cat "$OUT/pid")
         KILL_PIDS+=("$pid" $(pgrep -P "$pid" || true))
     fi
+    echo "$output"
+    assert_success
+    run cat "$OUT/got" "$OUT/fg"
+    assert_output "$(printf '%s\n' "got $1" 'fg=0')"
 }
 
 @test "job control: supervised as a background job, the app gets the terminal with fg" {
@@ -197,11 +199,7 @@ kill_job() {
         "until $OUT/got" \
         "echo \"fg=\$?\" >$OUT/fg" \
         "until $OUT/fg")"
-    kill_job
-    echo "$output"
-    assert_success
-    run cat "$OUT/got" "$OUT/fg"
-    assert_output "$(printf '%s\n' 'got hello' 'fg=0')"
+    assert_job hello
 }
 
 @test "job control: ^Z stops the supervised app and pgprelude with it; fg gives the terminal back" {
@@ -220,9 +218,5 @@ kill_job() {
         "until $OUT/got" \
         "echo \"fg=\$?\" >$OUT/fg" \
         "until $OUT/fg")"
-    kill_job
-    echo "$output"
-    assert_success
-    run cat "$OUT/got" "$OUT/fg"
-    assert_output "$(printf '%s\n' 'got again' 'fg=0')"
+    assert_job again
 }
