@@ -190,9 +190,14 @@ static void app_continue(const struct app *app)
  */
 static void app_stopped(const struct app *app, int sig)
 {
+	sigset_t pending;
+
 	if (app->tty < 0 || init_is_pid1())
 		return;
 	if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+		return;
+	/* Already continued (the SIGCONT waits in the signalfd): stopping now would be stale. */
+	if (sigpending(&pending) == 0 && sigismember(&pending, SIGCONT))
 		return;
 	log_debug("\"%s\" was stopped by signal %d; stopping too", app->argv->v[0], sig);
 	kill(getpid(), SIGSTOP);
