@@ -4,11 +4,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <time.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -65,11 +65,10 @@ bool init_is_stop(int sig)
  * SI_KERNEL); the same signals sent with kill() by another process carry
  * that process's pid (0 when it is outside our PID namespace).
  *
- * Why not ignore the two instead: an ignored signal is blocked-and-queued
- * all the same (the kernel queues a blocked signal whatever its
- * disposition), so SIG_IGN would not keep it out of the signalfd, and
- * unblocked it would also throw away a SIGPIPE that someone sends on
- * purpose for the application.  So they stay blocked like every other
+ * Why not ignore the two instead: the kernel queues a blocked signal even
+ * when its disposition is SIG_IGN, so ignoring would not keep it out of
+ * the signalfd; and ignored and unblocked, a SIGPIPE that someone sends on
+ * purpose for the application would be thrown away too.  So they stay blocked like every other
  * signal, the writes fail with EPIPE / EFBIG, and the signal itself is
  * dropped here, before anyone forwards it.  Children never see the
  * dispositions or the mask (spawn.c resets both).
