@@ -488,6 +488,7 @@ static int job_end(struct job *j, enum status st)
 {
 	int code;
 
+	privdrop_free(&j->creds);
 	if (j->handed_over) {
 		config_free(&j->cfg);
 		return j->exit_code;
