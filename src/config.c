@@ -79,6 +79,7 @@ enum key {
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
 	K_LOCK_RETRIES,
+	K_OUT_OF_ORDER,
 	K_COMMAND,
 	K_MODE,
 	K_USER,
@@ -119,6 +120,7 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR),
 				  false },
 	[K_LOCK_RETRIES] = { "lock_retries", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
+	[K_OUT_OF_ORDER] = { "out_of_order", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
 	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
 	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0, false },
 	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0, false },
@@ -129,8 +131,9 @@ static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_t
 					     NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
-	"dir",		"run",	  "wait_for",	  "wait_for_query",    "timeout",      "expect",
-	"expect_query", "inputs", "lock_timeout", "statement_timeout", "lock_retries", NULL
+	"dir",		"run",		"wait_for", "wait_for_query", "timeout",
+	"expect",	"expect_query", "inputs",   "lock_timeout",   "statement_timeout",
+	"lock_retries", "out_of_order", NULL
 };
 static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
@@ -411,6 +414,15 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 		strv_free(&names);
 		break;
 	}
+	case K_OUT_OF_ORDER:
+		if (strcmp(value, "warn") == 0 || strcmp(value, "refuse") == 0) {
+			ph->out_of_order_refuse = strcmp(value, "refuse") == 0;
+		} else {
+			fail(ld, line, "bad out_of_order \"%s\" in %s", value,
+			     sect_label(ld, label, sizeof(label)));
+			hint(ld, "use warn or refuse");
+		}
+		break;
 	case K_LOCK_TIMEOUT:
 		set_duration(ld, value, &ph->lock_timeout_ms);
 		break;

@@ -25,6 +25,7 @@
  *   lock_timeout = 5s                  dir: lock_timeout for each file
  *   statement_timeout = 0              dir: statement_timeout for each file
  *   lock_retries = 5                   dir: retries after lock_timeout (1 s, 2 s, 4 s, ...)
+ *   out_of_order = warn | refuse       dir: a pending file that sorts before an applied one
  *   [exec]
  *   command = npx directus start       used when no command follows "--"
  *   mode = auto | exec | supervise     auto: supervise when PID 1, else exec
@@ -78,6 +79,7 @@ struct phase {
 	long lock_timeout_ms;	   /* dir; default 5000 */
 	long statement_timeout_ms; /* dir; default 0 (none) */
 	int lock_retries; /* dir; retries of a statement that hits lock_timeout; default 5 */
+	bool out_of_order_refuse; /* dir: a pending file before an applied one stops the start */
 };
 
 struct config {

@@ -621,10 +621,23 @@ static const struct history_row *find_moved(const struct mplan *plan, const stru
 	return NULL;
 }
 
+/* The applied file of phase that sorts last (its run did not fail), or NULL. */
+static const char *last_applied(const struct history *h, const char *phase)
+{
+	const char *last = NULL;
+
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->rows[i].phase, phase) == 0 && !history_row_failed(&h->rows[i]) &&
+		    (!last || strcmp(h->rows[i].file, last) > 0))
+			last = h->rows[i].file;
+	return last;
+}
+
 enum status migrate_match(struct mplan *plan, const struct history *h, const struct mplan *plans,
 			  int nplans)
 {
 	const char *phase = plan->phase->name;
+	const char *last = last_applied(h, phase);
 	int count = plan->n, extra = 0;
 
 	for (int i = 0; i < count; i++) {
@@ -637,6 +650,9 @@ enum status migrate_match(struct mplan *plan, const struct history *h, const str
 		} else if (!f->row) {
 			f->moved = find_moved(plan, f, h, plans, nplans);
 			f->state = f->moved ? FILE_MOVED : FILE_PENDING;
+			/* pending, yet before what is applied: a late-merged branch, usually */
+			if (f->state == FILE_PENDING && last && strcmp(f->name, last) < 0)
+				f->late = last;
 		} else if (row_matches(f->row, f)) {
 			f->state = FILE_APPLIED;
 		} else {
@@ -704,6 +720,20 @@ enum status migrate_check(const struct mplan *plan)
 				path);
 			free(path);
 			st = ST_DRIFT;
+		} else if (f->late && plan->phase->out_of_order_refuse) {
+			log_at(LOG_ERROR, f->path, 0, 0,
+			       "pending, but it sorts before \"%s\", which is applied: out of order",
+			       f->late);
+			log_hint(
+				"This phase has out_of_order = refuse: rename the file to sort after "
+				"the applied ones, or set out_of_order = warn to apply it.");
+			if (st == ST_OK)
+				st = ST_USAGE;
+		} else if (f->late) {
+			log_at(LOG_WARNING, f->path, 0, 0,
+			       "pending, but it sorts before \"%s\", which is applied: applying it out of "
+			       "order (a late-merged branch?)",
+			       f->late);
 		} else if (f->state == FILE_MOVED) {
 			log_at(LOG_WARNING, f->path, 0, 0,
 			       "already applied as \"%s\" in phase \"%s\" on %s (same checksum): not running "

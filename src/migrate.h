@@ -46,6 +46,7 @@ struct mfile {
 	const struct history_row
 		*row; /* this file's row (APPLIED, CHANGED, RERUN, MISSING, FAILED) */
 	const struct history_row *moved; /* the row under another phase (MOVED) */
+	const char *late;		 /* PENDING: the applied file it sorts before, or NULL */
 	struct cfile *cons;		 /* FILE_DECLARED: the parsed constraint file */
 };
 
