@@ -5,7 +5,7 @@
 # first time, then nothing). DIRECTUS_DIR is exported for the tests; set it
 # yourself to use another install (its node_modules/@directus/api must be there).
 
-# shellcheck source=../bats/setup_suite.bash
+# shellcheck disable=SC1091
 source "$(dirname "${BASH_SOURCE[0]}")/../bats/setup_suite.bash"
 eval "cluster_$(declare -f setup_suite)"
 eval "cluster_$(declare -f teardown_suite)"
