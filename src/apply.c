@@ -29,6 +29,52 @@ static void gave_up(const struct phase *ph, const struct db_run *run)
 	ddl_gave_up(ph->lock_retries, "", ph->name);
 }
 
+/*
+ * One attempt at f: the file and its history row in one transaction, on a
+ * session left clean for the next file.  run gets the file's outcome.
+ */
+static enum status try_tx(const struct mplan *plan, const struct mfile *f, struct history *h,
+			  PGconn *conn, struct db_run *run, long start)
+{
+	const struct phase *ph = plan->phase;
+	/* the history row is written as the connecting role, whatever role the file took */
+	char *body = xasprintf("%s\n;SET SESSION AUTHORIZATION DEFAULT; RESET ROLE", f->text);
+	char *clean = ddl_clean_sql(conn);
+	char *done = xasprintf("COMMIT; %s", clean);
+	enum status st =
+		ddl_set_timeouts(conn, true, ph->lock_timeout_ms, ph->statement_timeout_ms);
+
+	if (st == ST_OK) {
+		db_set_notice_file(conn, f->path);
+		st = db_run(conn, body, run);
+		db_set_notice_file(conn, NULL);
+	}
+	if (st == ST_OK && PQtransactionStatus(conn) != PQTRANS_INTRANS) {
+		log_at(LOG_ERROR, f->path, 0, 0,
+		       "the file ended pgprelude's transaction itself (COMMIT or ROLLBACK in it)");
+		log_detail("The file is not recorded as applied.");
+		log_hint(
+			"Remove BEGIN/COMMIT from the file: pgprelude runs each file in a transaction "
+			"(or mark it \"-- pgprelude: no-transaction\").");
+		st = ST_SQL;
+	}
+	if (st == ST_OK)
+		st = history_record(conn, h, ph->name, f->name, f->checksum, clock_ms() - start,
+				    f->state == FILE_RERUN ? "reapplied" : "applied", f->row);
+	if (st == ST_OK)
+		st = db_exec(conn, done, f->path);
+	if (st != ST_OK) {
+		ddl_rollback(conn);
+		if (st != ST_CONNLOST && PQstatus(conn) == CONNECTION_OK &&
+		    db_exec(conn, clean, NULL) != ST_OK)
+			st = db_failure_status(conn);
+	}
+	free(body);
+	free(clean);
+	free(done);
+	return st;
+}
+
 /* Run one file and its history row in one transaction, again from its start after a lock_timeout. */
 static enum status apply_tx(const struct mplan *plan, const struct mfile *f, struct history *h,
 			    PGconn *conn, PGconn *watch)
@@ -44,31 +90,9 @@ static enum status apply_tx(const struct mplan *plan, const struct mfile *f, str
 				      .watch = watch,
 				      .lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
 				      .quiet_lock_timeout = attempt < ph->lock_retries };
-		st = ddl_set_timeouts(conn, true, ph->lock_timeout_ms, ph->statement_timeout_ms);
-		if (st != ST_OK)
-			return st;
-		db_set_notice_file(conn, f->path);
-		st = db_run(conn, f->text, &run);
-		db_set_notice_file(conn, NULL);
-		if (st == ST_OK && PQtransactionStatus(conn) != PQTRANS_INTRANS) {
-			log_at(LOG_ERROR, f->path, 0, 0,
-			       "the file ended pgprelude's transaction itself (COMMIT or ROLLBACK in it)");
-			log_detail(
-				"What ran before its COMMIT is committed; the file is not recorded as applied.");
-			log_hint(
-				"Remove BEGIN/COMMIT from the file: pgprelude runs each file in a transaction "
-				"(or mark it \"-- pgprelude: no-transaction\").");
-			st = ST_SQL;
-		}
-		if (st == ST_OK)
-			st = history_record(conn, h, ph->name, f->name, f->checksum,
-					    clock_ms() - start,
-					    f->state == FILE_RERUN ? "reapplied" : "applied");
-		if (st == ST_OK)
-			st = db_exec(conn, "COMMIT", f->path);
+		st = try_tx(plan, f, h, conn, &run, start);
 		if (st == ST_OK)
 			break;
-		ddl_rollback(conn);
 		if (st == ST_SQL && ddl_is_lock_timeout(&run) && attempt < ph->lock_retries) {
 			if (!ddl_retry_wait(f->path, run.err_line, run.err_col, ph->lock_timeout_ms,
 					    &run, attempt + 1, ph->lock_retries, "the whole file",
@@ -313,7 +337,7 @@ static void record_failure(const struct mplan *plan, const struct mfile *f, stru
 	if (PQstatus(conn) != CONNECTION_OK)
 		return;
 	if (history_record(conn, h, plan->phase->name, f->name, f->checksum, clock_ms() - start,
-			   outcome) != ST_OK)
+			   outcome, f->row) != ST_OK)
 		return;
 	report_invalid_indexes(f, conn, false);
 	log_hint(
@@ -394,7 +418,9 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 		st = ST_SQL;
 	}
 	ddl_rollback(conn);
-	ddl_reset_timeouts(conn);
+	/* the session as at login again, for the checks, the history row and the next file */
+	if (st != ST_CONNLOST && ddl_clean_session(conn) != ST_OK && st == ST_OK)
+		st = db_failure_status(conn);
 	for (int j = 0; st == ST_OK && j < f->nstmts; j++) {
 		st = check_built(f, j, conn, &run);
 		if (st != ST_OK)
@@ -402,7 +428,7 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 	}
 	if (st == ST_OK) {
 		st = history_record(conn, h, ph->name, f->name, f->checksum, clock_ms() - start,
-				    f->state == FILE_RERUN ? "reapplied" : "applied");
+				    f->state == FILE_RERUN ? "reapplied" : "applied", f->row);
 		if (st != ST_OK) {
 			log_at(LOG_ERROR, f->path, 0, 0,
 			       "ran to its end, but could not be recorded as applied");

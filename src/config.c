@@ -62,9 +62,11 @@ static const char *const known_sections[] = { "database", "history", "phase", "e
 enum key {
 	K_LOG_FORMAT,
 	K_LOG_LEVEL,
+	K_TERMINATION_LOG,
 	K_URL,
 	K_WAIT_TIMEOUT,
 	K_LOCK_WAIT_TIMEOUT,
+	K_ROLE,
 	K_TABLE,
 	K_DIR,
 	K_RUN,
@@ -72,6 +74,8 @@ enum key {
 	K_WAIT_FOR_QUERY,
 	K_TIMEOUT,
 	K_EXPECT,
+	K_EXPECT_QUERY,
+	K_INPUTS,
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
 	K_LOCK_RETRIES,
@@ -95,9 +99,11 @@ struct key_def {
 static const struct key_def key_defs[K__COUNT] = {
 	[K_LOG_FORMAT] = { "log_format", SECT_GLOBAL, PHASE_NONE, 0, false },
 	[K_LOG_LEVEL] = { "log_level", SECT_GLOBAL, PHASE_NONE, 0, false },
+	[K_TERMINATION_LOG] = { "termination_log", SECT_GLOBAL, PHASE_NONE, 0, false },
 	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
 	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
+	[K_ROLE] = { "role", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0, false },
 	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR), false },
 	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
@@ -107,6 +113,8 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_TIMEOUT] = { "timeout", SECT_PHASE, PHASE_NONE,
 			KIND_BIT(PHASE_RUN) | KIND_BIT(PHASE_WAIT_FOR), false },
 	[K_EXPECT] = { "expect", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
+	[K_EXPECT_QUERY] = { "expect_query", SECT_PHASE, PHASE_NONE, KINDS_ALL, true },
+	[K_INPUTS] = { "inputs", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_RUN), true },
 	[K_LOCK_TIMEOUT] = { "lock_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
 	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR),
 				  false },
@@ -116,12 +124,13 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0, false },
 };
 
-static const char *const global_keys[] = { "log_format", "log_level", NULL };
-static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
+static const char *const global_keys[] = { "log_format", "log_level", "termination_log", NULL };
+static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", "role",
+					     NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
-	"dir",	  "run",	  "wait_for",	       "wait_for_query", "timeout",
-	"expect", "lock_timeout", "statement_timeout", "lock_retries",	 NULL
+	"dir",		"run",	  "wait_for",	  "wait_for_query",    "timeout",      "expect",
+	"expect_query", "inputs", "lock_timeout", "statement_timeout", "lock_retries", NULL
 };
 static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
@@ -389,6 +398,19 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 			fail(ld, line, "expect = \"%s\" names no relation in %s", value,
 			     sect_label(ld, label, sizeof(label)));
 		break;
+	case K_EXPECT_QUERY:
+		free(ph->expect_query);
+		ph->expect_query = *value ? xstrdup(value) : NULL;
+		break;
+	case K_INPUTS: {
+		struct strv names = { 0 };
+		config_split_list(value, &names);
+		for (int i = 0; i < names.n; i++)
+			strv_push(&ph->inputs, resolve_dir(ld->base, names.v[i]));
+		strv_terminate(&ph->inputs);
+		strv_free(&names);
+		break;
+	}
 	case K_LOCK_TIMEOUT:
 		set_duration(ld, value, &ph->lock_timeout_ms);
 		break;
@@ -429,6 +451,14 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 			fail(ld, line, "bad log_format \"%s\"", value);
 			hint(ld, "use text or json");
 		}
+		break;
+	case K_ROLE:
+		free(cfg->db_role);
+		cfg->db_role = *value ? xstrdup(value) : NULL;
+		break;
+	case K_TERMINATION_LOG:
+		free(cfg->termination_log);
+		cfg->termination_log = xstrdup(value);
 		break;
 	case K_LOG_LEVEL:
 		lvl = log_level_parse(value);
@@ -525,6 +555,11 @@ static void commit_pending(struct loader *ld)
 			     name);
 		}
 		goto out;
+	}
+	/* kept as written too: its *_FILE secrets are read again at each connection attempt */
+	if (ld->pend_key == K_URL) {
+		free(ld->cfg->db_url_raw);
+		ld->cfg->db_url_raw = xstrdup(raw);
 	}
 	if (ph)
 		store_phase_value(ld, ph, (enum key)ld->pend_key, value);
@@ -742,6 +777,28 @@ static char *read_config_file(struct loader *ld, size_t *len)
 }
 
 /* PGPASSWORD_FILE, for libpq, when PGPASSWORD is not set. */
+enum status config_secrets_now(const struct config *cfg, char **url, char **password, char *err,
+			       size_t errlen)
+{
+	const char *file = getenv("PGPASSWORD_FILE");
+	const char *why;
+
+	*url = *password = NULL;
+	if (cfg->db_url_raw && strchr(cfg->db_url_raw, '$') &&
+	    expand_conninfo(cfg->db_url_raw, url, err, (int)errlen) != EXPAND_OK)
+		return ST_UNREACHABLE;
+	if (getenv("PGPASSWORD") || !file || !*file)
+		return ST_OK;
+	why = expand_read_secret(file, password);
+	if (why) {
+		snprintf(err, errlen, "could not read PGPASSWORD_FILE \"%s\": %s", file, why);
+		free(*url);
+		*url = NULL;
+		return ST_UNREACHABLE;
+	}
+	return ST_OK;
+}
+
 static void load_password(struct loader *ld)
 {
 	const char *file = getenv("PGPASSWORD_FILE");
@@ -768,9 +825,10 @@ enum status config_load(const char *path, struct config *cfg)
 	cfg->wait_timeout_ms = 60L * 1000;
 	cfg->lock_wait_timeout_ms = 5L * 60 * 1000;
 	cfg->path = xstrdup(path);
-	cfg->history_schema = xstrdup(
-		"pgprelude"); /* its own schema: a schema tool may drop what it does not know in public */
+	/* its own schema: a schema tool may drop what it does not know in public */
+	cfg->history_schema = xstrdup("pgprelude");
 	cfg->history_table = xstrdup("history");
+	cfg->termination_log = xstrdup(CONFIG_TERMINATION_LOG);
 	ld.base = config_dirname(path);
 
 	text = read_config_file(&ld, &len);
@@ -802,10 +860,15 @@ void config_free(struct config *cfg)
 		strv_free(&ph->relations);
 		free(ph->query);
 		strv_free(&ph->expect);
+		free(ph->expect_query);
+		strv_free(&ph->inputs);
 	}
 	free(cfg->phases);
 	free(cfg->path);
 	free(cfg->db_url);
+	if (cfg->db_url_raw)
+		explicit_bzero(cfg->db_url_raw, strlen(cfg->db_url_raw));
+	free(cfg->db_url_raw);
 	if (cfg->db_password)
 		explicit_bzero(cfg->db_password, strlen(cfg->db_password));
 	free(cfg->db_password);
@@ -813,5 +876,7 @@ void config_free(struct config *cfg)
 	free(cfg->history_table);
 	strv_free(&cfg->exec_command);
 	free(cfg->exec_user);
+	free(cfg->termination_log);
+	free(cfg->db_role);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -303,7 +303,8 @@ static void use_server_time(PGconn *conn)
 }
 
 /* Start connecting to cfg's database (libpq's connect_timeout in whole seconds, at least 2). */
-static PGconn *start(const struct config *cfg, long connect_timeout_ms)
+static PGconn *start(const struct config *cfg, long connect_timeout_ms, const char *url,
+		     const char *password)
 {
 	const char *keys[8];
 	const char *vals[8];
@@ -317,13 +318,17 @@ static PGconn *start(const struct config *cfg, long connect_timeout_ms)
 	snprintf(appname, sizeof(appname), "pgprelude/%s", host);
 	snprintf(timeout, sizeof(timeout), "%ld",
 		 connect_timeout_ms < 2000 ? 2 : connect_timeout_ms / 1000);
-	if (cfg->db_url && *cfg->db_url) {
+	if (!url)
+		url = cfg->db_url;
+	if (!password)
+		password = cfg->db_password;
+	if (url && *url) {
 		keys[n] = "dbname";
-		vals[n++] = cfg->db_url;
+		vals[n++] = url;
 	}
-	if (cfg->db_password && !(cfg->db_url && url_has_password(cfg->db_url))) {
+	if (password && !(url && url_has_password(url))) {
 		keys[n] = "password";
-		vals[n++] = cfg->db_password;
+		vals[n++] = password;
 	}
 	keys[n] = "connect_timeout";
 	vals[n++] = timeout;
@@ -367,8 +372,15 @@ static bool poll_connect(PGconn *conn)
  */
 static enum status check_server(PGconn *conn, const char **why, char *errbuf, size_t errlen)
 {
-	PGresult *res =
-		PQexec(conn, "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid()");
+	/* no idle timeout of the role may end pgprelude's sessions (the lock's above all) */
+	PGresult *res = PQexec(
+		conn,
+		PQserverVersion(conn) >= 140000
+			? "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid(),"
+			  " pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false),"
+			  " pg_catalog.set_config('idle_session_timeout', '0', false)"
+			: "SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.pg_backend_pid(),"
+			  " pg_catalog.set_config('idle_in_transaction_session_timeout', '0', false)");
 	enum status st = ST_OK;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -390,15 +402,33 @@ static enum status check_server(PGconn *conn, const char **why, char *errbuf, si
 	return st;
 }
 
+/* Wipe and free a string that may hold a secret. */
+static void wipe(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
 enum status db_connect_once(const struct config *cfg, long connect_timeout_ms, PGconn **out,
 			    const char **reason, char *errbuf, size_t errlen)
 {
+	char *url = NULL, *password = NULL;
 	const char *why = "unknown";
 	enum status st = ST_OK;
 	PGconn *conn;
 
 	*out = NULL;
-	conn = start(cfg, connect_timeout_ms);
+	/* secrets as they are now: a rotated token is picked up at the next attempt */
+	if (config_secrets_now(cfg, &url, &password, errbuf, errlen) != ST_OK) {
+		if (reason)
+			*reason = "a secret file cannot be read";
+		return ST_UNREACHABLE;
+	}
+	conn = start(cfg, connect_timeout_ms, url, password);
+	wipe(url);
+	wipe(password);
 	if (!conn) {
 		one_line(errbuf, errlen, "out of memory");
 		why = "out of memory";

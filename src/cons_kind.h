@@ -25,7 +25,11 @@ struct cons_resolved {
 	char *qschema; /* "schema" */
 	char *shown;   /* schema.table, for messages */
 	char *attnums; /* "2 3", as pg_index.indkey prints */
-	char *pred;    /* the server's form of where, or NULL */
+	char *qname;   /* "table": the alias where's column references resolve against */
+	char *qfrom;   /* what a pre-flight of a unique reads: qtable, or ONLY qtable when
+			  the table has inheritance children (an index does not cover them) */
+	char *pred;    /* the normal form of where (cons_normal_form), or NULL: none, or
+			  one the server reduces to true */
 };
 
 struct cons_run {
@@ -73,6 +77,19 @@ extern const struct cons_kind cons_unique;
 extern const struct cons_kind cons_not_null;
 
 /* ---- what the driver offers to the kinds ---- */
+
+/*
+ * The normal form of the predicate expr on rv's table, as the server's
+ * planner reads it: the text of EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM a
+ * row of the table's type WHERE (expr).  Two predicates with the same form
+ * select the same rows.  Creates and locks nothing, so it needs no TEMP
+ * privilege and runs on a standby and in a read-only transaction; expr goes
+ * as one statement of the extended protocol (the server refuses a second).
+ * Returns the malloc'd text, or NULL with *err set to the failed result
+ * (PQclear it; NULL when the connection gave none).  Logs nothing.
+ */
+char *cons_normal_form(PGconn *conn, const struct cons_resolved *rv, const char *expr,
+		       PGresult **err);
 
 /*
  * A query for spec s that may wait for a lock on its table (reading the

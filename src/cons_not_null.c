@@ -250,10 +250,44 @@ static enum status verify(struct cons_run *r, const struct cspec *s, const struc
 	return st;
 }
 
+/*
+ * After not_null s failed for good: whether its helper CHECK stays on the
+ * table (a NULL written after the pre-flight makes VALIDATE fail), where it
+ * rejects every new NULL, and what the next run does with it.
+ */
+static void report_leftover(struct cons_run *r, const struct cspec *s,
+			    const struct cons_resolved *rv)
+{
+	struct nstate ns;
+	char *qcol, *qname;
+
+	if (PQstatus(r->conn) != CONNECTION_OK || load_state(r, s, rv, &ns) != ST_OK)
+		return;
+	if (ns.check && ns.ours && !ns.notnull) {
+		qcol = cspec_quote(s->columns.v[0]);
+		qname = cspec_quote(s->name);
+		log_at(LOG_WARNING, r->cf->path, s->line, 0,
+		       "not_null \"%s\" on %s: its helper CHECK (%s IS NOT NULL)%s stays on the table: "
+		       "it rejects every new NULL in %s",
+		       s->name, rv->shown, qcol, ns.validated ? "" : " NOT VALID", qcol);
+		if (ns.validated)
+			log_hint("The next run sets the column NOT NULL and drops the CHECK.");
+		else
+			log_hint(
+				"The next run counts the NULLs again (its pre-flight stops while there are any), "
+				"then validates the CHECK; to let NULLs in meanwhile: ALTER TABLE %s DROP "
+				"CONSTRAINT %s",
+				rv->qtable, qname);
+		free(qcol);
+		free(qname);
+	}
+	free(ns.def);
+}
+
 const struct cons_kind cons_not_null = {
 	.kind = CSPEC_NOT_NULL,
 	.check = check,
 	.converge = converge,
 	.verify = verify,
-	.after_failure = NULL,
+	.after_failure = report_leftover,
 };

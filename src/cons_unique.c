@@ -11,14 +11,19 @@
 #include "log.h"
 #include "util.h"
 
-/* Every index of the table with its definition compared to the spec's; params: relid, attnums, pred, nnd. */
+/*
+ * Every index of the table with its definition compared to the spec's but
+ * for the predicate (the last column, compared by its normal form); params:
+ * relid, attnums, nnd.  A deferrable unique (checked at commit only) is
+ * another definition: ON CONFLICT and foreign keys refuse it.
+ */
 static const char sql_indexes[] =
 	"SELECT ic.relname, coalesce(con.conname, ''), coalesce(con.contype::text, ''),"
 	" i.indisvalid AND i.indisready,"
 	" i.indisunique AND i.indkey::text = $2 AND i.indnkeyatts = i.indnatts"
 	" AND i.indexprs IS NULL AND am.amname = 'btree'"
-	" AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IS NOT DISTINCT FROM $3"
-	" AND %s = $4::boolean"
+	" AND i.indimmediate AND NOT coalesce(con.condeferrable, false)"
+	" AND %s = $3::boolean"
 	" AND 0 = ALL (i.indoption::int2[])" /* ASC NULLS LAST, as a constraint's */
 	/*
 	 * Every key as a plain column would index it: the column's own
@@ -36,7 +41,7 @@ static const char sql_indexes[] =
 	"   OR EXISTS (SELECT FROM pg_catalog.pg_opclass d WHERE d.opcmethod = o.opcmethod"
 	"     AND d.opcdefault AND d.oid <> o.oid AND d.opcintype ="
 	"     CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)),"
-	" pg_catalog.pg_get_indexdef(i.indexrelid)"
+	" pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.pg_get_expr(i.indpred, i.indrelid)"
 	" FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
 	" JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 	" LEFT JOIN pg_catalog.pg_constraint con ON con.conindid = i.indexrelid"
@@ -75,19 +80,50 @@ static enum status load_taken(struct cons_run *r, const struct cspec *s,
 	return ST_OK;
 }
 
+/*
+ * Whether an index with the predicate indpred (NULL: none) has s's: the
+ * same normal form, a predicate the server reduces to true counting as none.
+ */
+static enum status same_predicate(struct cons_run *r, const struct cspec *s,
+				  const struct cons_resolved *rv, const char *indpred, bool *same)
+{
+	PGresult *err = NULL;
+	char *form = NULL, *always = NULL;
+
+	if (!indpred && !rv->pred) {
+		*same = true;
+		return ST_OK;
+	}
+	form = cons_normal_form(r->conn, rv, indpred ? indpred : "true", &err);
+	if (form && !rv->pred)
+		always = cons_normal_form(r->conn, rv, "true", &err);
+	if (!form || (!rv->pred && !always)) {
+		if (err)
+			db_report_error(err, NULL);
+		log_detail("while comparing the predicate of an index on %s with [unique %s]",
+			   rv->shown, s->name);
+		PQclear(err);
+		free(form);
+		return db_failure_status(r->conn);
+	}
+	*same = strcmp(form, rv->pred ? rv->pred : always) == 0;
+	free(form);
+	free(always);
+	return ST_OK;
+}
+
 /* Every index of the table, compared with s; and whether s's name is taken by something else. */
 static enum status load_indexes(struct cons_run *r, const struct cspec *s,
 				const struct cons_resolved *rv, struct cspec_indexes *l)
 {
-	const char *params[4] = { rv->relid, rv->attnums, rv->pred,
-				  s->nulls_not_distinct ? "t" : "f" };
+	const char *params[3] = { rv->relid, rv->attnums, s->nulls_not_distinct ? "t" : "f" };
 	bool has_nnd = PQserverVersion(r->conn) >= 150000;
 	char *sql = xasprintf(sql_indexes, has_nnd ? "i.indnullsnotdistinct" : "false");
 	enum status st;
 	PGresult *res;
 
 	memset(l, 0, sizeof(*l));
-	res = cons_spec_query(r, s, sql, 4, params, &st);
+	res = cons_spec_query(r, s, sql, 3, params, &st);
 	free(sql);
 	if (!res)
 		return st;
@@ -100,9 +136,16 @@ static enum status load_indexes(struct cons_run *r, const struct cspec *s,
 		x->valid = strcmp(PQgetvalue(res, i, 3), "t") == 0;
 		x->matches = strcmp(PQgetvalue(res, i, 4), "t") == 0;
 		x->def = xstrdup(PQgetvalue(res, i, 5));
+		if (x->matches)
+			st = same_predicate(r, s, rv,
+					    PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+					    &x->matches);
+		if (st != ST_OK)
+			break;
 	}
 	PQclear(res);
-	st = load_taken(r, s, rv, l);
+	if (st == ST_OK)
+		st = load_taken(r, s, rv, l);
 	if (st != ST_OK)
 		cspec_indexes_free(l);
 	return st;
@@ -128,15 +171,15 @@ static enum status preflight(struct cons_run *r, const struct cspec *s,
 			     const struct cons_resolved *rv, bool *failed)
 {
 	enum status st;
-	PGresult *res = cons_preflight_count(r, s, cspec_sql_duplicates(s, rv->qtable, true, 0),
+	PGresult *res = cons_preflight_count(r, s, cspec_sql_duplicates(s, rv->qfrom, true, 0),
 					     failed, &st);
 	char *list, *names, *all;
 
 	if (!res)
 		return st;
 	names = cspec_plain_list(&s->columns);
-	all = cspec_sql_duplicates(s, rv->qtable, false, 0);
-	list = cspec_sql_duplicates(s, rv->qtable, false, CONS_SHOW_KEYS);
+	all = cspec_sql_duplicates(s, rv->qfrom, false, 0);
+	list = cspec_sql_duplicates(s, rv->qfrom, false, CONS_SHOW_KEYS);
 	log_at(LOG_ERROR, r->cf->path, s->line, 0,
 	       "pre-flight failed for unique \"%s\" on %s (%s): %s duplicate group%s, %s rows",
 	       s->name, rv->shown, names, PQgetvalue(res, 0, 0),
@@ -236,6 +279,31 @@ static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
 	return st;
 }
 
+/*
+ * A replaces that names no index or constraint of the table: already
+ * dropped (info) when the declared one is there, else a warning: a typo,
+ * or another table.
+ */
+static void log_replaces_unmatched(const struct cons_run *r, const struct cspec *s,
+				   const struct cons_resolved *rv, const struct cspec_indexes *l,
+				   const struct cspec_udecision *d)
+{
+	if (!s->replaces)
+		return;
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, s->replaces) == 0 ||
+		    strcmp(l->v[i].conname, s->replaces) == 0)
+			return;
+	if (d->act == CSPEC_U_NOTHING || d->act == CSPEC_U_ADOPT)
+		log_at(LOG_INFO, r->cf->path, s->replaces_line, 0,
+		       "unique \"%s\" on %s: \"%s\" (replaced) is already gone", s->name, rv->shown,
+		       s->replaces);
+	else
+		log_at(LOG_WARNING, r->cf->path, s->replaces_line, 0,
+		       "unique \"%s\" on %s: \"%s\" (replaces) names no index or constraint of %s",
+		       s->name, rv->shown, s->replaces, rv->shown);
+}
+
 static enum status check(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 			 bool *pf_failed)
 {
@@ -252,6 +320,7 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 			cons_out_line(r, s, rv, "drift: exists with another definition");
 		st = ST_DRIFT;
 	} else {
+		log_replaces_unmatched(r, s, rv, &l, &d);
 		st = plan_or_preflight(r, s, rv, &l, &d, pf_failed);
 	}
 	if (plan && st == ST_OK && d.replaced >= 0)

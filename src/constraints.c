@@ -20,6 +20,7 @@
 #include "ddl.h"
 #include "init.h"
 #include "log.h"
+#include "migrate.h"
 #include "report.h"
 #include "util.h"
 
@@ -52,6 +53,8 @@ static void resolved_free(struct cons_resolved *rv)
 	free(rv->qschema);
 	free(rv->shown);
 	free(rv->attnums);
+	free(rv->qname);
+	free(rv->qfrom);
 	free(rv->pred);
 	memset(rv, 0, sizeof(*rv));
 }
@@ -100,7 +103,8 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 	PGresult *res = db_query(
 		r->conn,
 		"SELECT c.oid, n.nspname, c.relname, c.relkind,"
-		" pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)"
+		" pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),"
+		" c.relkind = 'r' AND c.relhassubclass"
 		" FROM pg_catalog.pg_class c"
 		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE c.oid = pg_catalog.to_regclass($1)",
@@ -120,7 +124,10 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 		rv->qschema = cspec_quote(PQgetvalue(res, 0, 1));
 		rv->shown = xstrdup(PQgetvalue(res, 0, 4));
 		rv->qtable = xasprintf("%s.%s", rv->qschema, qt);
-		free(qt);
+		rv->qfrom = strcmp(PQgetvalue(res, 0, 5), "t") == 0
+				    ? xasprintf("ONLY %s", rv->qtable)
+				    : xstrdup(rv->qtable);
+		rv->qname = qt;
 	}
 out:
 	PQclear(res);
@@ -170,51 +177,81 @@ static enum status resolve_columns(struct cons_run *r, const struct cspec *s,
 	return st;
 }
 
+char *cons_normal_form(PGconn *conn, const struct cons_resolved *rv, const char *expr,
+		       PGresult **err)
+{
+	/*
+	 * A row of the table's type from a function the planner cannot see
+	 * into: no index, partition or policy of the table changes the plan,
+	 * and the table is not even locked.
+	 */
+	char *sql = xasprintf("EXPLAIN (VERBOSE, COSTS OFF) SELECT 1 FROM"
+			      " pg_catalog.jsonb_populate_record(NULL::%s, NULL) AS %s WHERE (%s)",
+			      rv->qtable, rv->qname, expr);
+	PGresult *res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	struct sbuf b = { 0 };
+
+	free(sql);
+	*err = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*err = res;
+		return NULL;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *row = PQgetvalue(res, i, 0);
+		if (strstr(row, "Query Identifier:") == row + strspn(row, " "))
+			continue; /* differs from query to query */
+		sbuf_printf(&b, "%s\n", row);
+	}
+	PQclear(res);
+	return sbuf_take(&b);
+}
+
 /*
- * Let the server parse s->where against an empty copy of the table, in a
- * transaction that is rolled back, and keep its normalised form: the text
- * pg_get_expr() gives for an index predicate, so comparing it with the
- * indpred of existing indexes is exact.  A bad expression is a bad file.
+ * Let the server read s->where on the table and keep its normal form
+ * (cons_normal_form), or none when it reduces to true (an index WHERE (true)
+ * is stored without a predicate).  A bad expression is a bad file.
  */
 static enum status normalise_where(struct cons_run *r, const struct cspec *s,
 				   struct cons_resolved *rv)
 {
-	char *sql;
-	PGresult *res = NULL;
-	enum status st = db_exec(r->conn, "BEGIN READ WRITE", NULL);
+	PGresult *err = NULL;
+	char *form = cons_normal_form(r->conn, rv, s->where, &err);
+	char *always = form ? cons_normal_form(r->conn, rv, "true", &err) : NULL;
+	const char *why = NULL;
+	enum status st = ST_OK;
 
-	if (st != ST_OK)
-		return st;
-	sql = cspec_sql_where_table(rv->qtable);
-	st = db_exec(r->conn, sql, NULL);
-	free(sql);
-	if (st != ST_OK)
-		goto out;
-	sql = cspec_sql_where_index(s);
-	res = PQexec(r->conn, sql);
-	free(sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	if (!form || !always) {
 		struct db_where where = { .file = r->cf->path, .stmt_line = s->where_line };
-		db_report_error(res, &where);
-		log_detail("The \"where\" of [%s %s] must be a valid index predicate on %s.",
-			   cspec_kind_word(s->kind), s->name, rv->shown);
-		st = db_failure_status(r->conn) == ST_CONNLOST ? ST_CONNLOST : ST_USAGE;
-		goto out;
+		if (!err || PQstatus(r->conn) != CONNECTION_OK) {
+			log_at(LOG_ERROR, r->cf->path, s->where_line, 0,
+			       "the server could not read the \"where\": %s",
+			       PQstatus(r->conn) == CONNECTION_OK ? "out of memory"
+								  : "the connection was lost");
+			st = db_failure_status(r->conn);
+		} else {
+			db_report_error(err, &where);
+			if (!cspec_check_where(s->where, &why))
+				log_detail("The \"where\" has %s.", why);
+			log_detail(
+				"The \"where\" of [%s %s] must be a valid index predicate on %s.",
+				cspec_kind_word(s->kind), s->name, rv->shown);
+			st = db_failure_status(r->conn) == ST_CONNLOST ? ST_CONNLOST : ST_USAGE;
+		}
+	} else if (!cspec_check_where(s->where, &why)) {
+		log_at(LOG_ERROR, r->cf->path, s->where_line, 0, "bad \"where\": %s", why);
+		st = ST_USAGE;
+	} else if (strcmp(form, always) == 0) {
+		log_at(LOG_DEBUG, r->cf->path, s->where_line, 0,
+		       "the \"where\" of [%s %s] is always true: no predicate",
+		       cspec_kind_word(s->kind), s->name);
+	} else {
+		rv->pred = form;
+		form = NULL;
 	}
-	PQclear(res);
-	res = db_query(r->conn,
-		       "SELECT pg_catalog.pg_get_expr(indpred, indrelid) FROM pg_catalog.pg_index"
-		       " WHERE indexrelid = 'pg_temp.pgprelude_where_idx'::regclass",
-		       0, NULL, &st);
-	if (res && PQntuples(res) == 1)
-		rv->pred = xstrdup(PQgetvalue(res, 0, 0));
-	else if (res) {
-		log_error("out of memory");
-		st = ST_INTERNAL;
-	}
-out:
-	PQclear(res);
-	ddl_rollback(r->conn);
+	PQclear(err);
+	free(form);
+	free(always);
 	return st;
 }
 
@@ -274,7 +311,8 @@ enum status cons_run_steps(struct cons_run *r, const struct cspec *s, char *cons
 				      .sent_line = s->line,
 				      .watch = r->watch,
 				      .lock_poll_ms = ddl_lock_poll_ms(lock_timeout),
-				      .quiet_lock_timeout = r->quiet };
+				      .quiet_lock_timeout = r->quiet,
+				      .one_statement = true };
 		log_debug("%s:%d: %s", r->cf->path, s->line, steps[i]);
 		st = db_run(r->conn, steps[i], &run);
 		if (st != ST_OK)
@@ -483,7 +521,14 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 	enum status st;
 
 	r.res = xcalloc((size_t)cf->n + 1, sizeof(*r.res));
-	st = resolve_all(&r, k);
+	/*
+	 * plan and verify read in one read-only transaction, rolled back: a
+	 * where (the file's only text sent as SQL, one statement each) can
+	 * neither end it nor write in it.
+	 */
+	st = mode == CONS_APPLY ? ST_OK : db_exec(conn, "BEGIN READ ONLY", NULL);
+	if (st == ST_OK)
+		st = resolve_all(&r, k);
 	if (st == ST_OK && mode == CONS_VERIFY)
 		st = verify_all(&r, k);
 	else if (st == ST_OK) {
@@ -491,6 +536,8 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 		if (st == ST_OK && mode == CONS_APPLY)
 			st = apply_all(&r, k);
 	}
+	if (mode != CONS_APPLY)
+		ddl_rollback(conn);
 	if (changes)
 		*changes = r.changes;
 	for (int i = 0; i < cf->n; i++)
@@ -498,5 +545,30 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 	free(r.res);
 	free(r.failed_sql);
 	free(k);
+	return st;
+}
+
+enum status constraints_check_plans(const struct mplan *plans, int n, int i)
+{
+	const struct cfile **files;
+	int total = 0, k = 0, mine = 0;
+	enum status st;
+
+	for (int j = 0; j < n; j++)
+		total += plans[j].n;
+	files = xcalloc((size_t)total + 1, sizeof(*files));
+	for (int pass = 0; pass < 2; pass++) {
+		for (int j = 0; j < n; j++) {
+			if ((pass == 0) != (j == i))
+				continue;
+			for (int f = 0; f < plans[j].n; f++)
+				if (plans[j].files[f].cons)
+					files[k++] = plans[j].files[f].cons;
+		}
+		if (pass == 0)
+			mine = k;
+	}
+	st = mine ? constraints_check_replaces(files, k, mine) : ST_OK;
+	free(files);
 	return st;
 }

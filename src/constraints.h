@@ -27,7 +27,8 @@
  * the file that is sent as SQL.  Booleans: true/false, yes/no, on/off, 1/0.
  *
  * Converging a unique (in file order, each looked up by definition: table,
- * columns in order, uniqueness, predicate as the server normalises it,
+ * columns in order, uniqueness checked at once (not deferrable), predicate
+ * as the server's planner normalises it (none when it reduces to true),
  * NULLS NOT DISTINCT, plain btree keys: columns, not expressions, each with
  * the column's own collation and its type's default operator class):
  *   - same name, same definition, valid: nothing to do;
@@ -80,8 +81,8 @@ enum cons_mode {
  * logged as "file:line: error: …") and every pre-flight is run
  * (ST_PREFLIGHT).  Drift is ST_DRIFT.  CONS_APPLY needs a connection that
  * may run DDL outside a transaction (the work connection); CONS_PLAN and
- * CONS_VERIFY only read (apart from a rolled-back temporary table that lets
- * the server normalise where).  With CONS_PLAN and later_ok, a missing table
+ * CONS_VERIFY only read, in one read-only transaction rolled back at the
+ * end (the where of a file is sent as one statement: it cannot end it).  With CONS_PLAN and later_ok, a missing table
  * is reported as "created by an earlier pending step" instead of an error.
  * *changes (may be NULL) counts DDL actions done (APPLY), planned (PLAN) or
  * differences found (VERIFY).  Everything is logged; returns the first
@@ -89,6 +90,16 @@ enum cons_mode {
  */
 enum status constraints_converge(const struct cfile *cf, const struct phase *ph, PGconn *conn,
 				 PGconn *watch, enum cons_mode mode, bool later_ok, int *changes)
+	__attribute__((warn_unused_result));
+
+struct mplan;
+
+/*
+ * The replaces of the constraint files of plans[i] checked against every
+ * constraint file of the n plans (every phase; constraints_check_replaces).
+ * Returns ST_OK, or ST_USAGE after logging.
+ */
+enum status constraints_check_plans(const struct mplan *plans, int n, int i)
 	__attribute__((warn_unused_result));
 
 #endif

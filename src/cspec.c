@@ -158,6 +158,113 @@ fail:
 	return false;
 }
 
+/* The end of the $tag$ at p (on its first "$"), or NULL when p starts none. */
+static const char *dollar_tag_end(const char *p)
+{
+	const char *q = p + 1;
+
+	if (*q != '$' && !(isalpha((unsigned char)*q) || *q == '_' || (unsigned char)*q >= 0x80))
+		return NULL;
+	while (*q != '$') {
+		if (!is_ident_char((unsigned char)*q) || *q == '$')
+			return NULL;
+		q++;
+	}
+	return q + 1;
+}
+
+/* Past the quoted text that starts at p (on its quote), or NULL when it is not closed. */
+static const char *skip_quoted(const char *p, bool backslash)
+{
+	char quote = *p;
+
+	for (p++; *p; p++) {
+		if (backslash && *p == '\\' && p[1]) {
+			p++;
+		} else if (*p == quote) {
+			if (p[1] != quote)
+				return p + 1;
+			p++;
+		}
+	}
+	return NULL;
+}
+
+/* Past the block comment at p (on its slash; comments nest), or NULL when it is not closed. */
+static const char *skip_block_comment(const char *p)
+{
+	int depth = 0;
+
+	while (*p) {
+		if (p[0] == '/' && p[1] == '*') {
+			depth++;
+			p += 2;
+		} else if (p[0] == '*' && p[1] == '/') {
+			p += 2;
+			if (--depth == 0)
+				return p;
+		} else {
+			p++;
+		}
+	}
+	return NULL;
+}
+
+bool cspec_check_where(const char *s, const char **err)
+{
+	int depth = 0;
+	const char *p = s;
+
+	while (*p) {
+		const char *next = p + 1;
+		bool after_ident = p > s && is_ident_char((unsigned char)p[-1]);
+
+		if (*p == '\'' || *p == '"') {
+			bool e = *p == '\'' && after_ident && (p[-1] == 'e' || p[-1] == 'E') &&
+				 (p - 1 == s || !is_ident_char((unsigned char)p[-2]));
+			next = skip_quoted(p, e);
+			if (!next) {
+				*err = *p == '"' ? "unterminated quoted name"
+						 : "unterminated string";
+				return false;
+			}
+		} else if (*p == '$' && !after_ident && dollar_tag_end(p)) {
+			const char *tag = p, *body = dollar_tag_end(p);
+			size_t tlen = (size_t)(body - tag);
+			next = NULL;
+			for (const char *q = body; *q; q++) {
+				if (strncmp(q, tag, tlen) == 0) {
+					next = q + tlen;
+					break;
+				}
+			}
+			if (!next) {
+				*err = "unterminated dollar-quoted string";
+				return false;
+			}
+		} else if (p[0] == '-' && p[1] == '-') {
+			next = p + strcspn(p, "\n");
+		} else if (p[0] == '/' && p[1] == '*') {
+			next = skip_block_comment(p);
+			if (!next) {
+				*err = "unterminated /* comment";
+				return false;
+			}
+		} else if (*p == '(') {
+			depth++;
+		} else if (*p == ')' && --depth < 0) {
+			*err = "unbalanced parentheses: a \")\" closes nothing";
+			return false;
+		}
+		p = next;
+	}
+	if (depth > 0) {
+		*err = "unbalanced parentheses: a \"(\" is not closed";
+		return false;
+	}
+	return true;
+}
+
 bool cspec_parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "true", "yes", "on", "1" };
@@ -562,6 +669,33 @@ enum status constraints_parse(const char *text, size_t len, const char *path, st
 	return st;
 }
 
+enum status constraints_check_replaces(const struct cfile *const *files, int n, int nmine)
+{
+	enum status st = ST_OK;
+
+	for (int f = 0; f < nmine && f < n; f++) {
+		for (int i = 0; files[f] && i < files[f]->n; i++) {
+			const struct cspec *s = &files[f]->specs[i];
+			for (int g = 0; s->replaces && g < n; g++) {
+				for (int j = 0; files[g] && j < files[g]->n; j++) {
+					const struct cspec *d = &files[g]->specs[j];
+					if (strcmp(d->name, s->replaces) != 0)
+						continue;
+					log_at(LOG_ERROR, files[f]->path, s->replaces_line, 0,
+					       "[%s %s] replaces \"%s\", which is declared in %s:%d",
+					       cspec_kind_word(s->kind), s->name, s->replaces,
+					       files[g]->path, d->line);
+					log_hint(
+						"One would drop what the other creates, on every run: remove "
+						"the \"replaces\" or the other declaration.");
+					st = ST_USAGE;
+				}
+			}
+		}
+	}
+	return st;
+}
+
 /* ---- SQL text ----------------------------------------------------------- */
 
 char *cspec_describe(const struct cspec *spec)
@@ -668,21 +802,6 @@ char *cspec_sql_drop(const char *qtable, const char *qschema, const char *name, 
 				q);
 	free(q);
 	return sql;
-}
-
-char *cspec_sql_where_table(const char *qtable)
-{
-	return xasprintf("CREATE TEMPORARY TABLE pgprelude_where (LIKE %s)", qtable);
-}
-
-char *cspec_sql_where_index(const struct cspec *spec)
-{
-	struct sbuf b = { 0 };
-
-	sbuf_puts(&b, "CREATE INDEX pgprelude_where_idx ON pg_temp.pgprelude_where (");
-	put_quoted_list(&b, &spec->columns);
-	sbuf_printf(&b, ") WHERE (%s)", spec->where);
-	return sbuf_take(&b);
 }
 
 char *cspec_sql_not_null(const struct cspec *spec, const char *qtable, enum cspec_nn_step step)

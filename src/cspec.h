@@ -56,6 +56,17 @@ struct cfile {
 enum status constraints_parse(const char *text, size_t len, const char *path, struct cfile *cf)
 	__attribute__((warn_unused_result));
 
+/*
+ * Whether a "replaces" of the first nmine of the n files names a constraint
+ * that one of the n declares (the same file or another, of any phase): that
+ * one would be dropped by one spec and created again by the other on every
+ * run.  Logs "file:line: error: …" at each such replaces, naming where the
+ * other is declared, and returns ST_USAGE; else ST_OK.  NULL entries are
+ * skipped.
+ */
+enum status constraints_check_replaces(const struct cfile *const *files, int n, int nmine)
+	__attribute__((warn_unused_result));
+
 /* Free what cf holds and zero it.  A zeroed cfile: no-op. */
 void cfile_free(struct cfile *cf);
 
@@ -77,6 +88,15 @@ bool cspec_parse_ident(const char **s, char **out, const char **err);
  * quoting, a column named twice).
  */
 bool cspec_parse_ident_list(const char *s, struct strv *out, const char **err);
+
+/*
+ * Check a where expression as the server's lexer would read it: parentheses
+ * balanced outside 'strings', E'strings', $tag$strings$tag$, "names" and
+ * comments (never closing more than were opened, so the text cannot end the
+ * "(...)" it is wrapped in), and nothing left open at its end.  Returns true,
+ * or false with a static message in *err.
+ */
+bool cspec_check_where(const char *s, const char **err);
 
 /* true/false, yes/no, on/off, 1/0 (any case).  Returns false for anything else. */
 bool cspec_parse_bool(const char *s, bool *out);
@@ -118,10 +138,6 @@ char *cspec_sql_attach(const struct cspec *spec, const char *qtable);
  */
 char *cspec_sql_drop(const char *qtable, const char *qschema, const char *name, bool constraint,
 		     bool concurrently);
-
-/* The two statements that let the server parse spec's where on a scratch copy of qtable. */
-char *cspec_sql_where_table(const char *qtable);
-char *cspec_sql_where_index(const struct cspec *spec);
 
 /* The steps of a not_null, in order. */
 enum cspec_nn_step {

@@ -345,7 +345,8 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 	run->message[0] = '\0';
 	run->blocker[0] = '\0';
 	run->err_line = run->err_col = 0;
-	if (!PQsendQuery(conn, sql)) {
+	if (!(run->one_statement ? PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0)
+				 : PQsendQuery(conn, sql))) {
 		char buf[sizeof(run->message)];
 		one_line(buf, sizeof(buf), PQerrorMessage(conn));
 		memcpy(run->message, buf, sizeof(buf));

@@ -133,6 +133,8 @@ struct db_run {
 					 with the progress lines) */
 	bool quiet_lock_timeout; /* do not log a lock_timeout failure (55P03): the caller
 					 retries; the other failures are logged as always */
+	bool one_statement;	 /* send sql with the extended query protocol: the server
+					 refuses more than one statement in it */
 	/* out */
 	char sqlstate[6]; /* the failure's SQLSTATE, "" when none */
 	int err_line;	  /* the failure's position in file (0: unknown) */

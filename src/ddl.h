@@ -14,7 +14,13 @@
 #include "status.h"
 
 /*
- * Set the timeouts for what runs next on conn: in a transaction opened here
+ * Run every step after SET ROLE role (the owner of the objects the files
+ * make, when pgprelude logs in as another user); NULL: as the login role.
+ */
+void ddl_set_role(const char *role);
+
+/*
+ * Set the timeouts (and the role, ddl_set_role) for what runs next on conn: in a transaction opened here
  * (in_tx: BEGIN; SET LOCAL ...), or for the session (autocommit steps; undo
  * with ddl_reset_timeouts).  Logs on failure.
  */
@@ -23,6 +29,19 @@ enum status ddl_set_timeouts(PGconn *conn, bool in_tx, long lock_timeout_ms,
 
 /* Reset the session's timeouts after autocommit steps (best effort, nothing logged). */
 void ddl_reset_timeouts(PGconn *conn);
+
+/*
+ * The statements that give a session back its state at login: settings,
+ * role and session user, temporary tables, prepared statements and plans,
+ * cursors, listens, sequence state; pgprelude's own settings again (no idle
+ * timeout may end its sessions).  Not DISCARD ALL: that would let go of the
+ * advisory locks.  malloc'd; run it outside a transaction, or after COMMIT in
+ * the same query.
+ */
+char *ddl_clean_sql(PGconn *conn);
+
+/* Run ddl_clean_sql on conn (outside a transaction).  Logs on failure. */
+enum status ddl_clean_session(PGconn *conn) __attribute__((warn_unused_result));
 
 /* Roll back whatever transaction conn is in; errors do not matter any more. */
 void ddl_rollback(PGconn *conn);

@@ -7,6 +7,7 @@
 
 #include "db.h"
 #include "ddl.h"
+#include "lock.h"
 #include "log.h"
 #include "util.h"
 
@@ -141,10 +142,11 @@ static enum status ensure_schema(PGconn *conn, const struct history *h)
 		if (st != ST_OK) {
 			log_error("could not create the schema of the history table %s",
 				  h->qualified);
-			log_hint("Let the role create it (GRANT CREATE ON DATABASE), create it once "
-				 "as the owner (CREATE SCHEMA %s AUTHORIZATION the_role), or name "
-				 "another [history] table.",
-				 q);
+			log_hint(
+				"Let the role create it (GRANT CREATE ON DATABASE), create it once "
+				"as the owner (CREATE SCHEMA %s AUTHORIZATION the_role), or name "
+				"another [history] table.",
+				q);
 		}
 		free(q);
 	}
@@ -188,9 +190,12 @@ enum status history_ensure(PGconn *conn, struct history *h)
 
 	if (h->exists && !h->legacy)
 		return ST_OK;
-	if (h->legacy)
+	/* made as the login role, whatever role the files run as ([database] role) */
+	st = db_exec(conn, "RESET ROLE", NULL);
+	if (st == ST_OK && h->legacy)
 		return history_adopt_legacy(conn, h);
-	st = ensure_schema(conn, h);
+	if (st == ST_OK)
+		st = ensure_schema(conn, h);
 	if (st != ST_OK)
 		return st;
 	sql = xasprintf("CREATE TABLE IF NOT EXISTS %s ("
@@ -203,6 +208,9 @@ enum status history_ensure(PGconn *conn, struct history *h)
 			" applied_host text NOT NULL,"
 			" pgprelude_version text NOT NULL,"
 			" outcome text NOT NULL,"
+			" previous_checksum text,"
+			" accepted_by text,"
+			" accepted_at timestamptz,"
 			" PRIMARY KEY (phase, file))",
 			h->qualified);
 	st = db_exec(conn, sql, NULL);
@@ -241,38 +249,124 @@ enum status history_check_present(PGconn *conn, const struct history *h, const c
 	return ST_EXTERNAL;
 }
 
+void history_set_lock(struct history *h, const char *key, int pid)
+{
+	snprintf(h->lock_key, sizeof(h->lock_key), "%s", key);
+	snprintf(h->lock_pid, sizeof(h->lock_pid), "%d", pid);
+}
+
+/* The migration lock, held by the backend h->lock_pid: the condition over pg_locks ($1, $2). */
+#define LOCK_HELD                                                                           \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted" \
+	" AND classid = " LOCK_CLASSID " AND objid = hashtext($1)::oid AND objsubid = 2"    \
+	" AND pid = $2::integer)"
+
+/* After a row was not written: say why (the lock is gone, or another run wrote it). */
+static enum status explain_unrecorded(PGconn *conn, const struct history *h, const char *phase,
+				      const char *file)
+{
+	const char *params[2] = { h->lock_key, h->lock_pid };
+	enum status st;
+	PGresult *res = db_query(conn, "SELECT " LOCK_HELD, 2, params, &st);
+	bool held = res && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	if (!res)
+		return st;
+	if (!held) {
+		log_error("lost the migration lock: its session (pid %s) is gone, so %s/%s is not "
+			  "recorded and its transaction is rolled back",
+			  h->lock_pid, phase, file);
+		log_detail("Another run may hold the lock now; this one stops before it changes "
+			   "anything more.");
+	} else {
+		log_error("%s/%s was recorded by another run meanwhile: this run's work on it is "
+			  "rolled back",
+			  phase, file);
+	}
+	return ST_CONNLOST;
+}
+
 enum status history_record(PGconn *conn, const struct history *h, const char *phase,
 			   const char *file, const char *checksum, long duration_ms,
-			   const char *outcome)
+			   const char *outcome, const struct history_row *prev)
 {
 	char host[256] = "";
 	char duration[24];
-	const char *params[7] = {
-		phase, file, checksum, duration, host, PGPRELUDE_VERSION, outcome
-	};
+	const char *params[11] = { h->lock_key,
+				   h->lock_pid,
+				   phase,
+				   file,
+				   checksum,
+				   duration,
+				   host,
+				   PGPRELUDE_VERSION,
+				   outcome,
+				   prev ? prev->checksum : NULL,
+				   prev ? prev->outcome : NULL };
 	char *sql;
 	PGresult *res;
 	enum status st;
+	bool written;
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(duration, sizeof(duration), "%ld", duration_ms);
+	/*
+	 * Written only while this run's lock session holds the migration lock,
+	 * and only over the row this run read (none for a new file): in the
+	 * file's own transaction, so that "applied" and "recorded" fail together.
+	 */
 	sql = xasprintf(
 		"INSERT INTO %s AS h (phase, file, checksum, duration_ms, applied_host,"
-		" pgprelude_version, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		" pgprelude_version, outcome) SELECT $3, $4, $5, $6::integer, $7, $8, $9"
+		" WHERE %s"
 		" ON CONFLICT (phase, file) DO UPDATE SET checksum = excluded.checksum,"
 		" applied_at = now(), duration_ms = excluded.duration_ms,"
 		" applied_by = current_user, applied_host = excluded.applied_host,"
-		" pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome",
-		h->qualified);
-	res = db_query(conn, sql, 7, params, &st);
+		" pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome"
+		" WHERE h.checksum = $10 AND h.outcome = $11",
+		h->qualified, LOCK_HELD);
+	res = db_query(conn, sql, 11, params, &st);
 	free(sql);
 	if (!res) {
 		log_error("could not record %s/%s in the history table %s", phase, file,
 			  h->qualified);
 		return st;
 	}
+	written = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
-	return ST_OK;
+	return written ? ST_OK : explain_unrecorded(conn, h, phase, file);
+}
+
+enum status history_accept(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, const char *previous)
+{
+	const char *params[6] = { h->lock_key, h->lock_pid, checksum, previous, phase, file };
+	char *sql;
+	PGresult *res;
+	enum status st;
+	bool written;
+
+	/* a table made by an earlier version gets the columns that keep what was accepted */
+	sql = xasprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS previous_checksum text,"
+			" ADD COLUMN IF NOT EXISTS accepted_by text,"
+			" ADD COLUMN IF NOT EXISTS accepted_at timestamptz",
+			h->qualified);
+	st = db_exec(conn, sql, NULL);
+	free(sql);
+	if (st != ST_OK)
+		return st;
+	sql = xasprintf("UPDATE %s SET checksum = $3, previous_checksum = $4,"
+			" accepted_by = current_user, accepted_at = now()"
+			" WHERE phase = $5 AND file = $6 AND checksum = $4 AND " LOCK_HELD,
+			h->qualified);
+	res = db_query(conn, sql, 6, params, &st);
+	free(sql);
+	if (!res)
+		return st;
+	written = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return written ? ST_OK : explain_unrecorded(conn, h, phase, file);
 }
 
 bool history_row_failed(const struct history_row *r)

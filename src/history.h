@@ -32,6 +32,8 @@ struct history {
 	char *schema;	 /* the schema, unquoted */
 	bool exists;
 	bool legacy;		  /* read from HISTORY_LEGACY: history_adopt_legacy moves it */
+	char lock_key[256];	  /* the migration lock this run holds (history_set_lock) */
+	char lock_pid[16];	  /* the backend holding it; "" before the lock is taken */
 	struct history_row *rows; /* in the order they were applied */
 	int n;
 	const struct history_row **by_key; /* the rows sorted by (phase, file) */
@@ -68,19 +70,37 @@ enum status history_check_present(PGconn *conn, const struct history *h, const c
 /* Create the table (and its schema) if it does not exist yet, or move the legacy one.  Logs on failure. */
 enum status history_ensure(PGconn *conn, struct history *h) __attribute__((warn_unused_result));
 
+/* Note the migration lock this run holds (key, holder's backend pid), for history_record. */
+void history_set_lock(struct history *h, const char *key, int pid);
+
 /*
  * Insert or update the row of (phase, file) inside the caller's open
- * transaction.  Logs on failure.
+ * transaction, proving on conn's own backend that the migration lock is
+ * still held by this run (history_set_lock), and that the row is still prev
+ * as this run read it (NULL: no row).  Logs on failure: ST_CONNLOST when the
+ * lock is gone or another run wrote the row meanwhile (the caller rolls
+ * back), else the query's failure.
  */
 enum status history_record(PGconn *conn, const struct history *h, const char *phase,
 			   const char *file, const char *checksum, long duration_ms,
-			   const char *outcome) __attribute__((warn_unused_result));
+			   const char *outcome, const struct history_row *prev)
+	__attribute__((warn_unused_result));
 
 /*
  * Whether row r records a failed run of a no-transaction file (its outcome
  * starts with "failed"): such a row does not count as applied.  NULL: false.
  */
 bool history_row_failed(const struct history_row *r);
+
+/*
+ * Record checksum as the applied one of (phase, file), whose row has
+ * previous, keeping previous, who accepted it and when (columns added to a
+ * table made by an earlier version), inside the caller's transaction, with
+ * the lock proved as history_record does.  Logs on failure.
+ */
+enum status history_accept(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, const char *previous)
+	__attribute__((warn_unused_result));
 
 /* The row of (phase, file), or NULL. */
 const struct history_row *history_find(const struct history *h, const char *phase,

@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -25,12 +26,22 @@ struct lock_def {
  * so that replicas of an older version, rolling out beside newer ones, still
  * wait for each other.
  */
-static void lock_name(const struct config *cfg, char *buf, size_t len)
+void lock_key(const struct config *cfg, char *buf, size_t len)
 {
 	if (history_is_default(cfg))
 		snprintf(buf, len, "%s", HISTORY_LEGACY);
 	else
 		snprintf(buf, len, "%s.%s", cfg->history_schema, cfg->history_table);
+}
+
+static const struct lock_def migration_lock;
+
+/* The backend that took the migration lock (its own pid: a pooler announces another). */
+static int holder_pid;
+
+int lock_holder_pid(void)
+{
+	return holder_pid;
 }
 
 /* Poll d's lock on conn until it is granted, the wait times out, or a stop signal comes. */
@@ -48,7 +59,7 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 	const char *params[1] = { name };
 	enum status st;
 
-	lock_name(cfg, name, sizeof(name));
+	lock_key(cfg, name, sizeof(name));
 	waiter_start(&w);
 	for (;;) {
 		PGresult *res = db_query(conn, d->try_sql, 1, params, &st);
@@ -57,6 +68,8 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 		if (!res)
 			return st;
 		got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		if (got && d == &migration_lock)
+			holder_pid = atoi(PQgetvalue(res, 0, 1));
 		PQclear(res);
 		if (got) {
 			d->got(waiter_elapsed(&w));
@@ -77,15 +90,19 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 
 static void release(PGconn *conn, const struct config *cfg, const struct lock_def *d)
 {
+	if (d == &migration_lock && !holder_pid)
+		return; /* not taken: a start with nothing to do */
 	char name[256];
 	const char *params[1] = { name };
 	PGresult *res;
 
 	if (!conn || PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
 		return;
-	lock_name(cfg, name, sizeof(name));
+	lock_key(cfg, name, sizeof(name));
 	res = PQexecParams(conn, d->unlock_sql, 1, NULL, params, NULL, NULL, 0);
 	PQclear(res);
+	if (d == &migration_lock)
+		holder_pid = 0;
 }
 
 /* ---- the migration lock ---------------------------------------------------- */
@@ -135,7 +152,7 @@ static void migration_give_up(long waited_ms)
 }
 
 static const struct lock_def migration_lock = {
-	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1))",
+	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1)), pg_backend_pid()",
 	.unlock_sql = "SELECT pg_advisory_unlock(" LOCK_CLASSID ", hashtext($1))",
 	.report = migration_report,
 	.got = migration_got,
@@ -166,7 +183,7 @@ static enum status check_pooler(const struct config *cfg)
 
 	if (!db_behind_proxy())
 		return ST_OK;
-	lock_name(cfg, name, sizeof(name));
+	lock_key(cfg, name, sizeof(name));
 	st = db_connect_once(cfg, 10000, &probe, &reason, err, sizeof(err));
 	if (st != ST_OK) {
 		log_error("could not open a second connection to %s: %s", db_describe(NULL),

@@ -37,6 +37,12 @@
 enum status lock_acquire(PGconn *conn, const struct config *cfg)
 	__attribute__((warn_unused_result));
 
+/* The second key of both locks, for cfg's history table, as the server hashes it. */
+void lock_key(const struct config *cfg, char *buf, size_t len);
+
+/* The backend (pg_backend_pid) that took the migration lock; 0 before. */
+int lock_holder_pid(void);
+
 /* Release the migration lock (best effort; it also goes with the session). */
 void lock_release(PGconn *conn, const struct config *cfg);
 

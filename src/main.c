@@ -8,6 +8,7 @@
  * hands over) is one row of commands[] and one function.  Only main() and
  * job_end() turn a status into an exit code (status.h).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,9 +19,11 @@
 
 #include "config.h"
 #include "db.h"
+#include "ddl.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
+#include "operate.h"
 #include "phases.h"
 #include "privdrop.h"
 #include "proc.h"
@@ -40,8 +43,9 @@ struct command {
 };
 
 enum {
-	CMD_JSON = 1,	   /* takes --json */
-	CMD_HANDS_OVER = 2 /* needs a command to hand over to (after "--" or [exec] command) */
+	CMD_JSON = 1,	    /* takes --json */
+	CMD_HANDS_OVER = 2, /* needs a command to hand over to (after "--" or [exec] command) */
+	CMD_OPERANDS = 4    /* takes operands after its name (options.args) */
 };
 
 struct options {
@@ -49,8 +53,9 @@ struct options {
 	const char *config_path;
 	bool json;
 	bool verbose;
-	int log_format;	 /* -1: from the config */
-	struct strv app; /* the command after "--" (points into argv) */
+	int log_format;	  /* -1: from the config */
+	struct strv app;  /* the command after "--" (points into argv) */
+	struct strv args; /* a command's operands (points into argv) */
 };
 
 /* Everything a command works with, and what it leaves for main to end with. */
@@ -78,6 +83,12 @@ static void usage(FILE *out)
 		"                                                checks, changing nothing\n"
 		"  pgprelude [OPTION]... verify                  check applied files and declared\n"
 		"                                                constraints, read-only\n"
+		"  pgprelude [OPTION]... baseline [--phase NAME] [--to FILE]\n"
+		"                                                record pending files as applied\n"
+		"                                                without running them (adopt an\n"
+		"                                                existing database)\n"
+		"  pgprelude [OPTION]... accept FILE...          record the new checksum of applied\n"
+		"                                                files edited on purpose\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config=FILE      configuration file (default $PGPRELUDE_CONFIG, else\n"
@@ -120,12 +131,22 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 
 	phases_init(&p, cfg);
 	st = phases_wait(&p, conn);
+	/* What is there to do?  Read without the lock: a start with nothing to do takes none. */
 	if (st == ST_OK)
+		st = phases_prepare(&p, *conn, false);
+	if (st == ST_OK && phases_settled(&p, &st)) {
+		log_info("nothing to do: every file is applied and every step up to date; the "
+			 "migration lock was not needed");
+	} else if (st == ST_OK) {
+		/* Something is: take the lock, and decide again from what is read under it. */
 		st = lock_acquire(*conn, cfg);
-	if (st == ST_OK)
-		st = phases_prepare(&p, *conn, true);
-	if (st == ST_OK)
-		st = phases_run(&p);
+		phases_free(&p);
+		phases_init(&p, cfg);
+		if (st == ST_OK)
+			st = phases_prepare(&p, *conn, true);
+		if (st == ST_OK)
+			st = phases_run(&p);
+	}
 	phases_free(&p);
 	if (st == ST_OK)
 		log_info("database ready: %d phase%s done in %ld ms", cfg->n_phases,
@@ -223,6 +244,38 @@ static enum status cmd_verify(struct job *j)
 	return inspect(j, report_verify);
 }
 
+/* baseline [--phase NAME] [--to FILE] */
+static enum status cmd_baseline(struct job *j)
+{
+	const char *phase = NULL, *upto = NULL;
+
+	for (int i = 0; i < j->opt.args.n; i++) {
+		const char *a = j->opt.args.v[i];
+		const char **dst = strcmp(a, "--phase") == 0 ? &phase
+				   : strcmp(a, "--to") == 0  ? &upto
+							     : NULL;
+		if (!dst || i + 1 >= j->opt.args.n) {
+			log_error("baseline: %s \"%s\"",
+				  dst ? "missing value after" : "unexpected argument", a);
+			log_hint("Usage: pgprelude baseline [--phase NAME] [--to FILE]");
+			return ST_USAGE;
+		}
+		*dst = j->opt.args.v[++i];
+	}
+	return operate_baseline(&j->cfg, phase, upto);
+}
+
+/* accept FILE... */
+static enum status cmd_accept(struct job *j)
+{
+	if (j->opt.args.n == 0) {
+		log_error("accept: name the changed files to accept");
+		log_hint("Usage: pgprelude accept FILE...");
+		return ST_USAGE;
+	}
+	return operate_accept(&j->cfg, &j->opt.args);
+}
+
 /* The default row first. */
 static const struct command commands[] = {
 	{ NULL, cmd_run, CMD_HANDS_OVER },
@@ -231,6 +284,8 @@ static const struct command commands[] = {
 	{ "wait", cmd_wait, 0 },
 	{ "plan", cmd_plan, 0 },
 	{ "verify", cmd_verify, 0 },
+	{ "baseline", cmd_baseline, CMD_OPERANDS },
+	{ "accept", cmd_accept, CMD_OPERANDS },
 };
 
 /* ---- the command line ---- */
@@ -317,6 +372,11 @@ static enum status parse_command(int argc, char **argv, struct options *o)
 		}
 		return ST_OK;
 	}
+	if (o->cmd->flags & CMD_OPERANDS) {
+		o->args.v = argv + optind;
+		o->args.n = argc - optind;
+		return ST_OK;
+	}
 	for (; optind < argc; optind++) {
 		if ((o->cmd->flags & CMD_JSON) && strcmp(argv[optind], "--json") == 0) {
 			o->json = true;
@@ -378,8 +438,36 @@ static enum status check_hand_over(struct job *j)
 }
 
 /* Free what the job holds and return its exit code: the application's, or st's. */
+/*
+ * A failed start leaves a short summary where the orchestrator looks for
+ * one (Kubernetes shows /dev/termination-log in `kubectl describe pod`):
+ * the exit code, then the first error with its detail and hint, at most
+ * 4 KiB.  Only into a file that exists: pgprelude creates none.
+ */
+static void write_termination_log(const char *path, enum status st, int code)
+{
+	char head[64];
+	int fd;
+
+	if (!path || !*path || access(path, W_OK) != 0)
+		return;
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return;
+	snprintf(head, sizeof(head), "pgprelude: exit %d (%s)\n", code, status_name(st));
+	if (write(fd, head, strlen(head)) > 0) {
+		const char *first = log_first_error();
+		size_t room = 4096 - strlen(head), n = strlen(first);
+		if (write(fd, first, n < room ? n : room) < 0)
+			log_debug("could not write %s", path);
+	}
+	close(fd);
+}
+
 static int job_end(struct job *j, enum status st)
 {
+	int code;
+
 	if (j->handed_over) {
 		config_free(&j->cfg);
 		return j->exit_code;
@@ -391,8 +479,11 @@ static int job_end(struct job *j, enum status st)
 			"stopped by signal %d (%s) before the hand-over: the running statement was "
 			"cancelled and the lock released",
 			init_stop_signal(), strsignal(init_stop_signal()));
+	code = status_exit_code(st, init_stop_signal());
+	if (st != ST_OK)
+		write_termination_log(j->cfg.termination_log, st, code);
 	config_free(&j->cfg);
-	return status_exit_code(st, init_stop_signal());
+	return code;
 }
 
 int main(int argc, char **argv)
@@ -410,11 +501,15 @@ int main(int argc, char **argv)
 	if (st != ST_OK || done)
 		return status_exit_code(st, 0);
 	st = config_load(job.opt.config_path, &job.cfg);
-	if (st != ST_OK)
+	if (st != ST_OK) {
+		/* no configuration: the summary goes to the default place */
+		write_termination_log(CONFIG_TERMINATION_LOG, st, status_exit_code(st, 0));
 		return status_exit_code(st, 0);
+	}
 	log_setup(job.opt.log_format >= 0 ? (enum log_format)job.opt.log_format
 					  : job.cfg.log_format,
 		  job.opt.verbose ? LOG_DEBUG : (enum log_level)job.cfg.log_level);
+	ddl_set_role(job.cfg.db_role);
 	st = db_check_url(&job.cfg);
 	if (st == ST_OK)
 		st = check_hand_over(&job);

@@ -31,7 +31,8 @@ static enum status dir_match(struct phases *p, int i)
 
 static enum status dir_check(const struct phases *p, int i)
 {
-	return migrate_check(&p->plans[i], &p->hist);
+	enum status st = migrate_check(&p->plans[i], &p->hist);
+	return st == ST_OK ? constraints_check_plans(p->plans, p->cfg->n_phases, i) : st;
 }
 
 static enum status dir_run(struct phases *p, int i)
@@ -49,6 +50,33 @@ static enum status dir_run(struct phases *p, int i)
 	return st;
 }
 
+/*
+ * Nothing to apply: every file is applied (or moved here, or gone from the
+ * folder).  Constraint files are converged under the lock on every start.
+ */
+static bool dir_settled(struct phases *p, int i, enum status *st)
+{
+	const struct mplan *plan = &p->plans[i];
+
+	(void)st;
+	for (int j = 0; j < plan->n; j++) {
+		enum file_state fs = plan->files[j].state;
+		if (fs != FILE_APPLIED && fs != FILE_MOVED && fs != FILE_MISSING)
+			return false;
+	}
+	return true;
+}
+
+static void dir_skip(struct phases *p, int i)
+{
+	/* settled: no file changed, so this only says which files moved here */
+	if (migrate_check(&p->plans[i], &p->hist) != ST_OK)
+		log_debug("phase \"%s\": a changed file in a settled phase",
+			  p->cfg->phases[i].name);
+	log_info("phase \"%s\": 0 files applied, %d up to date (0 ms)", p->cfg->phases[i].name,
+		 p->plans[i].n);
+}
+
 const struct phase_ops phase_dir_ops = {
 	.name = "dir",
 	.has_files = true,
@@ -56,4 +84,6 @@ const struct phase_ops phase_dir_ops = {
 	.match = dir_match,
 	.check = dir_check,
 	.run = dir_run,
+	.settled = dir_settled,
+	.skip = dir_skip,
 };

@@ -89,14 +89,35 @@ static enum status wait_for_run(struct phases *p, int i)
 	}
 }
 
-static char *wait_for_plan_line(const struct phase *ph)
+static char *wait_for_plan_line(const struct phases *p, int i)
 {
-	(void)ph;
+	(void)p;
+	(void)i;
 	return xstrdup("wait_for");
+}
+
+/* Its condition holds now: there is nothing to wait for. */
+static bool wait_for_settled(struct phases *p, int i, enum status *st)
+{
+	const struct phase *ph = &p->cfg->phases[i];
+	char *missing = phases_missing_relations(p->conn, &ph->relations, st);
+
+	if (missing || *st != ST_OK) {
+		free(missing);
+		return false;
+	}
+	return !ph->query || query_true(p->conn, ph->query, st);
+}
+
+static void wait_for_skip(struct phases *p, int i)
+{
+	log_info("phase \"%s\": condition met after 0 ms", p->cfg->phases[i].name);
 }
 
 const struct phase_ops phase_wait_for_ops = {
 	.name = "wait_for",
 	.run = wait_for_run,
 	.plan_line = wait_for_plan_line,
+	.settled = wait_for_settled,
+	.skip = wait_for_skip,
 };

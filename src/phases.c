@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "lock.h"
 #include "log.h"
 
 /* PHASE_NONE: config never lets one through; running it is an internal error. */
@@ -37,6 +38,7 @@ void phases_init(struct phases *p, const struct config *cfg)
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
 	p->plans = xcalloc((size_t)cfg->n_phases + 1, sizeof(*p->plans));
+	p->runs = xcalloc((size_t)cfg->n_phases + 1, sizeof(*p->runs));
 }
 
 /* Whether every phase's folder is listed and read. */
@@ -97,6 +99,11 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 	/* Under the lock: the history kept in public by earlier versions moves to its own schema. */
 	if (st == ST_OK && check)
 		st = history_adopt_legacy(conn, &p->hist);
+	if (st == ST_OK && check) {
+		char key[256];
+		lock_key(cfg, key, sizeof(key));
+		history_set_lock(&p->hist, key, lock_holder_pid());
+	}
 	if (st != ST_OK)
 		return st;
 	while (p->read_st == ST_OK && !read_all(p))
@@ -143,25 +150,85 @@ char *phases_missing_relations(PGconn *conn, const struct strv *names, enum stat
 	return missing.len ? sbuf_take(&missing) : NULL;
 }
 
+/*
+ * The value of a query that must return one boolean: 1 true, 0 false or
+ * NULL, -1 anything else (got: what it returned, for messages).  *st
+ * carries a query failure (logged).
+ */
+static int query_bool(PGconn *conn, const char *query, enum status *st, char *got, size_t len)
+{
+	PGresult *res = db_query(conn, query, 0, NULL, st);
+	int v = -1;
+
+	got[0] = '\0';
+	if (!res)
+		return 0;
+	if (PQntuples(res) == 1 && PQnfields(res) == 1 && PQftype(res, 0) == 16 /* bool */) {
+		v = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		snprintf(got, len, "%s", PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
+	} else if (PQntuples(res) >= 1 && PQnfields(res) >= 1) {
+		snprintf(got, len, "%d row%s of %d column%s, first \"%.60s\"", PQntuples(res),
+			 PQntuples(res) == 1 ? "" : "s", PQnfields(res),
+			 PQnfields(res) == 1 ? "" : "s", PQgetvalue(res, 0, 0));
+	} else {
+		snprintf(got, len, "no row");
+	}
+	PQclear(res);
+	return v;
+}
+
+bool phases_expect_holds(struct phases *p, const struct phase *ph, enum status *st)
+{
+	char got[128];
+	char *missing = ph->expect.n ? phases_missing_relations(p->conn, &ph->expect, st) : NULL;
+
+	*st = ST_OK;
+	if (missing) {
+		free(missing);
+		return false;
+	}
+	return !ph->expect_query ||
+	       query_bool(p->conn, ph->expect_query, st, got, sizeof(got)) == 1;
+}
+
 static enum status check_expect(struct phases *p, const struct phase *ph)
 {
 	const char *hint = phases_ops(ph->kind)->expect_hint;
-	enum status st;
-	char *missing;
+	enum status st = ST_OK;
+	char *missing = NULL;
+	char got[128];
+	int v;
 
-	if (ph->expect.n == 0)
-		return ST_OK;
-	missing = phases_missing_relations(p->conn, &ph->expect, &st);
+	if (ph->expect.n)
+		missing = phases_missing_relations(p->conn, &ph->expect, &st);
 	if (st != ST_OK)
 		return st;
-	if (!missing)
+	if (missing) {
+		log_error("phase \"%s\" finished, but %s %s not exist", ph->name, missing,
+			  strchr(missing, ',') ? "do" : "does");
+		log_detail("The phase's expect lists relations that must exist when it ends.");
+		if (hint)
+			log_hint("%s", hint);
+		free(missing);
+		return ST_EXTERNAL;
+	}
+	if (!ph->expect_query)
 		return ST_OK;
-	log_error("phase \"%s\" finished, but %s %s not exist", ph->name, missing,
-		  strchr(missing, ',') ? "do" : "does");
-	log_detail("The phase's expect lists relations that must exist when it ends.");
+	v = query_bool(p->conn, ph->expect_query, &st, got, sizeof(got));
+	if (st != ST_OK) {
+		log_error("phase \"%s\": expect_query failed", ph->name);
+		return st == ST_SQL ? ST_EXTERNAL : st;
+	}
+	if (v == 1)
+		return ST_OK;
+	if (v < 0) {
+		log_error("phase \"%s\": expect_query must return one boolean; it returned %s",
+			  ph->name, got);
+		return ST_USAGE;
+	}
+	log_error("phase \"%s\" finished, but its expect_query returned %s", ph->name, got);
 	if (hint)
 		log_hint("%s", hint);
-	free(missing);
 	return ST_EXTERNAL;
 }
 
@@ -182,6 +249,25 @@ static bool lock_alive(PGconn *conn)
 			return false;
 	}
 	return PQstatus(conn) == CONNECTION_OK;
+}
+
+bool phases_settled(struct phases *p, enum status *st)
+{
+	const struct config *cfg = p->cfg;
+
+	*st = ST_OK;
+	if (p->hist.legacy) /* moved under the lock */
+		return false;
+	for (int i = 0; i < cfg->n_phases; i++) {
+		const struct phase_ops *k = phases_ops(cfg->phases[i].kind);
+		if (!k->settled || !k->skip || !k->settled(p, i, st) || *st != ST_OK)
+			return false;
+		if (!phases_expect_holds(p, &cfg->phases[i], st) || *st != ST_OK)
+			return false;
+	}
+	for (int i = 0; i < cfg->n_phases; i++)
+		phases_ops(cfg->phases[i].kind)->skip(p, i);
+	return true;
 }
 
 enum status phases_run(struct phases *p)
@@ -208,6 +294,8 @@ enum status phases_run(struct phases *p)
 		st = phases_ops(ph->kind)->run(p, i);
 		if (st == ST_OK)
 			st = check_expect(p, ph);
+		if (st == ST_OK && phases_ops(ph->kind)->done)
+			st = phases_ops(ph->kind)->done(p, i);
 	}
 	return st;
 }
@@ -219,6 +307,7 @@ void phases_free(struct phases *p)
 		for (int i = 0; i < p->cfg->n_phases; i++)
 			mplan_free(&p->plans[i]);
 	free(p->plans);
+	free(p->runs);
 	history_free(&p->hist);
 	if (p->work)
 		PQfinish(p->work);

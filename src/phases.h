@@ -16,14 +16,30 @@
 #include "status.h"
 #include "util.h"
 
+/* What a run step's inputs say about it (phase_run.c). */
+enum run_verdict {
+	RUN_ALWAYS,    /* no inputs: it runs on every start */
+	RUN_FIRST,     /* never recorded with its inputs */
+	RUN_CHANGED,   /* its inputs or its command changed */
+	RUN_UNMET,     /* unchanged, but its expect does not hold */
+	RUN_UP_TO_DATE /* unchanged and its expect holds: not run */
+};
+
+struct run_state {
+	enum run_verdict verdict;
+	char fingerprint[65];
+	const struct history_row *row; /* its row in the history, or NULL */
+};
+
 struct phases {
 	const struct config *cfg;
 	PGconn *conn; /* the lock connection: reads and waits */
 	PGconn *work; /* opened on first use: applies files */
 	struct history hist;
-	struct mplan *plans; /* one per phase; filled for the kinds with files (dir) */
-	int next_read;	     /* the phase whose folder is being read */
-	enum status read_st; /* how reading the folders went so far */
+	struct mplan *plans;	/* one per phase; filled for the kinds with files (dir) */
+	struct run_state *runs; /* one per phase; filled for run steps */
+	int next_read;		/* the phase whose folder is being read */
+	enum status read_st;	/* how reading the folders went so far */
 };
 
 /*
@@ -46,8 +62,20 @@ struct phase_ops {
 	enum status (*check)(const struct phases *p, int i);
 	/* Run phase i.  ST_OK, or the failure status after logging. */
 	enum status (*run)(struct phases *p, int i);
+	/* After phase i ran and its expect holds.  ST_OK, or the failure status after logging. */
+	enum status (*done)(struct phases *p, int i);
+	/*
+	 * Whether phase i has nothing to do (read only, before the lock: a
+	 * start where every phase is settled hands over without taking it).
+	 * *st carries a failed query.  NULL: never settled.
+	 */
+	bool (*settled)(struct phases *p, int i, enum status *st);
+	/* Phase i is settled and not run: log what running it would have said. */
+	void (*skip)(struct phases *p, int i);
+	/* status: the state of a kind without files ("applied", "pending", ...), or NULL. */
+	const char *(*state)(const struct phases *p, int i);
 	/* plan: what it will do, as malloc'd text for the caller to free, or NULL for nothing. */
-	char *(*plan_line)(const struct phase *ph);
+	char *(*plan_line)(const struct phases *p, int i);
 	/* Hint when it ended without creating what expect lists, or NULL. */
 	const char *expect_hint;
 };
@@ -99,6 +127,19 @@ void phases_close(struct phases *p);
  * failure is logged).
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
+
+/*
+ * Whether every phase is settled (its kind's settled hook) and its expect
+ * holds: then nothing needs the lock.  Logs what each dir phase would have
+ * logged.  *st carries a failure (logged).
+ */
+bool phases_settled(struct phases *p, enum status *st);
+
+/*
+ * Whether phase ph's expect relations exist and its expect_query returns
+ * true, read only, nothing logged but a failing query (*st).
+ */
+bool phases_expect_holds(struct phases *p, const struct phase *ph, enum status *st);
 
 /* Free what p holds (not p->conn); p is zeroed. */
 void phases_free(struct phases *p);

@@ -38,6 +38,14 @@ static const char *applied_at(const struct mfile *f)
 	return f->row ? f->row->applied_at : f->moved ? f->moved->applied_at : "";
 }
 
+/* A file's state as status shows it: an applied file recorded by baseline says so. */
+static const char *state_name(const struct mfile *f)
+{
+	if (f->state == FILE_APPLIED && f->row && strcmp(f->row->outcome, "baselined") == 0)
+		return "baselined";
+	return migrate_state_name(f->state);
+}
+
 static void status_text(const struct phases *p)
 {
 	const struct config *cfg = p->cfg;
@@ -49,12 +57,13 @@ static void status_text(const struct phases *p)
 		const struct mplan *plan = &p->plans[i];
 
 		if (!k->has_files)
-			printf(STATUS_ROW, ph->name, k->name, "-", "-", "-", "-");
+			printf(STATUS_ROW, ph->name, k->name, "-", k->state ? k->state(p, i) : "-",
+			       "-", "-");
 		for (int j = 0; j < plan->n; j++) {
 			const struct mfile *f = &plan->files[j];
 			const char *at = applied_at(f);
 			printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, k->name, f->name,
-			       migrate_state_name(f->state), *at ? at : "-", f->checksum);
+			       state_name(f), *at ? at : "-", f->checksum);
 		}
 	}
 }
@@ -69,7 +78,7 @@ static void status_json_file(struct sbuf *b, const struct mfile *f)
 	sbuf_puts(b, ",\"path\":");
 	sbuf_put_json(b, f->path);
 	sbuf_printf(b, ",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
-		    migrate_state_name(f->state), f->checksum, f->repeatable ? "true" : "false");
+		    state_name(f), f->checksum, f->repeatable ? "true" : "false");
 	sbuf_put_json(b, *at ? at : NULL);
 	if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
 		sbuf_puts(b, ",\"applied_checksum\":");
@@ -103,7 +112,10 @@ static void status_json(const struct phases *p)
 
 		sbuf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
 		sbuf_put_json(&b, ph->name);
-		sbuf_printf(&b, ",\"kind\":\"%s\",\"files\":[", phases_ops(ph->kind)->name);
+		sbuf_printf(&b, ",\"kind\":\"%s\",", phases_ops(ph->kind)->name);
+		if (phases_ops(ph->kind)->state)
+			sbuf_printf(&b, "\"state\":\"%s\",", phases_ops(ph->kind)->state(p, i));
+		sbuf_puts(&b, "\"files\":[");
 		for (int j = 0; j < plan->n; j++) {
 			if (j)
 				sbuf_putc(&b, ',');
@@ -203,7 +215,7 @@ enum status report_plan(struct phases *p)
 	for (int i = 0; i < cfg->n_phases && st == ST_OK; i++) {
 		const struct phase *ph = &cfg->phases[i];
 		const struct phase_ops *k = phases_ops(ph->kind);
-		char *line = k->plan_line ? k->plan_line(ph) : NULL;
+		char *line = k->plan_line ? k->plan_line(p, i) : NULL;
 
 		if (line)
 			report_line(NULL, 0, "phase \"%s\": %s", ph->name, line);

@@ -22,17 +22,6 @@ config() {
     } >"$CFG"
 }
 
-# A loopback port nothing listens on.
-closed_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    return 1
-}
 
 @test "wait: a database that never comes up gives up after wait_timeout with exit 3, saying why" {
     port=$(closed_port)

@@ -436,7 +436,7 @@ cfg_exec() {
     run "$PGPRELUDE" -c "$CFG" -- "$W/app.sh"
     assert_failure 126
     assert_line "pgprelude: error: could not execute \"$W/app.sh\": Permission denied"
-    refute_output --partial 'hi'
+    refute_line 'hi'
     assert_unchanged
 }
 

@@ -114,9 +114,9 @@ static void check_spec(const struct cspec *s, int lines)
 		CHECK(sql && *sql, "cspec_sql_attach");
 		free(sql);
 		if (s->where) {
-			sql = cspec_sql_where_index(s);
-			CHECK(sql && *sql, "cspec_sql_where_index");
-			free(sql);
+			const char *err = NULL;
+			CHECK(cspec_check_where(s->where, &err) || (err && *err),
+			      "cspec_check_where without a message");
 		}
 	} else {
 		for (int step = CSPEC_NN_ADD_CHECK; step <= CSPEC_NN_DROP_CHECK; step++) {

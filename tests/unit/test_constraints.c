@@ -16,18 +16,23 @@
 /* What the last parse logged on stderr (static buffer). */
 static char logged[4096];
 
-/* Parse text as "c.ini", capturing what is logged.  Returns the status. */
-static enum status parse(const char *text, struct cfile *cf)
+/* Send stderr to a temporary file until capture_end; *saved keeps the real one. */
+static FILE *capture_begin(int *saved)
 {
 	FILE *tmp = tmpfile();
-	int saved = dup(2);
-	enum status st;
-	size_t n;
 
 	assert_non_null(tmp);
+	*saved = dup(2);
 	fflush(stderr);
 	dup2(fileno(tmp), 2);
-	st = constraints_parse(text, strlen(text), "c.ini", cf);
+	return tmp;
+}
+
+/* Put stderr back and keep what was logged meanwhile in logged. */
+static void capture_end(FILE *tmp, int saved)
+{
+	size_t n;
+
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -35,6 +40,16 @@ static enum status parse(const char *text, struct cfile *cf)
 	n = fread(logged, 1, sizeof(logged) - 1, tmp);
 	logged[n] = '\0';
 	fclose(tmp);
+}
+
+/* Parse text as "c.ini", capturing what is logged.  Returns the status. */
+static enum status parse(const char *text, struct cfile *cf)
+{
+	int saved;
+	FILE *tmp = capture_begin(&saved);
+	enum status st = constraints_parse(text, strlen(text), "c.ini", cf);
+
+	capture_end(tmp, saved);
 	return st;
 }
 
@@ -355,16 +370,96 @@ static void test_sql_unique_steps(void **state)
 	sql = cspec_sql_drop("\"s\".\"t\"", "\"s\"", "old", false, false);
 	assert_string_equal(sql, "DROP INDEX \"s\".\"old\"");
 	free(sql);
-	sql = cspec_sql_where_table("\"s\".\"t\"");
-	assert_string_equal(sql, "CREATE TEMPORARY TABLE pgprelude_where (LIKE \"s\".\"t\")");
-	free(sql);
-	sql = cspec_sql_where_index(&s);
-	assert_string_equal(sql, "CREATE INDEX pgprelude_where_idx ON pg_temp.pgprelude_where "
-				 "(\"a\", \"B c\") WHERE (x > 0)");
-	free(sql);
 	sql = cspec_plain_list(&s.columns);
 	assert_string_equal(sql, "a, B c");
 	free(sql);
+}
+
+/* A where is one expression: it never closes the parenthesis it is wrapped in. */
+static void test_check_where(void **state)
+{
+	static const char *const good[] = {
+		"a > 0",
+		"(a > 0) AND (b IS NULL OR c = ')')",
+		"note <> '('",
+		"\"odd)name\" IS NOT NULL",
+		"x = E'it\\'s )'",
+		"x = $$)$$ AND y = $t$ ( $t$",
+		"a > 0 -- ) closes nothing\n AND b > 0",
+		"a > /* ) /* nested ( */ */ 0",
+		"a$b$ > $1",
+	};
+	static const char *const bad[] = {
+		"a > 0);COMMIT;DROP TABLE victim;--",
+		"true)",
+		"(a > 0",
+		"a > 0) OR (true",
+		"x = 'open",
+		"x = E'it\\')",
+		"x = $$)",
+		"a > 0 /* )",
+		"\"odd",
+	};
+	const char *err = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		err = NULL;
+		if (!cspec_check_where(good[i], &err))
+			fail_msg("refused %s: %s", good[i], err);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (cspec_check_where(bad[i], &err))
+			fail_msg("accepted %s", bad[i]);
+		assert_non_null(err);
+	}
+	assert_false(cspec_check_where("a > 0)", &err));
+	assert_string_equal(err, "unbalanced parentheses: a \")\" closes nothing");
+	assert_false(cspec_check_where("(a > 0", &err));
+	assert_string_equal(err, "unbalanced parentheses: a \"(\" is not closed");
+}
+
+/* A replaces that names a declared constraint, in the same file or another, is refused. */
+static void test_check_replaces(void **state)
+{
+	struct cfile a, b;
+	const struct cfile *files[3];
+
+	(void)state;
+	assert_int_equal(parse("[unique t_new]\ntable = t\ncolumns = a, b\nreplaces = t_old\n"
+			       "[unique u_a]\ntable = u\ncolumns = a\n",
+			       &a),
+			 ST_OK);
+	assert_int_equal(parse("[unique t_old]\ntable = t\ncolumns = a\n", &b), ST_OK);
+	free(b.path);
+	b.path = xstrdup("other.ini");
+	files[0] = &a;
+	files[1] = NULL;
+	assert_int_equal(constraints_check_replaces(files, 2, 2), ST_OK);
+	files[1] = &b;
+	{
+		int saved;
+		FILE *tmp = capture_begin(&saved);
+		enum status st = constraints_check_replaces(files, 2, 2);
+		capture_end(tmp, saved);
+		assert_int_equal(st, ST_USAGE);
+		assert_non_null(strstr(logged, "c.ini:4: error: [unique t_new] replaces \"t_old\", "
+					       "which is declared in other.ini:1"));
+	}
+	/* only the replaces of the first nmine files are checked */
+	files[0] = &b;
+	files[1] = &a;
+	assert_int_equal(constraints_check_replaces(files, 2, 1), ST_OK);
+	cfile_free(&a);
+	cfile_free(&b);
+	/* in the same file */
+	assert_int_equal(parse("[unique t_new]\ntable = t\ncolumns = a\nreplaces = t_b\n"
+			       "[unique t_b]\ntable = t\ncolumns = b\n",
+			       &a),
+			 ST_OK);
+	files[0] = &a;
+	assert_int_equal(constraints_check_replaces(files, 1, 1), ST_USAGE);
+	cfile_free(&a);
 }
 
 /* An index for the decision tests; strings are not freed (static). */
@@ -460,6 +555,8 @@ int main(void)
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_sql_text),
+		cmocka_unit_test(test_check_where),
+		cmocka_unit_test(test_check_replaces),
 		cmocka_unit_test(test_sql_not_null),
 		cmocka_unit_test(test_sql_unique_steps),
 		cmocka_unit_test(test_decide_unique),

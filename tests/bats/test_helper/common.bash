@@ -19,6 +19,7 @@
 #                    SECONDS); its last status is the result
 #   sql_is VALUE QUERY  whether QUERY (in $PGDATABASE) returns VALUE
 #   file_has FILE ERE   whether a line of FILE matches ERE
+#   closed_port         a loopback port nothing listens on
 # The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
 # PGPASSWORD, PGPRELUDE_TEST_SOCKDIR, PGPRELUDE_TEST_PGBIN, PGPRELUDE_TEST_CLUSTER).
 
@@ -114,4 +115,15 @@ sql_is() {
 
 file_has() {
     grep -Eq -- "$2" "$1" 2>/dev/null
+}
+
+closed_port() {
+    local p
+    for p in $(shuf -i 20000-60000 -n 50); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return
+        fi
+    done
+    return 1
 }
