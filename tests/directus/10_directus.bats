@@ -91,11 +91,13 @@ no_directus_errors() {
 }
 
 EXPECTED_UNIQUES='event_participants(UNIQUE (event_id, user_id)) organization_devices(UNIQUE (organization_id, device_id)) organization_users(UNIQUE (organization_id, user_id)) organization_vehicles(UNIQUE (organization_id, vehicle_id))'
-EXPECTED_HISTORY='post 001_junction_uniques.sql
+EXPECTED_HISTORY='bootstrap (run)
+post 001_junction_uniques.sql
 pre 001_app_settings.sql
-pre 002_app_settings_note.sql'
+pre 002_app_settings_note.sql
+schema (run)'
 
-@test "directus: fresh database, then a restart: healthy both times, constraints and history once" {
+@test "directus: fresh database, then a restart that runs no CLI step: healthy both times, constraints and history once" {
     start_app first.log
     up first.log "$APP"
     no_directus_errors first.log
@@ -117,12 +119,16 @@ pre 002_app_settings_note.sql'
     assert_output "$EXPECTED_HISTORY"
     stop_app
 
+    # The restart runs no Directus CLI step: their inputs are unchanged.
     start_app second.log
     up second.log "$APP"
     no_directus_errors second.log
     run cat second.log
     assert_output --partial 'phase "pre": 0 files applied, 2 up to date'
+    assert_output --partial 'phase "bootstrap": up to date (inputs unchanged since'
+    assert_output --partial 'phase "schema": up to date (inputs unchanged since'
     assert_output --partial 'phase "post": 0 files applied, 1 up to date'
+    refute_output --regexp '^\[(bootstrap|schema)\]'
     run junction_uniques
     assert_output "$EXPECTED_UNIQUES"
     run history_rows

@@ -11,7 +11,8 @@
 #   shipped_config FILE
 #                     write entrypoint/pgprelude.ini to FILE with only what the
 #                     image's layout fixes replaced: /db-init, /db-init-post,
-#                     `npx directus`, /directus/snapshot.yaml
+#                     `npx directus`, /directus/snapshot.yaml, /directus/package.json
+#                     (the installed directus package's)
 #   healthy [PORT]    whether Directus on 127.0.0.1:PORT answers /server/health
 #                     with status ok
 #   history_rows      phase/file of every history row, one a line, sorted
@@ -53,7 +54,8 @@ shipped_config() {
     sed -e "s#^dir = /db-init\$#dir = $REPO/db-init#" \
         -e "s#^dir = /db-init-post\$#dir = $REPO/db-init-post#" \
         -e "s#npx directus #$DIRECTUS_CLI #" \
-        -e "s#/directus/snapshot.yaml#$SNAPSHOT#" \
+        -e "s#/directus/snapshot.yaml#$SNAPSHOT#g" \
+        -e "s#/directus/package.json#$DIRECTUS_DIR/node_modules/directus/package.json#g" \
         "$REPO/entrypoint/pgprelude.ini" >"$out"
     # Every replacement must have happened: a shipped file that moved on
     # should fail here, not run something else.
