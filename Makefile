@@ -229,3 +229,16 @@ bench: deps $(BUILD)/pgprelude
 	BENCH_OUT=$(BUILD)/bench.txt tests/bench/run.sh
 	if [ -f tests/bench/concurrently.sh ]; then \
 	    bash -o pipefail -c 'bash tests/bench/concurrently.sh | tee -a $(BUILD)/bench.txt'; fi
+
+# --- the real Directus ---------------------------------------------------------
+#   make test-directus   entrypoint/pgprelude.ini with the real Directus CLI
+#                        (directus@11.3.5, the newest for Node 20) as its schema
+#                        step, on a throwaway PostgreSQL (tests/directus/).
+#                        Directus is installed outside the checkout by
+#                        tests/tools/directus-install.sh (a few minutes and
+#                        about 500 MB the first time; then nothing). Not part of
+#                        make test.
+.PHONY: test-directus
+test-directus: deps $(BUILD)/pgprelude
+	tests/tools/directus-install.sh >/dev/null
+	tests/tools/run-tests.sh --bats tests/directus
