@@ -146,6 +146,9 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 		st = lock_acquire(*conn, cfg);
 		phases_free(&p);
 		phases_init(&p, cfg);
+		/* a session a killed run left applying a file must end before the history is read */
+		if (st == ST_OK)
+			st = migrate_begin_work(cfg, &p.work);
 		if (st == ST_OK)
 			st = phases_prepare(&p, *conn, true);
 		if (st == ST_OK)

@@ -777,6 +777,13 @@ static enum status begin_work(const struct config *cfg, PGconn **work, bool *loc
 	return st;
 }
 
+enum status migrate_begin_work(const struct config *cfg, PGconn **work)
+{
+	bool locked = false;
+
+	return begin_work(cfg, work, &locked);
+}
+
 /* After f stopped with st: what a lost connection or a stop signal left of it. */
 static void log_interrupted(const struct mfile *f, enum status st)
 {

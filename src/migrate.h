@@ -127,6 +127,15 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 			  PGconn *watch, PGconn **work, int *applied)
 	__attribute__((warn_unused_result));
 
+/*
+ * Open the work connection into *work (when NULL) and take the work lock on
+ * it, waiting for a session that an earlier, killed run left applying a
+ * file.  The lock is held until the session ends (taking it again, as
+ * migrate_apply does, nests).  ST_OK or the failure after logging.
+ */
+enum status migrate_begin_work(const struct config *cfg, PGconn **work)
+	__attribute__((warn_unused_result));
+
 /* Name of a state, as status prints it ("applied", "pending", ...). */
 const char *migrate_state_name(enum file_state st);
 
