@@ -713,8 +713,20 @@ char *cspec_describe(const struct cspec *spec)
 			    spec->nulls_not_distinct ? " NULLS NOT DISTINCT" : "");
 		put_quoted_list(&b, &spec->columns);
 		sbuf_puts(&b, ")");
-		if (spec->where)
-			sbuf_printf(&b, " WHERE (%s)", spec->where);
+		if (spec->where) {
+			/* one line: a where continued on indented lines is joined by blanks */
+			sbuf_puts(&b, " WHERE (");
+			for (const char *p = spec->where; *p; p++) {
+				if (*p != '\n' && *p != '\r') {
+					sbuf_putc(&b, *p);
+					continue;
+				}
+				while (p[1] == '\n' || p[1] == '\r' || p[1] == ' ' || p[1] == '\t')
+					p++;
+				sbuf_putc(&b, ' ');
+			}
+			sbuf_putc(&b, ')');
+		}
 		break;
 	}
 	return sbuf_take(&b);
@@ -857,6 +869,7 @@ void cspec_indexes_free(struct cspec_indexes *l)
 		free(l->v[i].name);
 		free(l->v[i].conname);
 		free(l->v[i].def);
+		free(l->v[i].fks);
 	}
 	free(l->v);
 	free(l->taken);
@@ -907,8 +920,16 @@ void cspec_decide_unique(const struct cspec *s, const struct cspec_indexes *l,
 		if (!x->valid) {
 			d->invalid[d->n_invalid++] = byname;
 		} else if (x->matches) {
+			/*
+			 * A valid unique index of the definition satisfies the
+			 * spec, with or without a constraint using it, and is
+			 * left as it is (an ORM may drop it by DROP INDEX).  Only
+			 * a concurrent spec's own index gets its constraint: the
+			 * shape it declares, left half-built by an interrupted run.
+			 */
 			d->keep = byname;
-			d->act = (!s->where && !x->contype) ? CSPEC_U_ATTACH : CSPEC_U_NOTHING;
+			d->act = (!s->where && !x->contype && s->concurrently) ? CSPEC_U_ATTACH
+									       : CSPEC_U_NOTHING;
 		} else {
 			d->act = CSPEC_U_DRIFT;
 			d->drift = byname;
@@ -925,4 +946,51 @@ void cspec_decide_unique(const struct cspec *s, const struct cspec_indexes *l,
 		if (rep >= 0 && rep != d->keep && !dropping)
 			d->replaced = rep;
 	}
+}
+
+char *cspec_sql_text_array(const struct strv *v)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_putc(&b, '{');
+	for (int i = 0; i < v->n; i++) {
+		sbuf_puts(&b, i ? ",\"" : "\"");
+		for (const char *p = v->v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				sbuf_putc(&b, '\\');
+			sbuf_putc(&b, *p);
+		}
+		sbuf_putc(&b, '"');
+	}
+	sbuf_putc(&b, '}');
+	return sbuf_take(&b);
+}
+
+bool cspec_attnums_cover(const char *have, const char *need)
+{
+	const char *p = need;
+
+	while (*p) {
+		char *end;
+		long want = strtol(p, &end, 10);
+		const char *h = have;
+		bool found = false;
+
+		if (end == p)
+			break;
+		if (want <= 0)
+			return false;
+		while (*h && !found) {
+			char *hend;
+			long got = strtol(h, &hend, 10);
+			if (hend == h)
+				break;
+			found = got == want;
+			h = hend;
+		}
+		if (!found)
+			return false;
+		p = end;
+	}
+	return true;
 }
