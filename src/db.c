@@ -343,7 +343,7 @@ static void send_copy_data(PGconn *conn, const char *text, const struct sql_stmt
 
 	while (left > 0) {
 		int n = left > COPY_CHUNK ? COPY_CHUNK : (int)left;
-		if (init_stop_signal() != 0 || wait_fd(-1, 0, 0) < 0) {
+		if (wait_fd(-1, 0, 0) < 0) {
 			cancel_query(conn, run->file);
 			w->cancelled = true;
 			PQputCopyEnd(conn, "stopped by a signal");
