@@ -369,7 +369,8 @@ static long copy_error_line(const PGresult *res)
 	for (const char *l = ctx; l && *l;) {
 		const char *eol = strchr(l, '\n');
 		const char *end = eol ? eol : l + strlen(l);
-		for (const char *c = l; strncmp(l, "COPY ", 5) == 0 && c + 2 < end; c++) {
+		for (const char *c = l + 5; strncmp(l, "COPY ", 5) == 0 && c + 2 < end; c++) {
+			/* ", " then a word, a blank and the number */
 			const char *d = c + 2;
 			char *after;
 			long n;
