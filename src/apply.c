@@ -30,6 +30,31 @@ static void gave_up(const struct phase *ph, const struct db_run *run)
 }
 
 /*
+ * The text of f to send as one script, then tail: its COPY data is sent
+ * apart (db_run), so only the data's line ends are kept, for the lines
+ * after it to keep their numbers.  Malloc'd.
+ */
+static char *script_text(const struct mfile *f, const char *tail)
+{
+	struct sbuf b = { 0 };
+	size_t from = 0;
+
+	for (int k = 0; k < f->nstmts; k++) {
+		const struct sql_stmt *s = &f->stmts[k];
+		if (!s->has_data)
+			continue;
+		sbuf_putn(&b, f->text + from, s->data_start - from);
+		for (size_t i = s->data_start; i < s->data_after; i++)
+			if (f->text[i] == '\n')
+				sbuf_putc(&b, '\n');
+		from = s->data_after;
+	}
+	sbuf_putn(&b, f->text + from, f->len - from);
+	sbuf_puts(&b, tail);
+	return sbuf_take(&b);
+}
+
+/*
  * One attempt at f: the file and its history row in one transaction, on a
  * session left clean for the next file.  run gets the file's outcome.
  */
@@ -38,7 +63,7 @@ static enum status try_tx(const struct mplan *plan, const struct mfile *f, struc
 {
 	const struct phase *ph = plan->phase;
 	/* the history row is written as the connecting role, whatever role the file took */
-	char *body = xasprintf("%s\n;SET SESSION AUTHORIZATION DEFAULT; RESET ROLE", f->text);
+	char *body = script_text(f, "\n;SET SESSION AUTHORIZATION DEFAULT; RESET ROLE");
 	char *clean = ddl_clean_sql(conn);
 	char *done = xasprintf("COMMIT; %s", clean);
 	enum status st =
@@ -87,6 +112,7 @@ static enum status apply_tx(const struct mplan *plan, const struct mfile *f, str
 		struct db_run run = { .file = f->path,
 				      .stmts = f->stmts,
 				      .nstmts = f->nstmts,
+				      .text = f->text,
 				      .watch = watch,
 				      .lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
 				      .quiet_lock_timeout = attempt < ph->lock_retries };
@@ -274,6 +300,7 @@ static enum status run_statement(const struct phase *ph, const struct mfile *f, 
 		*run = (struct db_run){ .file = f->path,
 					.stmts = s,
 					.nstmts = 1,
+					.text = f->text,
 					.sent_line = s->line,
 					.sent_col = s->col,
 					.watch = watch,

@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,10 +327,73 @@ static bool await_result(PGconn *conn, struct db_run *run, struct waiting *w, in
 	return true;
 }
 
+/* How much COPY data is handed to libpq at a time. */
+#define COPY_CHUNK (64 * 1024)
+
+/*
+ * The server asks for the data of COPY … FROM STDIN statement s: send it
+ * from text, then end it.  A stop signal ends it with a failure instead
+ * (w->cancelled).  Whatever fails, the COPY's own result tells.
+ */
+static void send_copy_data(PGconn *conn, const char *text, const struct sql_stmt *s,
+			   struct db_run *run, struct waiting *w)
+{
+	const char *p = text + s->data_start;
+	size_t left = s->data_len;
+
+	while (left > 0) {
+		int n = left > COPY_CHUNK ? COPY_CHUNK : (int)left;
+		if (wait_fd(-1, 0, 0) < 0) {
+			cancel_query(conn, run->file);
+			w->cancelled = true;
+			PQputCopyEnd(conn, "stopped by a signal");
+			return;
+		}
+		if (PQputCopyData(conn, p, n) != 1)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	PQputCopyEnd(conn, NULL);
+}
+
+/*
+ * The data line an error in COPY … FROM STDIN names in its context ("COPY
+ * t, line 3, column a: …", translated too: the number after the first ", "
+ * and one word in a line that starts with "COPY "), or 0.
+ */
+static long copy_error_line(const PGresult *res)
+{
+	const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+
+	for (const char *l = ctx; l && *l;) {
+		const char *eol = strchr(l, '\n');
+		const char *end = eol ? eol : l + strlen(l);
+		for (const char *c = l + 5; strncmp(l, "COPY ", 5) == 0 && c + 2 < end; c++) {
+			/* ", " then a word, a blank and the number */
+			const char *d = c + 2;
+			char *after;
+			long n;
+			if (c[0] != ',' || c[1] != ' ')
+				continue;
+			while (d < end && *d != ' ' && !(*d >= '0' && *d <= '9'))
+				d++;
+			if (d == c + 2 || d >= end || *d != ' ' || !(d[1] >= '0' && d[1] <= '9'))
+				continue;
+			n = strtol(d + 1, &after, 10);
+			if (n > 0 && (after == end || *after == ',' || *after == ':'))
+				return n;
+		}
+		l = eol ? eol + 1 : end;
+	}
+	return 0;
+}
+
 enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 {
 	enum status st = ST_OK;
-	int index = 0; /* the statement whose result comes next */
+	int index = 0;	      /* the statement whose result comes next */
+	bool copying = false; /* it took COPY data */
 	struct waiting w;
 	int sent_line = run->sent_line > 0 ? run->sent_line : 1;
 	int sent_col = run->sent_col > 0 ? run->sent_col : 1;
@@ -366,12 +430,22 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 		if (!res)
 			break;
 		rs = PQresultStatus(res);
-		if (rs == PGRES_COPY_IN) {
-			PQputCopyEnd(conn, "COPY FROM STDIN is not supported in migration files");
-		} else if (rs == PGRES_COPY_OUT) {
+		if (rs == PGRES_COPY_IN || rs == PGRES_COPY_OUT) {
+			/* the statement's own result comes after its data */
+			const struct sql_stmt *s =
+				run->stmts && index < run->nstmts ? &run->stmts[index] : NULL;
 			char *buf;
-			while (PQgetCopyData(conn, &buf, 0) > 0)
-				PQfreemem(buf);
+			if (rs == PGRES_COPY_OUT)
+				while (PQgetCopyData(conn, &buf, 0) > 0)
+					PQfreemem(buf);
+			else if (s && s->has_data && run->text)
+				send_copy_data(conn, run->text, s, run, &w);
+			else
+				PQputCopyEnd(conn,
+					     "COPY FROM STDIN is not supported in migration files");
+			copying = rs == PGRES_COPY_IN;
+			PQclear(res);
+			continue;
 		} else if (st == ST_OK && rs != PGRES_COMMAND_OK && rs != PGRES_TUPLES_OK &&
 			   rs != PGRES_EMPTY_QUERY) {
 			struct db_where where = { .file = run->file,
@@ -381,8 +455,16 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 			if (run->stmts && index < run->nstmts) {
-				where.stmt_line = run->stmts[index].line;
-				where.stmt_col = run->stmts[index].col;
+				const struct sql_stmt *s = &run->stmts[index];
+				long data_line = copying && s->has_data ? copy_error_line(res) : 0;
+				where.stmt_line = s->line;
+				where.stmt_col = s->col;
+				if (data_line > 0 && data_line < INT_MAX - s->data_line) {
+					/* a bad row: its line in the file */
+					where.sent = NULL;
+					where.stmt_line = s->data_line + (int)data_line - 1;
+					where.stmt_col = 0;
+				}
 			}
 			snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", state ? state : "");
 			if (msg)
@@ -397,6 +479,7 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 			st = ST_SQL;
 		}
 		index++;
+		copying = false;
 		w.stmt_start = clock_ms();
 		w.next_progress = w.stmt_start + DB_PROGRESS_MS;
 		PQclear(res);

@@ -125,7 +125,9 @@ struct db_run {
 	const struct sql_stmt
 		*stmts; /* the statements of sql, offsets relative to the file, or NULL */
 	int nstmts;
-	int sent_line; /* where sql starts in file (0: line 1, column 1) */
+	const char *text; /* the text stmts' offsets are in: the data of a COPY … FROM
+			     STDIN among them is sent from there (NULL: such a COPY fails) */
+	int sent_line;	  /* where sql starts in file (0: line 1, column 1) */
 	int sent_col;
 	PGconn *watch;		 /* another, idle connection (the lock connection) to watch
 					 conn's backend from: progress and lock holders; or NULL */
@@ -147,7 +149,11 @@ struct db_run {
  * Send sql (simple query protocol: one statement, or a whole file of them in
  * one round trip) on conn and read every result.  The first failing
  * statement is reported (db_report_error) against run->file, unless it is a
- * lock_timeout and run->quiet_lock_timeout is set.  While it runs:
+ * lock_timeout and run->quiet_lock_timeout is set.  sql holds no COPY data:
+ * when a statement of run->stmts with has_data asks for it, its data is sent
+ * from run->text through the COPY protocol, and an error in it is reported
+ * at the data's line in the file (from the server's "COPY t, line N"
+ * context).  While it runs:
  *  - a stop signal cancels it on the server (PQcancel), then ST_SIGNAL;
  *  - every DB_PROGRESS_MS a progress line is logged: elapsed time and, when
  *    run->watch is set, what the backend waits for (an index build's phase

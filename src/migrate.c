@@ -399,27 +399,38 @@ static enum status check_nul(const struct mfile *f)
 	return ST_USAGE;
 }
 
-/* Refuse a psql meta-command (\i, \set, ...).  ST_OK or ST_USAGE, logged. */
-static enum status check_psql(const struct mfile *f)
-{
-	struct sql_stmt at;
-
-	if (!sqlsplit_find_backslash(f->text, f->len, &at))
-		return ST_OK;
-	log_at(LOG_ERROR, f->path, at.line, at.col,
-	       "\"%.*s\" is a psql meta-command: psql-only, the server does not know it",
-	       (int)(at.end - at.start > 40 ? 40 : at.end - at.start), f->text + at.start);
-	log_hint("pgprelude sends each file to the server as it is: write it in plain SQL (an "
-		 "included file becomes a migration of its own; a variable, its value).");
-	return ST_USAGE;
-}
-
 /* Blank text[from, to) with spaces, keeping its line ends (positions stay). */
 static void blank(char *text, size_t from, size_t to)
 {
 	for (size_t i = from; i < to; i++)
 		if (text[i] != '\n' && text[i] != '\r')
 			text[i] = ' ';
+}
+
+/*
+ * Refuse a psql meta-command (\i, \set, ...); blank the \restrict and
+ * \unrestrict lines of a pg_dump, no-ops here (pgprelude runs no
+ * meta-command for them to restrict).  ST_OK or ST_USAGE, logged.
+ */
+static enum status check_psql(struct mfile *f)
+{
+	struct sql_stmt at, *noops = NULL;
+	int n;
+
+	if (sqlsplit_find_backslash(f->text, f->len, &at)) {
+		log_at(LOG_ERROR, f->path, at.line, at.col,
+		       "\"%.*s\" is a psql meta-command: psql-only, the server does not know it",
+		       (int)(at.end - at.start > 40 ? 40 : at.end - at.start), f->text + at.start);
+		log_hint(
+			"pgprelude sends each file to the server as it is: write it in plain SQL (an "
+			"included file becomes a migration of its own; a variable, its value).");
+		return ST_USAGE;
+	}
+	n = sqlsplit_noops(f->text, f->len, &noops);
+	for (int i = 0; i < n; i++)
+		blank(f->text, noops[i].start, noops[i].end);
+	free(noops);
+	return ST_OK;
 }
 
 /* What statement k of f does to its transaction. */
@@ -489,6 +500,10 @@ static void unwrap(struct mfile *f)
 	for (int k = 1; k < f->nstmts; k++) {
 		f->stmts[k].start += add;
 		f->stmts[k].end += add;
+		if (f->stmts[k].has_data) {
+			f->stmts[k].data_start += add;
+			f->stmts[k].data_after += add;
+		}
 	}
 }
 

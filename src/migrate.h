@@ -77,10 +77,12 @@ enum status migrate_list(const struct config *cfg, const struct phase *ph, struc
  * wrapped whole in BEGIN ... COMMIT has those two blanked out of its text
  * and dropped from its statements.  A file with no statement is kept, with
  * a warning (it is recorded as applied); look-alike directives are warned
- * about.  Returns ST_OK, or after logging: ST_USAGE for a bad file
- * (unreadable, not a regular file, a NUL byte, a psql meta-command, other
- * transaction control in a transactional file, an unknown directive, a bad
- * constraint file), ST_SQL for an unterminated quote or comment.
+ * about.  The \restrict and \unrestrict lines of a pg_dump are blanked
+ * out of the text (no-ops).  Returns ST_OK, or after logging: ST_USAGE for a
+ * bad file (unreadable, not a regular file, a NUL byte, another psql
+ * meta-command, other transaction control in a transactional file, an
+ * unknown directive, a bad constraint file), ST_SQL for an unterminated
+ * quote or comment, or COPY … FROM STDIN data without its "\." line.
  */
 enum status migrate_read_next(struct mplan *plan) __attribute__((warn_unused_result));
 

@@ -260,29 +260,130 @@ static void push(struct sql_stmt **v, int *n, int *cap, const struct sql_stmt *s
 	(*v)[(*n)++] = *st;
 }
 
-int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err)
+/*
+ * A psql meta-command at lx->i, its backslash: into *cmd, from the
+ * backslash to the end of its line (not the line end), with the end of its
+ * name in *name_end; lx steps to that end.
+ */
+static void meta_command(struct lexer *lx, const struct token *bs, struct sql_stmt *cmd,
+			 size_t *name_end)
+{
+	*cmd = (struct sql_stmt){ .start = (size_t)(bs->p - lx->s),
+				  .line = bs->line,
+				  .col = bs->col };
+	while (lx->i < lx->len && ident_char(peek(lx, 0)))
+		adv(lx);
+	*name_end = lx->i;
+	while (lx->i < lx->len && peek(lx, 0) != '\n')
+		adv(lx);
+	cmd->end = lx->i;
+}
+
+/* Whether meta-command cmd of text is \restrict or \unrestrict, which pgprelude takes as no-ops. */
+static bool meta_is_noop(const char *text, const struct sql_stmt *cmd, size_t name_end)
+{
+	size_t n = name_end - cmd->start - 1;
+	const char *name = text + cmd->start + 1;
+
+	return (n == 8 && memcmp(name, "restrict", 8) == 0) ||
+	       (n == 10 && memcmp(name, "unrestrict", 10) == 0);
+}
+
+/*
+ * The data after COPY … FROM STDIN, whose ';' lx has just stepped over:
+ * the rest of that line (blanks, a -- comment) is skipped, then the lines up
+ * to one that is exactly "\." are its data, recorded in *st; lx steps past
+ * that line.  False with *err for other text after the ';' or data without
+ * its "\." line.
+ */
+static bool copy_data(struct lexer *lx, struct sql_stmt *st, struct sqlsplit_error *err)
+{
+	int c;
+
+	while ((c = peek(lx, 0)) == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v')
+		adv(lx);
+	if (c == '-' && peek(lx, 1) == '-')
+		while (lx->i < lx->len && peek(lx, 0) != '\n')
+			adv(lx);
+	if (lx->i < lx->len && peek(lx, 0) != '\n')
+		return fail(
+			err,
+			"text after COPY FROM STDIN on its line: its data starts on the next line",
+			lx->line, lx->col);
+	adv_n(lx, 1);
+	st->has_data = true;
+	st->data_start = lx->i;
+	st->data_line = lx->line;
+	while (lx->i < lx->len) {
+		const char *p = lx->s + lx->i;
+		const char *nl = memchr(p, '\n', lx->len - lx->i);
+		size_t n = nl ? (size_t)(nl - p) : lx->len - lx->i;
+
+		if ((n == 2 || (n == 3 && p[2] == '\r')) && p[0] == '\\' && p[1] == '.') {
+			st->data_len = lx->i - st->data_start;
+			adv_n(lx, nl ? n + 1 : n);
+			st->data_after = lx->i;
+			return true;
+		}
+		adv_n(lx, nl ? n + 1 : n);
+	}
+	return fail(err, "COPY FROM STDIN without a \\. line ending its data", st->line, st->col);
+}
+
+/* What walk collects: statements, and the psql meta-commands (each may be NULL). */
+struct walk_out {
+	struct sql_stmt **stmts;
+	int *nstmts;
+	/* every meta-command, or only the first that is no no-op when first_refused */
+	struct sql_stmt **metas;
+	int *nmetas;
+	bool first_refused;
+	bool noops_only; /* only \restrict and \unrestrict */
+};
+
+/*
+ * Split text into statements and find its psql meta-commands, as sqlsplit
+ * says.  Returns true with what o asks for, or false with *err (nothing
+ * left allocated in o).
+ */
+static bool walk(const char *text, size_t len, struct walk_out *o, struct sqlsplit_error *err)
 {
 	struct lexer lx = { .s = text, .len = len, .i = 0, .line = 1, .col = 1 };
 	struct sql_stmt cur = { 0 };
-	struct sql_stmt *v = NULL;
+	struct sql_stmt *v = NULL, *m = NULL;
 	struct token t;
-	int n = 0, cap = 0;
+	int n = 0, cap = 0, nm = 0, mcap = 0;
 	bool open = false;
 	int parens = 0;
 	int atomic = 0;		 /* depth inside BEGIN ATOMIC … END */
 	bool prev_begin = false; /* the last word was BEGIN */
+	int copy = 0;		 /* COPY: 1 after its word, 2 after FROM, 3 after STDIN */
 
-	*out = NULL;
 	for (;;) {
-		if (!lex_next(&lx, &t, err)) {
-			free(v);
-			return -1;
-		}
+		if (!lex_next(&lx, &t, err))
+			goto fail;
 		if (t.kind == TOK_END)
 			break;
+		if (tok_char(&t, '\\')) {
+			struct sql_stmt cmd;
+			size_t name_end;
+			bool noop;
+			meta_command(&lx, &t, &cmd, &name_end);
+			noop = meta_is_noop(text, &cmd, name_end);
+			if (o->first_refused && !noop) {
+				cmd.end = name_end;
+				push(&m, &nm, &mcap, &cmd);
+				break;
+			}
+			if (o->metas && !o->first_refused && (noop || !o->noops_only))
+				push(&m, &nm, &mcap, &cmd);
+			continue;
+		}
 		if (tok_char(&t, ';') && parens == 0 && atomic == 0) {
 			if (open) {
 				cur.end = lx.i;
+				if (copy == 3 && !copy_data(&lx, &cur, err))
+					goto fail;
 				push(&v, &n, &cap, &cur);
 				open = false;
 			}
@@ -291,9 +392,15 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 		}
 		if (!open) {
 			open = true;
-			cur.start = (size_t)(t.p - text);
-			cur.line = t.line;
-			cur.col = t.col;
+			cur = (struct sql_stmt){ .start = (size_t)(t.p - text),
+						 .line = t.line,
+						 .col = t.col };
+			copy = tok_is(&t, "copy") ? 1 : 0;
+		} else if (copy > 0 && parens == 0) {
+			if (copy == 1 && tok_is(&t, "from"))
+				copy = 2;
+			else if (copy == 2)
+				copy = tok_is(&t, "stdin") ? 3 : 1;
 		}
 		if (t.kind == TOK_WORD) {
 			if (prev_begin && tok_is(&t, "atomic"))
@@ -311,12 +418,50 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 			parens--;
 		prev_begin = false;
 	}
+	if (open && copy == 3 && t.kind == TOK_END) {
+		fail(err, "COPY FROM STDIN without a \\. line ending its data", cur.line, cur.col);
+		goto fail;
+	}
 	if (open) {
 		cur.end = lx.len;
 		push(&v, &n, &cap, &cur);
 	}
-	*out = v;
-	return n;
+	if (o->stmts) {
+		*o->stmts = v;
+		*o->nstmts = n;
+	} else {
+		free(v);
+	}
+	if (o->metas) {
+		*o->metas = m;
+		*o->nmetas = nm;
+	} else {
+		free(m);
+	}
+	return true;
+fail:
+	free(v);
+	free(m);
+	return false;
+}
+
+int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err)
+{
+	int n = 0;
+	struct walk_out o = { .stmts = out, .nstmts = &n };
+
+	*out = NULL;
+	return walk(text, len, &o, err) ? n : -1;
+}
+
+int sqlsplit_noops(const char *text, size_t len, struct sql_stmt **out)
+{
+	struct sqlsplit_error ignored;
+	int n = 0;
+	struct walk_out o = { .metas = out, .nmetas = &n, .noops_only = true };
+
+	*out = NULL;
+	return walk(text, len, &o, &ignored) ? n : -1;
 }
 
 /* ---- reading one statement ---------------------------------------------------- */
@@ -405,23 +550,16 @@ size_t sqlsplit_begin_modes(const char *sql, size_t len)
 
 bool sqlsplit_find_backslash(const char *text, size_t len, struct sql_stmt *at)
 {
-	struct lexer lx = { .s = text, .len = len, .i = 0, .line = 1, .col = 1 };
 	struct sqlsplit_error ignored;
-	struct token t;
+	struct sql_stmt *m = NULL;
+	int n = 0;
+	struct walk_out o = { .metas = &m, .nmetas = &n, .first_refused = true };
+	bool found = walk(text, len, &o, &ignored) && n > 0;
 
-	for (;;) {
-		if (!lex_next(&lx, &t, &ignored) || t.kind == TOK_END)
-			return false;
-		if (tok_char(&t, '\\')) {
-			at->start = (size_t)(t.p - text);
-			at->line = t.line;
-			at->col = t.col;
-			while (lx.i < lx.len && ident_char(peek(&lx, 0)))
-				lx.i++;
-			at->end = lx.i;
-			return true;
-		}
-	}
+	if (found)
+		*at = m[0];
+	free(m);
+	return found;
 }
 
 /* ---- index statements ------------------------------------------------------- */

@@ -8,6 +8,11 @@
  * any of them does not end a statement.  Statements holding only blanks and
  * comments are dropped, as the server drops them.
  *
+ * Like psql reading a file, it also knows psql meta-commands (a backslash
+ * outside quotes and comments, up to the end of its line: never SQL) and the
+ * data that follows a top-level COPY … FROM STDIN statement on the lines
+ * after it, up to a line that is exactly "\.".
+ *
  * The same tokens (words, quoted identifiers, strings, dollar quotes, other
  * characters; blanks and comments between them) serve to read the few
  * statements whose failure can leave an INVALID index behind: CREATE INDEX,
@@ -26,6 +31,15 @@ struct sql_stmt {
 	size_t end;   /* byte offset just past its ';' (or the end of the text) */
 	int line;     /* 1-based line of the first token */
 	int col;      /* 1-based column (in characters) of the first token */
+	/*
+	 * A top-level COPY … FROM STDIN with its ';': its data, the lines after
+	 * it up to one that is exactly "\." (or "\." and CR), which is no SQL.
+	 */
+	bool has_data;
+	size_t data_start; /* byte offset of the data's first line */
+	size_t data_len;   /* its bytes: whole lines with their line ends, not the "\." line */
+	size_t data_after; /* byte offset just past the "\." line */
+	int data_line;	   /* the 1-based line of data_start */
 };
 
 struct sqlsplit_error {
@@ -36,10 +50,13 @@ struct sqlsplit_error {
 
 /*
  * Split text (len bytes, need not be NUL-terminated) into statements.
+ * psql meta-commands count as blanks (a statement may span one), and the
+ * data of a COPY … FROM STDIN is part of its statement (has_data).
  * Returns the number of statements and stores a malloc'd array in *out
  * (NULL when there are none; the caller frees it), or -1 with *err filled
- * for an unterminated quote, identifier, dollar quote or comment (*out
- * NULL).  Logs nothing.
+ * for an unterminated quote, identifier, dollar quote or comment, text after
+ * a COPY … FROM STDIN on its line, or COPY data without its "\." line
+ * (*out NULL).  Logs nothing.
  */
 int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err);
 
@@ -68,13 +85,25 @@ size_t sqlsplit_begin_modes(const char *sql, size_t len);
 
 /*
  * The first backslash of text (len bytes) outside quotes, identifiers,
- * dollar quotes and comments: where a psql meta-command (\i, \set, ...)
- * stands, which the server does not know.  True with its byte offset, line
- * and column (as sqlsplit counts them) in *at (start only; end is the end
- * of the word after it); false when there is none or the text does not
- * split.  Logs nothing.
+ * dollar quotes, comments and COPY data that is not \restrict or
+ * \unrestrict (see sqlsplit_noops): where a psql meta-command (\i, \set,
+ * ...) stands, which the server does not know.  True with its byte offset,
+ * line and column (as sqlsplit counts them) in *at (start only; end is the
+ * end of the word after it); false when there is none or the text does not
+ * split before it.  Logs nothing.
  */
 bool sqlsplit_find_backslash(const char *text, size_t len, struct sql_stmt *at);
+
+/*
+ * The \restrict and \unrestrict meta-commands of text (len bytes), which
+ * pg_dump writes around a plain dump and psql takes as "run no other
+ * meta-command in between": pgprelude never runs one, so they are no-ops,
+ * to be blanked before the text goes to the server.  Returns how many, with
+ * a malloc'd array in *out (NULL when none; the caller frees it): each from
+ * its backslash to the end of its line (not its line end), with its line and
+ * column; or -1 (*out NULL) when text does not split.  Logs nothing.
+ */
+int sqlsplit_noops(const char *text, size_t len, struct sql_stmt **out);
 
 /*
  * The index statements below read statement sql (len bytes, or up to a NUL

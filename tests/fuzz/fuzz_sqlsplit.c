@@ -19,8 +19,12 @@
  *   - transaction control is only read from a statement starting with one of
  *     its keywords, and a BEGIN's modes lie inside a BEGIN statement, at a
  *     token;
+ *   - the data of a COPY … FROM STDIN starts on the line after its ';' and
+ *     ends before a line that is exactly "\." (CR allowed), which ends
+ *     before the next statement starts;
  *   - a backslash found outside quotes and comments is one, at the line and
- *     column given, inside a statement.
+ *     column given, in no COPY data, and no \restrict or \unrestrict; those
+ *     (sqlsplit_noops) start with their name and end at their line's end.
  * A broken invariant aborts with a message, which libFuzzer reports as a
  * crash with the input that caused it.
  */
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sqlsplit.h"
 
@@ -163,12 +168,27 @@ static void check_tx_statement(const char *s, size_t len)
 	free(copy);
 }
 
-/* sqlsplit_find_backslash on text (split into n statements v). */
+/* Whether offset at of the text lies in the COPY data (with its "\." line) of one of v[0..n). */
+static bool in_data(const struct sql_stmt *v, int n, size_t at)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i].has_data && v[i].data_start <= at && at < v[i].data_after)
+			return true;
+	return false;
+}
+
+/* Where statement st ends with its COPY data. */
+static size_t stmt_after(const struct sql_stmt *st)
+{
+	return st->has_data ? st->data_after : st->end;
+}
+
+/* sqlsplit_find_backslash and sqlsplit_noops on text (split into n statements v). */
 static void check_backslash(const char *text, size_t size, const struct sql_stmt *v, int n)
 {
 	char *copy = malloc(size ? size : 1);
-	struct sql_stmt at;
-	bool inside = false;
+	struct sql_stmt at, *noops = NULL;
+	int m;
 
 	if (!copy)
 		abort();
@@ -178,11 +198,68 @@ static void check_backslash(const char *text, size_t size, const struct sql_stmt
 		      "backslash at [%zu, %zu) of %zu", at.start, at.end, size);
 		CHECK(offset_of(copy, size, at.line, at.col) == at.start,
 		      "backslash at %zu says %d:%d", at.start, at.line, at.col);
-		for (int i = 0; i < n && !inside; i++)
-			inside = v[i].start <= at.start && at.start < v[i].end;
-		CHECK(inside, "backslash at %zu is in no statement", at.start);
+		CHECK(!in_data(v, n, at.start), "backslash at %zu is in COPY data", at.start);
+		CHECK(!((at.end - at.start == 9 && memcmp(copy + at.start, "\\restrict", 9) == 0) ||
+			(at.end - at.start == 11 &&
+			 memcmp(copy + at.start, "\\unrestrict", 11) == 0)),
+		      "a no-op refused at %zu", at.start);
 	}
+	m = sqlsplit_noops(copy, size, &noops);
+	CHECK(m >= 0, "noops %d on a text that splits", m);
+	for (int i = 0; i < m; i++) {
+		const struct sql_stmt *c = &noops[i];
+		CHECK(c->start < c->end && c->end <= size && copy[c->start] == '\\' &&
+			      (c->end == size || copy[c->end] == '\n') &&
+			      !memchr(copy + c->start, '\n', c->end - c->start),
+		      "no-op [%zu, %zu) of %zu", c->start, c->end, size);
+		CHECK(c->end - c->start >= 9 &&
+			      (memcmp(copy + c->start, "\\restrict", 9) == 0 ||
+			       (c->end - c->start >= 11 &&
+				memcmp(copy + c->start, "\\unrestrict", 11) == 0)),
+		      "no-op at %zu is no \\restrict", c->start);
+		CHECK(offset_of(copy, size, c->line, c->col) == c->start, "no-op at %zu says %d:%d",
+		      c->start, c->line, c->col);
+		CHECK(!in_data(v, n, c->start), "no-op at %zu is in COPY data", c->start);
+	}
+	free(noops);
 	free(copy);
+}
+
+/* The COPY data of statement st (i of n) of text. */
+static void check_data(const char *text, size_t size, const struct sql_stmt *st, int i)
+{
+	size_t end = st->data_start + st->data_len;
+	size_t rest;
+	int line = 1, col = 1;
+
+	if (!st->has_data)
+		return;
+	CHECK(st->end <= st->data_start && st->data_start > 0 && text[st->data_start - 1] == '\n' &&
+		      !memchr(text + st->end, '\n', st->data_start - 1 - st->end),
+	      "statement %d: data at %zu is not on the line after its end %zu", i, st->data_start,
+	      st->end);
+	CHECK(end < st->data_after && st->data_after <= size &&
+		      (st->data_len == 0 || text[end - 1] == '\n'),
+	      "statement %d: data [%zu, +%zu) then %zu of %zu", i, st->data_start, st->data_len,
+	      st->data_after, size);
+	rest = st->data_after - end;
+	CHECK(text[end] == '\\' && text[end + 1] == '.' &&
+		      (rest == 2 ||
+		       (rest == 3 && (text[end + 2] == '\n' || text[end + 2] == '\r')) ||
+		       (rest == 4 && text[end + 2] == '\r' && text[end + 3] == '\n')) &&
+		      (st->data_after == size || text[st->data_after - 1] == '\n'),
+	      "statement %d: the data ends at %zu with no \\. line", i, end);
+	advance(text, 0, st->data_start, &line, &col);
+	CHECK(st->data_line == line && col == 1, "statement %d: data says line %d, is %d:%d", i,
+	      st->data_line, line, col);
+	for (size_t j = st->data_start; j < end;) {
+		const char *nl = memchr(text + j, '\n', end - j);
+		size_t n = (size_t)(nl - (text + j));
+		CHECK(nl && !(text[j] == '\\' && text[j + 1] == '.' &&
+			      (n == 2 || (n == 3 && text[j + 2] == '\r'))),
+		      "statement %d: a \\. line inside its data at %zu", i, j);
+		j += n + 1;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -205,8 +282,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 : strstr(err.message, "quoted string")				? '\''
 			 : strstr(err.message, "identifier")				? '"'
 			 : strstr(err.message, "comment")				? '/'
+			 : strstr(err.message, "COPY FROM STDIN without")		? 'C'
+			 : strstr(err.message, "text after COPY")			? 'T'
 											: 0;
 		CHECK(opener != 0, "unknown error message \"%s\"", err.message);
+		if (opener == 'C') {
+			CHECK(at + 4 <= size && strncasecmp(text + at, "copy", 4) == 0,
+			      "\"%s\" at %d:%d", err.message, err.line, err.col);
+			return 0;
+		}
+		if (opener == 'T') {
+			/* a stray UTF-8 continuation byte has the column of the next character */
+			CHECK(at > 0 && (!is_blank((unsigned char)text[at]) ||
+					 ((unsigned char)text[at - 1] & 0xC0) == 0x80),
+			      "\"%s\" at %d:%d, which holds '%c'", err.message, err.line, err.col,
+			      text[at]);
+			return 0;
+		}
 		/* an E'' string may be placed at its E */
 		CHECK(text[at] == opener ||
 			      (opener == '\'' && (text[at] == 'E' || text[at] == 'e') &&
@@ -240,6 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      "statement %d at offset %zu says %d:%d, is %d:%d", i, st->start, st->line,
 		      st->col, line, col);
 
+		check_data(text, size, st, i);
 		/* what lies between statements holds none */
 		m = split_copy(text + prev_end, st->start - prev_end, &sub, &suberr);
 		CHECK(m == 0, "the %zu bytes before statement %d split into %d statements",
@@ -247,18 +340,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(sub);
 		sub = NULL;
 
-		/* a statement split on its own is itself */
-		m = split_copy(text + st->start, st->end - st->start, &sub, &suberr);
+		/* a statement split on its own (with its data) is itself */
+		m = split_copy(text + st->start, stmt_after(st) - st->start, &sub, &suberr);
 		CHECK(m == 1, "statement %d [%zu, %zu) split on its own gives %d", i, st->start,
-		      st->end, m);
+		      stmt_after(st), m);
 		CHECK(sub[0].start == 0 && sub[0].end == st->end - st->start && sub[0].line == 1 &&
-			      sub[0].col == 1,
+			      sub[0].col == 1 && sub[0].has_data == st->has_data &&
+			      (!st->has_data || (sub[0].data_start == st->data_start - st->start &&
+						 sub[0].data_len == st->data_len &&
+						 sub[0].data_after == st->data_after - st->start)),
 		      "statement %d split on its own is [%zu, %zu) at %d:%d", i, sub[0].start,
 		      sub[0].end, sub[0].line, sub[0].col);
 		free(sub);
 		check_index_statement(text + st->start, st->end - st->start);
 		check_tx_statement(text + st->start, st->end - st->start);
-		prev_end = st->end;
+		prev_end = stmt_after(st);
 	}
 	check_backslash(text, size, v, n);
 	if (n > 0) {

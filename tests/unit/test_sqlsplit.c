@@ -512,6 +512,120 @@ static void test_find_backslash(void **state)
 	assert_false(sqlsplit_find_backslash("", 0, &at));
 }
 
+/* Split sql, expecting statement k to have data, text [0] and lines, starting at data_line. */
+static void check_copy(const char *sql, int n, int k, const char *data, int data_line,
+		       const char *after)
+{
+	struct sql_stmt *v = NULL;
+	struct sqlsplit_error err = { 0 };
+	int got = sqlsplit(sql, strlen(sql), &v, &err);
+
+	if (got < 0)
+		print_message("  error %s at %d:%d\n", err.message, err.line, err.col);
+	assert_int_equal(got, n);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(v[i].has_data, i == k);
+	assert_int_equal(v[k].data_len, strlen(data));
+	assert_memory_equal(sql + v[k].data_start, data, strlen(data));
+	assert_int_equal(v[k].data_line, data_line);
+	assert_string_equal(sql + v[k].data_after, after);
+	free(v);
+}
+
+static void test_copy_data(void **state)
+{
+	(void)state;
+	/* data with ';', quotes, backslashes: none of it is SQL */
+	check_copy("COPY t (a, b) FROM stdin;\n1\t'it;s\n\\N\t$$ \"x\n\\.\nSELECT 1;\n", 2, 0,
+		   "1\t'it;s\n\\N\t$$ \"x\n", 2, "SELECT 1;\n");
+	SPLIT("COPY t FROM STDIN;\n1;2\n\\.\nSELECT 1;", { "COPY t FROM STDIN;", 1, 1 },
+	      { "SELECT 1;", 4, 1 });
+	/* "\." inside a value, or with more on its line, is data; alone on a line it ends it */
+	check_copy("copy t from stdin;\na\\.b\n\\.x\n \\.\n\\.\n", 1, 0, "a\\.b\n\\.x\n \\.\n", 2,
+		   "");
+	/* CRLF line ends, and a "\." line at the very end without one */
+	check_copy("SELECT 0;\r\nCOPY t FROM stdin;\r\n1\r\n\\.\r\nSELECT 2;\r\n", 3, 1, "1\r\n", 3,
+		   "SELECT 2;\r\n");
+	check_copy("COPY t FROM stdin;\n1\n\\.", 1, 0, "1\n", 2, "");
+	/* no rows; options, a column list, blanks and a comment after the ';' */
+	check_copy("COPY s.t (a, \"b\") FROM STDIN WITH (FORMAT csv) ; -- rows\n\\.\nSELECT 1;", 2,
+		   0, "", 2, "SELECT 1;");
+	check_copy("SELECT 1; COPY t FROM stdin;\n2\n\\.\n", 2, 1, "2\n", 2, "");
+}
+
+static void test_copy_no_data(void **state)
+{
+	struct sql_stmt *v = NULL;
+	struct sqlsplit_error err;
+	const char *sql;
+	(void)state;
+
+	/* not a top-level COPY … FROM STDIN: no data */
+	SPLIT("COPY t TO STDOUT;\nSELECT 1;", { "COPY t TO STDOUT;", 1, 1 }, { "SELECT 1;", 2, 1 });
+	SPLIT("COPY (SELECT a FROM stdin) TO STDOUT;\n\\.\n",
+	      { "COPY (SELECT a FROM stdin) TO STDOUT;", 1, 1 });
+	SPLIT("COPY t FROM '/x/stdin';\nSELECT 1;", { "COPY t FROM '/x/stdin';", 1, 1 },
+	      { "SELECT 1;", 2, 1 });
+	SPLIT("DO $$BEGIN COPY t FROM STDIN; END$$;\nSELECT 1;",
+	      { "DO $$BEGIN COPY t FROM STDIN; END$$;", 1, 1 }, { "SELECT 1;", 2, 1 });
+	SPLIT("SELECT 'COPY t FROM STDIN;';\nSELECT 1;", { "SELECT 'COPY t FROM STDIN;';", 1, 1 },
+	      { "SELECT 1;", 2, 1 });
+	sql = "COPY t TO STDOUT; SELECT 1;";
+	assert_int_equal(sqlsplit(sql, strlen(sql), &v, &err), 2);
+	assert_false(v[0].has_data);
+	free(v);
+}
+
+static void test_copy_errors(void **state)
+{
+	(void)state;
+	check_error("SELECT 1;\nCOPY t FROM stdin;\n1\n2\n",
+		    "COPY FROM STDIN without a \\. line ending its data", 2, 1);
+	check_error("COPY t FROM stdin;", "COPY FROM STDIN without a \\. line ending its data", 1,
+		    1);
+	check_error("COPY t FROM stdin", "COPY FROM STDIN without a \\. line ending its data", 1,
+		    1);
+	check_error("COPY t FROM stdin;\n1\n\\.;\n",
+		    "COPY FROM STDIN without a \\. line ending its data", 1, 1);
+	check_error("COPY t FROM stdin; SELECT 1;\n\\.\n",
+		    "text after COPY FROM STDIN on its line: its data starts on the next line", 1,
+		    20);
+}
+
+static void test_meta_commands(void **state)
+{
+	struct sql_stmt at, *v = NULL;
+	const char *text;
+	(void)state;
+
+	/* \restrict and \unrestrict lines: blanks to the splitter, no-ops, not refused */
+	text = "\\restrict abc\nCOPY t FROM stdin;\n\\N\t\\i\n\\.\n\\unrestrict abc\n";
+	check_copy(text, 1, 0, "\\N\t\\i\n", 3, "\\unrestrict abc\n");
+	assert_false(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_int_equal(sqlsplit_noops(text, strlen(text), &v), 2);
+	assert_int_equal(v[0].start, 0);
+	assert_int_equal(v[0].end, 13);
+	assert_int_equal(v[1].line, 5);
+	assert_int_equal(v[1].col, 1);
+	assert_memory_equal(text + v[1].start, "\\unrestrict abc", v[1].end - v[1].start);
+	free(v);
+	SPLIT("\\restrict k\nSELECT 1;\n\\unrestrict k", { "SELECT 1;", 2, 1 });
+	/* a meta-command inside a statement leaves it open */
+	SPLIT("SELECT 1\n\\restrict k\n, 2;", { "SELECT 1\n\\restrict k\n, 2;", 1, 1 });
+	/* others are refused, the first after the no-ops */
+	text = "\\restrict k\n\\restricted\n\\set x\n";
+	assert_true(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_int_equal(at.line, 2);
+	assert_int_equal(at.end - at.start, 11);
+	assert_int_equal(sqlsplit_noops(text, strlen(text), &v), 1);
+	free(v);
+	/* no text that splits: none */
+	assert_int_equal(sqlsplit_noops("\\restrict k\nSELECT '", 20, &v), -1);
+	assert_null(v);
+	assert_int_equal(sqlsplit_noops("SELECT 1;", 9, &v), 0);
+	assert_null(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +650,10 @@ int main(void)
 		cmocka_unit_test(test_tx_control),
 		cmocka_unit_test(test_find_backslash),
 		cmocka_unit_test(test_begin_modes),
+		cmocka_unit_test(test_copy_data),
+		cmocka_unit_test(test_copy_no_data),
+		cmocka_unit_test(test_copy_errors),
+		cmocka_unit_test(test_meta_commands),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
