@@ -22,6 +22,19 @@
 #include "util.h"
 
 /* After the last retry of a lock_timeout: who held the lock and what to do. */
+/* f's own lock_timeout and statement_timeout ("-- pgprelude: statement_timeout=1h"), else ph's. */
+static long lock_timeout_of(const struct mfile *f, const struct phase *ph)
+{
+	return f->directives.lock_timeout_ms >= 0 ? f->directives.lock_timeout_ms
+						  : ph->lock_timeout_ms;
+}
+
+static long statement_timeout_of(const struct mfile *f, const struct phase *ph)
+{
+	return f->directives.statement_timeout_ms >= 0 ? f->directives.statement_timeout_ms
+						       : ph->statement_timeout_ms;
+}
+
 static void gave_up(const struct phase *ph, const struct db_run *run)
 {
 	if (run->blocker[0])
@@ -67,7 +80,7 @@ static enum status try_tx(const struct mplan *plan, const struct mfile *f, struc
 	char *clean = ddl_clean_sql(conn);
 	char *done = xasprintf("COMMIT; %s", clean);
 	enum status st =
-		ddl_set_timeouts(conn, true, ph->lock_timeout_ms, ph->statement_timeout_ms);
+		ddl_set_timeouts(conn, true, lock_timeout_of(f, ph), statement_timeout_of(f, ph));
 
 	if (st == ST_OK) {
 		db_set_notice_file(conn, f->path);
@@ -114,15 +127,15 @@ static enum status apply_tx(const struct mplan *plan, const struct mfile *f, str
 				      .nstmts = f->nstmts,
 				      .text = f->text,
 				      .watch = watch,
-				      .lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
+				      .lock_poll_ms = ddl_lock_poll_ms(lock_timeout_of(f, ph)),
 				      .quiet_lock_timeout = attempt < ph->lock_retries };
 		st = try_tx(plan, f, h, conn, &run, start);
 		if (st == ST_OK)
 			break;
 		if (st == ST_SQL && ddl_is_lock_timeout(&run) && attempt < ph->lock_retries) {
-			if (!ddl_retry_wait(f->path, run.err_line, run.err_col, ph->lock_timeout_ms,
-					    &run, attempt + 1, ph->lock_retries, "the whole file",
-					    NULL))
+			if (!ddl_retry_wait(f->path, run.err_line, run.err_col,
+					    lock_timeout_of(f, ph), &run, attempt + 1,
+					    ph->lock_retries, "the whole file", NULL))
 				return ST_SIGNAL;
 			continue;
 		}
@@ -304,15 +317,15 @@ static enum status run_statement(const struct phase *ph, const struct mfile *f, 
 					.sent_line = s->line,
 					.sent_col = s->col,
 					.watch = watch,
-					.lock_poll_ms = ddl_lock_poll_ms(ph->lock_timeout_ms),
+					.lock_poll_ms = ddl_lock_poll_ms(lock_timeout_of(f, ph)),
 					.quiet_lock_timeout = may_retry };
 		log_debug("%s:%d:%d: statement %d of %d", f->path, s->line, s->col, k + 1,
 			  f->nstmts);
 		st = db_run(conn, sql, run);
 		if (st == ST_SQL && ddl_is_lock_timeout(run) && may_retry) {
 			if (!ddl_retry_wait(f->path, run->err_line, run->err_col,
-					    ph->lock_timeout_ms, run, attempt + 1, ph->lock_retries,
-					    "the statement", NULL)) {
+					    lock_timeout_of(f, ph), run, attempt + 1,
+					    ph->lock_retries, "the statement", NULL)) {
 				st = ST_SIGNAL;
 				break;
 			}
@@ -423,7 +436,7 @@ static enum status apply_no_tx(const struct mplan *plan, const struct mfile *f, 
 	enum status st;
 	int k;
 
-	st = ddl_set_timeouts(conn, false, ph->lock_timeout_ms, ph->statement_timeout_ms);
+	st = ddl_set_timeouts(conn, false, lock_timeout_of(f, ph), statement_timeout_of(f, ph));
 	if (st != ST_OK)
 		return st;
 	db_set_notice_file(conn, f->path);
@@ -489,6 +502,6 @@ enum status apply_file(const struct mplan *plan, const struct mfile *f, struct h
 {
 	if (f->state == FILE_FAILED)
 		report_last_failure(f, conn);
-	return f->no_transaction ? apply_no_tx(plan, f, h, conn, watch)
-				 : apply_tx(plan, f, h, conn, watch);
+	return f->directives.no_transaction ? apply_no_tx(plan, f, h, conn, watch)
+					    : apply_tx(plan, f, h, conn, watch);
 }

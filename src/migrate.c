@@ -77,11 +77,25 @@ static bool looks_like_directive(const char *q, const char *end)
 	return false;
 }
 
+/* A "name=duration" word w (n bytes) into *ms when it names key; false when not this key or no duration. */
+static bool duration_word(const char *w, size_t n, const char *key, long *ms)
+{
+	size_t k = strlen(key);
+	char value[32];
+
+	if (n <= k + 1 || strncmp(w, key, k) != 0 || w[k] != '=' || n - k - 1 >= sizeof(value))
+		return false;
+	memcpy(value, w + k + 1, n - k - 1);
+	value[n - k - 1] = '\0';
+	return config_parse_duration(value, ms);
+}
+
 /* Read the words of a "-- pgprelude:" line (q past the colon); false at an unknown one. */
-static bool directive_words(const char *q, const char *end, bool *repeatable, bool *no_transaction)
+static bool directive_words(const char *q, const char *end, struct directives *d)
 {
 	while (q < end) {
 		const char *w;
+		size_t n;
 		while (q < end && (isspace((unsigned char)*q) || *q == ','))
 			q++;
 		w = q;
@@ -89,24 +103,24 @@ static bool directive_words(const char *q, const char *end, bool *repeatable, bo
 			q++;
 		if (q == w)
 			break;
-		if ((size_t)(q - w) == 10 && strncmp(w, "repeatable", 10) == 0)
-			*repeatable = true;
-		else if ((size_t)(q - w) == 14 && strncmp(w, "no-transaction", 14) == 0)
-			*no_transaction = true;
-		else
+		n = (size_t)(q - w);
+		if (n == 10 && strncmp(w, "repeatable", 10) == 0)
+			d->repeatable = true;
+		else if (n == 14 && strncmp(w, "no-transaction", 14) == 0)
+			d->no_transaction = true;
+		else if (!duration_word(w, n, "lock_timeout", &d->lock_timeout_ms) &&
+			 !duration_word(w, n, "statement_timeout", &d->statement_timeout_ms))
 			return false;
 	}
 	return true;
 }
 
-bool migrate_directives(const char *text, const char *path, bool *repeatable, bool *no_transaction,
-			int *bad_line)
+bool migrate_directives(const char *text, const char *path, struct directives *d, int *bad_line)
 {
 	const char *p = text;
 	int line = 1;
 
-	*repeatable = false;
-	*no_transaction = false;
+	*d = (struct directives){ .lock_timeout_ms = -1, .statement_timeout_ms = -1 };
 	/* Only the leading blanks and comments (line or block) can hold directives. */
 	for (;;) {
 		const char *eol, *end, *q;
@@ -141,7 +155,7 @@ bool migrate_directives(const char *text, const char *path, bool *repeatable, bo
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		if (end - q >= 10 && strncmp(q, "pgprelude:", 10) == 0) {
-			if (!directive_words(q + 10, end, repeatable, no_transaction)) {
+			if (!directive_words(q + 10, end, d)) {
 				*bad_line = line;
 				return false;
 			}
@@ -554,13 +568,14 @@ static enum status read_sql(struct mfile *f)
 	st = check_psql(f);
 	if (st != ST_OK)
 		return st;
-	if (!migrate_directives(f->text, f->path, &f->repeatable, &f->no_transaction, &bad_line)) {
+	if (!migrate_directives(f->text, f->path, &f->directives, &bad_line)) {
 		log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
-		log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
-			 "no-transaction\".");
+		log_hint(
+			"Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
+			"no-transaction\", \"-- pgprelude: lock_timeout=10s, statement_timeout=1h\".");
 		return ST_USAGE;
 	}
-	if (!f->no_transaction) {
+	if (!f->directives.no_transaction) {
 		st = check_tx_control(f);
 		if (st != ST_OK)
 			return st;
@@ -671,7 +686,7 @@ enum status migrate_match(struct mplan *plan, const struct history *h, const str
 		} else if (row_matches(f->row, f)) {
 			f->state = FILE_APPLIED;
 		} else {
-			f->state = f->repeatable ? FILE_RERUN : FILE_CHANGED;
+			f->state = f->directives.repeatable ? FILE_RERUN : FILE_CHANGED;
 		}
 	}
 	/* History rows of this phase whose file is gone. */
@@ -802,13 +817,13 @@ enum status migrate_begin_work(const struct config *cfg, PGconn **work)
 /* After f stopped with st: what a lost connection or a stop signal left of it. */
 static void log_interrupted(const struct mfile *f, enum status st)
 {
-	if (st == ST_CONNLOST && f->no_transaction)
+	if (st == ST_CONNLOST && f->directives.no_transaction)
 		log_error("lost the connection while applying %s (no transaction): what ran "
 			  "before the statement it was running stays committed",
 			  f->path);
 	else if (st == ST_CONNLOST)
 		log_error("lost the connection while applying %s; it was rolled back", f->path);
-	else if (st == ST_SIGNAL && f->no_transaction)
+	else if (st == ST_SIGNAL && f->directives.no_transaction)
 		log_error("stopped while applying %s (no transaction): what ran before the "
 			  "cancelled statement stays committed; the next run reports the file "
 			  "and runs it again",

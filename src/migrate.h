@@ -31,6 +31,14 @@ enum file_state {
 	FILE_FAILED    /* a no-transaction file whose last run failed part-way: will run again */
 };
 
+/* What a file's "-- pgprelude:" lines say. */
+struct directives {
+	bool repeatable;	   /* "repeatable": runs again whenever it changes */
+	bool no_transaction;	   /* "no-transaction": statement by statement, autocommit */
+	long lock_timeout_ms;	   /* "lock_timeout=10s": its own; -1: the phase's */
+	long statement_timeout_ms; /* "statement_timeout=1h": its own; -1: the phase's */
+};
+
 struct mfile {
 	char *name; /* file name in the folder: the history key */
 	char *path; /* path shown in messages */
@@ -40,8 +48,7 @@ struct mfile {
 	int nstmts;
 	char checksum[65];     /* SHA-256, hex, of the text with CRLF as LF and no leading BOM */
 	char checksum_raw[65]; /* of its bytes as they are, when that differs ("" otherwise) */
-	bool repeatable;       /* "-- pgprelude: repeatable" */
-	bool no_transaction; /* "-- pgprelude: no-transaction": statement by statement, autocommit */
+	struct directives directives; /* from its "-- pgprelude:" lines */
 	enum file_state state;
 	const struct history_row
 		*row; /* this file's row (APPLIED, CHANGED, RERUN, MISSING, FAILED) */
@@ -147,14 +154,14 @@ int migrate_name_cmp(const void *a, const void *b);
 /*
  * Parse the "-- pgprelude: ..." directives among the leading blanks and
  * comments of text (line or block comments; "repeatable", "no-transaction",
- * comma- or blank-separated, on one or more lines).  Returns true and sets
- * *repeatable and *no_transaction, or false with *bad_line set to the line
- * of an unknown directive (not logged).  When path is not NULL, a line
+ * "lock_timeout=DURATION", "statement_timeout=DURATION", comma- or
+ * blank-separated, on one or more lines).  Returns true and fills *d, or
+ * false with *bad_line set to the line of an unknown directive (not
+ * logged).  When path is not NULL, a line
  * comment that looks like a directive but is none ("-- PgPrelude:", no
  * colon, ...) is logged as a warning against path.
  */
-bool migrate_directives(const char *text, const char *path, bool *repeatable, bool *no_transaction,
-			int *bad_line);
+bool migrate_directives(const char *text, const char *path, struct directives *d, int *bad_line);
 
 /* Free what plan holds and zero it. */
 void mplan_free(struct mplan *plan);

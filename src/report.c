@@ -78,7 +78,7 @@ static void status_json_file(struct sbuf *b, const struct mfile *f)
 	sbuf_puts(b, ",\"path\":");
 	sbuf_put_json(b, f->path);
 	sbuf_printf(b, ",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
-		    state_name(f), f->checksum, f->repeatable ? "true" : "false");
+		    state_name(f), f->checksum, f->directives.repeatable ? "true" : "false");
 	sbuf_put_json(b, *at ? at : NULL);
 	if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
 		sbuf_puts(b, ",\"applied_checksum\":");

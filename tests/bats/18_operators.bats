@@ -126,3 +126,21 @@ setup() {
     run sql "SELECT string_agg(DISTINCT applied_by, ',') FROM pgprelude.history"
     assert_output r_login
 }
+
+@test "a file's own lock_timeout and statement_timeout, for the one long backfill" {
+    printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'wait_timeout = 5s' '[phase pre]' 'dir = pre' \
+        'statement_timeout = 200ms' >"$CFG"
+    rm -f "$W/pre/"*
+    printf -- '-- pgprelude: statement_timeout=1h\nSELECT pg_sleep(0.6);\nCREATE TABLE slow (a int);\n' | mig pre 001.sql
+    printf -- '-- pgprelude: no-transaction, statement_timeout=30s\nSELECT pg_sleep(0.6);\n' | mig pre 002.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    printf 'SELECT pg_sleep(0.6);\n' | mig pre 003.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 6
+    assert_output --partial 'canceling statement due to statement timeout (57014)'
+    printf -- '-- pgprelude: statement_timeout=soon\nSELECT 1;\n' | mig pre 003.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 2
+    assert_output --partial 'pre/003.sql:1: error: unknown pgprelude directive'
+}

@@ -58,10 +58,45 @@ static void capture_end(void)
 	log_set_output(NULL, NULL);
 }
 
+/* migrate_directives, its two flags apart. */
+static bool directives_of(const char *text, const char *path, bool *repeatable,
+			  bool *no_transaction, int *bad_line)
+{
+	struct directives d;
+	bool ok = migrate_directives(text, path, &d, bad_line);
+
+	*repeatable = d.repeatable;
+	*no_transaction = d.no_transaction;
+	return ok;
+}
+
 static bool migrate_directives_nolog(const char *text, bool *repeatable, bool *no_transaction,
 				     int *bad_line)
 {
-	return migrate_directives(text, NULL, repeatable, no_transaction, bad_line);
+	return directives_of(text, NULL, repeatable, no_transaction, bad_line);
+}
+
+static void test_directive_timeouts(void **state)
+{
+	struct directives d;
+	int bad = 0;
+	(void)state;
+
+	assert_true(migrate_directives("-- pgprelude: statement_timeout=1h, lock_timeout=250ms\n"
+				       "-- pgprelude: no-transaction\nSELECT 1;",
+				       NULL, &d, &bad));
+	assert_int_equal(d.statement_timeout_ms, 3600000);
+	assert_int_equal(d.lock_timeout_ms, 250);
+	assert_true(d.no_transaction);
+	assert_true(migrate_directives("SELECT 1;", NULL, &d, &bad));
+	assert_int_equal(d.statement_timeout_ms, -1);
+	assert_int_equal(d.lock_timeout_ms, -1);
+	/* a bad duration, an unknown setting: an unknown directive on that line */
+	assert_false(
+		migrate_directives("\n-- pgprelude: statement_timeout=soon\n", NULL, &d, &bad));
+	assert_int_equal(bad, 2);
+	assert_false(migrate_directives("-- pgprelude: work_mem=1GB\n", NULL, &d, &bad));
+	assert_int_equal(bad, 1);
 }
 
 static void test_directives_more(void **state)
@@ -91,10 +126,10 @@ static void test_directives_more(void **state)
 
 	/* look-alikes are warned about with a path, and ignored */
 	capture_start();
-	assert_true(migrate_directives(
-		"-- PgPrelude: no-transaction\n/* */ --pgprelude no-transaction  \r\n"
-		"-- pgpreludes: repeatable\n-- pg prelude: repeatable\nSELECT 1;",
-		"d/x.sql", &rep, &notx, &bad));
+	assert_true(
+		directives_of("-- PgPrelude: no-transaction\n/* */ --pgprelude no-transaction  \r\n"
+			      "-- pgpreludes: repeatable\n-- pg prelude: repeatable\nSELECT 1;",
+			      "d/x.sql", &rep, &notx, &bad));
 	capture_end();
 	assert_false(rep);
 	assert_false(notx);
@@ -105,23 +140,23 @@ static void test_directives_more(void **state)
 	assert_null(strstr(logged, "pg prelude"));
 	/* a comment that mentions pgprelude is no look-alike */
 	capture_start();
-	assert_true(migrate_directives("-- pgprelude runs this in a transaction\n-- pgprelude.ini "
-				       "has the rest\n-- PGPRELUDE now\nSELECT 1;",
-				       "d/x.sql", &rep, &notx, &bad));
+	assert_true(directives_of("-- pgprelude runs this in a transaction\n-- pgprelude.ini "
+				  "has the rest\n-- PGPRELUDE now\nSELECT 1;",
+				  "d/x.sql", &rep, &notx, &bad));
 	capture_end();
 	assert_string_equal(logged, "");
 	capture_start();
-	assert_true(migrate_directives("-- pgprelude-no-transaction\n-- PGPRELUDE repeatable\n"
-				       "-- pgprelude; repeatable\nSELECT 1;",
-				       "d/x.sql", &rep, &notx, &bad));
+	assert_true(directives_of("-- pgprelude-no-transaction\n-- PGPRELUDE repeatable\n"
+				  "-- pgprelude; repeatable\nSELECT 1;",
+				  "d/x.sql", &rep, &notx, &bad));
 	capture_end();
 	assert_non_null(strstr(logged, "d/x.sql:1: warning"));
 	assert_non_null(strstr(logged, "d/x.sql:2: warning"));
 	assert_non_null(strstr(logged, "d/x.sql:3: warning"));
 	/* without a path: nothing logged */
 	capture_start();
-	assert_true(migrate_directives("-- PgPrelude: no-transaction\nSELECT 1;", NULL, &rep, &notx,
-				       &bad));
+	assert_true(
+		directives_of("-- PgPrelude: no-transaction\nSELECT 1;", NULL, &rep, &notx, &bad));
 	capture_end();
 	assert_string_equal(logged, "");
 }
@@ -235,11 +270,11 @@ static void test_folder(void **state)
 	assert_int_equal(migrate_read_next(&plan), ST_OK);
 	assert_int_equal(migrate_read_next(&plan), ST_OK);
 	assert_int_equal(plan.files[0].nstmts, 1);
-	assert_false(plan.files[0].no_transaction);
+	assert_false(plan.files[0].directives.no_transaction);
 	assert_string_equal(plan.files[0].checksum, rows[0].checksum);
 	assert_int_equal(plan.files[1].nstmts, 2);
 	assert_int_equal(plan.files[1].stmts[1].line, 3);
-	assert_true(plan.files[1].no_transaction);
+	assert_true(plan.files[1].directives.no_transaction);
 
 	/* applied, moved (same checksum under another phase), and the one gone */
 	rows[2].checksum = plan.files[1].checksum;
@@ -519,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_folder),
 		cmocka_unit_test(test_directives_more),
+		cmocka_unit_test(test_directive_timeouts),
 		cmocka_unit_test(test_read_checks),
 		cmocka_unit_test(test_moved_needs_old_file_gone),
 	};
