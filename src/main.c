@@ -44,7 +44,8 @@ struct command {
 enum {
 	CMD_JSON = 1,	    /* takes --json */
 	CMD_HANDS_OVER = 2, /* needs a command to hand over to (after "--" or [exec] command) */
-	CMD_OPERANDS = 4    /* takes operands after its name (options.args) */
+	CMD_OPERANDS = 4,   /* takes operands after its name (options.args) */
+	CMD_SQL = 8	    /* takes --sql (plan: the SQL migrate would send) */
 };
 
 struct options {
@@ -221,14 +222,36 @@ static enum status cmd_status(struct job *j)
 	return st;
 }
 
-/* Read everything on a read-only session, then report. */
-static enum status inspect(struct job *j, enum status (*report)(struct phases *p))
+/*
+ * Read everything on a read-only session, then report in the format that
+ * --json or --sql (operands of plan and verify, as the command's flags
+ * allow) ask for.  ST_USAGE after logging any other operand.
+ */
+static enum status inspect(struct job *j,
+			   enum status (*report)(struct phases *p, enum report_format fmt))
 {
 	struct phases p;
-	enum status st = phases_open(&p, &j->cfg, true);
+	bool json = j->opt.json, sql = false;
+	enum status st;
 
+	for (int i = 0; i < j->opt.args.n; i++) {
+		const char *a = j->opt.args.v[i];
+		if ((j->opt.cmd->flags & CMD_JSON) && strcmp(a, "--json") == 0)
+			json = true;
+		else if ((j->opt.cmd->flags & CMD_SQL) && strcmp(a, "--sql") == 0)
+			sql = true;
+		else {
+			log_error("unexpected argument \"%s\" after \"%s\"", a, j->opt.cmd->name);
+			return ST_USAGE;
+		}
+	}
+	if (json && sql) {
+		log_error("%s: give --json or --sql, not both", j->opt.cmd->name);
+		return ST_USAGE;
+	}
+	st = phases_open(&p, &j->cfg, true);
 	if (st == ST_OK)
-		st = report(&p);
+		st = report(&p, json ? REPORT_JSON : sql ? REPORT_SQL : REPORT_TEXT);
 	phases_close(&p);
 	return st;
 }
@@ -281,8 +304,8 @@ static const struct command commands[] = {
 	{ "migrate", cmd_migrate, 0 },
 	{ "status", cmd_status, CMD_JSON },
 	{ "wait", cmd_wait, 0 },
-	{ "plan", cmd_plan, 0 },
-	{ "verify", cmd_verify, 0 },
+	{ "plan", cmd_plan, CMD_JSON | CMD_SQL | CMD_OPERANDS },
+	{ "verify", cmd_verify, CMD_JSON | CMD_OPERANDS },
 	{ "baseline", cmd_baseline, CMD_OPERANDS },
 	{ "accept", cmd_accept, CMD_OPERANDS },
 };
