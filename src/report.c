@@ -258,13 +258,18 @@ static void json_count(struct sbuf *b, const char *name, const char *digits)
 /* The table of s as the file names it, quoted: for a table that does not exist yet. */
 static char *written_qtable(const struct cspec *s)
 {
-	char *qt = cspec_quote(s->table);
-	char *qs = s->schema ? cspec_quote(s->schema) : NULL;
-	char *name = qs ? xasprintf("%s.%s", qs, qt) : xstrdup(qt);
+	struct sbuf b = { 0 };
+	char *q;
 
-	free(qs);
-	free(qt);
-	return name;
+	if (s->schema) {
+		q = cspec_quote(s->schema);
+		sbuf_printf(&b, "%s.", q);
+		free(q);
+	}
+	q = cspec_quote(s->table);
+	sbuf_puts(&b, q);
+	free(q);
+	return sbuf_take(&b);
 }
 
 /* The name in text between prefix and suffix ("drop \"x\" (replaced)"), malloc'd, or NULL. */
@@ -495,6 +500,22 @@ static void json_preflight_counts(struct sbuf *b, const struct cspec *s,
 	PQclear(res);
 }
 
+/* A constraint item (after a comma when b has one), up to its action, left open. */
+static void json_item_head(struct sbuf *b, const char *path, const struct cspec *s,
+			   const char *table, const char *action)
+{
+	sbuf_puts(b, b->len ? ",{\"file\":" : "{\"file\":");
+	sbuf_put_json(b, path);
+	sbuf_printf(b, ",\"line\":%d,\"kind\":\"%s\",\"name\":", s->line, cspec_kind_word(s->kind));
+	sbuf_put_json(b, s->name);
+	sbuf_puts(b, ",\"table\":");
+	sbuf_put_json(b, table);
+	sbuf_puts(b, ",\"columns\":");
+	json_strv(b, &s->columns);
+	sbuf_puts(b, ",\"action\":");
+	sbuf_put_json(b, action);
+}
+
 void report_constraint(const struct cons_run *r, const struct cspec *s,
 		       const struct cons_resolved *rv, const char *text)
 {
@@ -529,17 +550,7 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 		free(action);
 		return;
 	}
-	sbuf_puts(&d->items, d->items.len ? ",{\"file\":" : "{\"file\":");
-	sbuf_put_json(&d->items, r->cf->path);
-	sbuf_printf(&d->items, ",\"line\":%d,\"kind\":\"%s\",\"name\":", s->line,
-		    cspec_kind_word(s->kind));
-	sbuf_put_json(&d->items, s->name);
-	sbuf_puts(&d->items, ",\"table\":");
-	sbuf_put_json(&d->items, table);
-	sbuf_puts(&d->items, ",\"columns\":");
-	json_strv(&d->items, &s->columns);
-	sbuf_puts(&d->items, ",\"action\":");
-	sbuf_put_json(&d->items, action);
+	json_item_head(&d->items, r->cf->path, s, table, action);
 	if (r->mode == CONS_VERIFY) {
 		sbuf_puts(&d->items, ",\"ok\":true");
 		if (d->nseen == d->capseen) {
@@ -652,16 +663,8 @@ static enum status data_constraints(struct phases *p, const struct phase *ph, co
 			free(table);
 			continue;
 		}
-		sbuf_puts(&d->items, d->items.len ? ",{\"file\":" : "{\"file\":");
-		sbuf_put_json(&d->items, f->path);
-		sbuf_printf(&d->items, ",\"line\":%d,\"kind\":\"%s\",\"name\":", s->line,
-			    cspec_kind_word(s->kind));
-		sbuf_put_json(&d->items, s->name);
-		sbuf_puts(&d->items, ",\"table\":");
-		sbuf_put_json(&d->items, table);
-		sbuf_puts(&d->items, ",\"columns\":");
-		json_strv(&d->items, &s->columns);
-		sbuf_puts(&d->items, ",\"action\":null,\"ok\":false}");
+		json_item_head(&d->items, f->path, s, table, NULL);
+		sbuf_puts(&d->items, ",\"ok\":false}");
 		free(table);
 	}
 	sbuf_puts(&d->doc, ",\"constraints\":[");
