@@ -201,6 +201,7 @@ static void tee_line(const char *line, size_t len, void *arg)
 {
 	struct data *d = arg;
 	size_t n = len;
+	char *text;
 
 	while (n > 0) {
 		ssize_t w = write(STDERR_FILENO, line + (len - n), n);
@@ -212,12 +213,10 @@ static void tee_line(const char *line, size_t len, void *arg)
 	}
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
+	text = xstrndup(line, len);
 	sbuf_puts(&d->msgs, d->nmsgs++ ? "," : "");
-	{
-		char *s = xstrndup(line, len);
-		sbuf_put_json(&d->msgs, s);
-		free(s);
-	}
+	sbuf_put_json(&d->msgs, text);
+	free(text);
 }
 
 static const char *result_name(enum status st)
