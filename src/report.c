@@ -182,6 +182,8 @@ struct data {
 	struct sbuf doc;   /* JSON: the document so far */
 	struct sbuf items; /* JSON: the constraint items of the file being read */
 	struct sbuf msgs;  /* JSON: the log lines while its constraints are read */
+	struct sbuf sql;   /* SQL: the script not printed yet (sql_emit) */
+	bool stopped;	   /* SQL: the run would have stopped before what comes now */
 	int nmsgs;
 	int *seen; /* verify: the lines of the specs found ok */
 	int nseen, capseen;
@@ -368,6 +370,39 @@ static int line_ddl(const struct cspec *s, const struct cons_resolved *rv, const
 
 /* ---- --sql ---- */
 
+/* Add to the script being built (data->sql), printed by sql_emit. */
+static void sql_put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sql_put(const char *fmt, ...)
+{
+	char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	sbuf_puts(&data->sql, text);
+	free(text);
+}
+
+/*
+ * Print the script built so far.  Once the run would have stopped (a
+ * pre-flight fails, or drift: data->stopped), each statement is printed as
+ * a comment: migrate would not send it.
+ */
+static void sql_emit(void)
+{
+	const char *p = data->sql.p ? data->sql.p : "";
+	bool stopped = data->stopped;
+
+	for (const char *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
+		nl = strchr(p, '\n');
+		printf("%s%.*s\n", stopped && strncmp(p, "--", 2) != 0 ? "-- " : "",
+		       nl ? (int)(nl - p) : (int)strlen(p), p);
+	}
+	sbuf_reset(&data->sql);
+}
+
 /* Print the DDL of the spec shown last, as converge sends it, and forget it. */
 static void sql_flush_spec(struct data *d)
 {
@@ -375,22 +410,22 @@ static void sql_flush_spec(struct data *d)
 
 	for (int i = 0; i < d->nddl; i++) {
 		if (d->autocommit && i == 0)
-			printf("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-			       d->lock_timeout_ms, d->statement_timeout_ms);
+			sql_put("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
+				d->lock_timeout_ms, d->statement_timeout_ms);
 		else if (!d->autocommit && d->txn[i] != t) {
 			if (t >= 0)
-				printf("COMMIT;\n");
+				sql_put("COMMIT;\n");
 			t = d->txn[i];
-			printf("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = "
-			       "%ld;\n",
-			       d->lock_timeout_ms, d->statement_timeout_ms);
+			sql_put("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = "
+				"%ld;\n",
+				d->lock_timeout_ms, d->statement_timeout_ms);
 		}
-		printf("%s;\n", d->ddl[i]);
+		sql_put("%s;\n", d->ddl[i]);
 		free(d->ddl[i]);
 	}
 	if (d->nddl > 0)
-		printf(d->autocommit ? "RESET lock_timeout; RESET statement_timeout;\n"
-				     : "COMMIT;\n");
+		sql_put(d->autocommit ? "RESET lock_timeout; RESET statement_timeout;\n"
+				      : "COMMIT;\n");
 	d->nddl = 0;
 	d->spec = NULL;
 }
@@ -408,7 +443,7 @@ static void sql_comment(const char *fmt, ...)
 	va_end(ap);
 	for (char *line = text, *nl; line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
-		printf("-- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+		sql_put("-- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
 	}
 	free(text);
 }
@@ -421,25 +456,25 @@ static void sql_file(const struct phase *ph, const struct mfile *f, const char *
 	if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)
 		return;
 	if (f->no_transaction) {
-		printf("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-		       ph->lock_timeout_ms, ph->statement_timeout_ms);
+		sql_put("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
+			ph->lock_timeout_ms, ph->statement_timeout_ms);
 		for (int k = 0; k < f->nstmts; k++) {
 			const struct sql_stmt *s = &f->stmts[k];
 			size_t len = s->end - s->start;
 			bool semi = len > 0 && f->text[s->end - 1] == ';';
-			printf("%.*s%s\n", (int)len, f->text + s->start, semi ? "" : "\n;");
+			sql_put("%.*s%s\n", (int)len, f->text + s->start, semi ? "" : "\n;");
 		}
-		printf("RESET lock_timeout; RESET statement_timeout;\n");
+		sql_put("RESET lock_timeout; RESET statement_timeout;\n");
 		sql_comment("(then pgprelude records %s in %s)", f->name, h->qualified);
 	} else {
 		size_t len = f->len;
-		printf("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld;\n",
-		       ph->lock_timeout_ms, ph->statement_timeout_ms);
-		fwrite(f->text, 1, len, stdout);
-		printf("\n;\n");
+		sql_put("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld;\n",
+			ph->lock_timeout_ms, ph->statement_timeout_ms);
+		sbuf_putn(&data->sql, f->text, len);
+		sql_put("\n;\n");
 		sql_comment("(pgprelude records %s in %s here, in the same transaction)", f->name,
 			    h->qualified);
-		printf("COMMIT;\n");
+		sql_put("COMMIT;\n");
 	}
 }
 
@@ -643,8 +678,16 @@ static enum status data_constraints(struct phases *p, const struct phase *ph, co
 
 	if (d->fmt == REPORT_SQL) {
 		sql_comment("%s: constraints", f->path);
+		sql_emit();
 		st = constraints_converge(f->cons, ph, p->conn, NULL, mode, later_ok, changes);
 		sql_flush_spec(d);
+		if ((st == ST_PREFLIGHT || st == ST_DRIFT) && !d->stopped) {
+			printf("-- %s: the run would stop at this file (%s): from here on, nothing is "
+			       "sent\n",
+			       f->path, st == ST_DRIFT ? "drift" : "a pre-flight fails");
+			d->stopped = true;
+		}
+		sql_emit();
 		return st;
 	}
 	sbuf_reset(&d->items);
@@ -770,6 +813,13 @@ static void data_begin(struct data *d, const struct phases *p, const char *cmd)
 		sql_comment("pgprelude plan --sql: what migrate would send, in order; nothing "
 			    "was sent.");
 		sql_comment("History rows, locks and the checks around each step are left out.");
+		for (int i = 0; i < p->cfg->n_phases && !d->stopped; i++)
+			for (int j = 0; j < p->plans[i].n; j++)
+				d->stopped |= p->plans[i].files[j].state == FILE_CHANGED;
+		if (d->stopped)
+			sql_comment("A file changed since it was applied: migrate would refuse to "
+				    "run anything (drift); all of it is shown as comments.");
+		sql_emit();
 	}
 }
 
@@ -782,13 +832,16 @@ static void data_end(struct data *d, const char *count_name, int count, enum sta
 			    status_exit_code(result, result == ST_SIGNAL ? init_stop_signal() : 0));
 		fputs(d->doc.p, stdout);
 	} else {
+		d->stopped = false;
 		sql_comment("plan: %s (exit code %d)", result_name(result),
 			    status_exit_code(result, result == ST_SIGNAL ? init_stop_signal() : 0));
+		sql_emit();
 	}
 	fflush(stdout);
 	sbuf_reset(&d->doc);
 	sbuf_reset(&d->items);
 	sbuf_reset(&d->msgs);
+	sbuf_reset(&d->sql);
 	free(d->seen);
 	data = NULL;
 }
@@ -819,6 +872,7 @@ static enum status plan_file(struct phases *p, const struct phase *ph, const str
 		sbuf_put_json(&data->doc, why);
 	} else if (data && f->state != FILE_DECLARED) {
 		sql_file(ph, f, why, &p->hist);
+		sql_emit();
 	}
 	switch (f->state) {
 	case FILE_PENDING:
@@ -871,9 +925,10 @@ enum status report_plan(struct phases *p, enum report_format fmt)
 
 		if (fmt == REPORT_JSON)
 			json_phase_head(p, i, line);
-		else if (fmt == REPORT_SQL)
+		else if (fmt == REPORT_SQL) {
 			sql_phase(p, i, line);
-		else if (line)
+			sql_emit();
+		} else if (line)
 			report_line(NULL, 0, "phase \"%s\": %s", ph->name, line);
 		free(line);
 		sum.earlier |= k->creates;

@@ -94,6 +94,11 @@ fresh_db() {
     js_is "len(($f)['applied_checksum']) == 64 and ($f)['applied_checksum'] != ($f)['checksum']" true
     js_is '(d["result"], d["exit_code"])' '["drift", 8]'
     [[ "$stderr" == *"the file changed after it was applied"* ]]
+    # migrate would send nothing: every line of the script is a comment
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --sql
+    assert_failure 8
+    assert_line '-- A file changed since it was applied: migrate would refuse to run anything (drift); all of it is shown as comments.'
+    refute_line --regexp '^[^-]'
 }
 
 @test "plan --json: a failing pre-flight is exit 7, with the duplicate counts and the first keys" {
@@ -118,6 +123,11 @@ fresh_db() {
     js_is '(d["result"], d["exit_code"])' '["preflight-failed", 7]'
     js_is "any('pre-flight failed for unique' in m for m in ($(file_expr 010_junction.ini))['messages'])" true
     [[ "$stderr" == *'pre-flight failed for unique "memberships_user_id_company_id_key"'* ]]
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --sql
+    assert_failure 7
+    assert_line '-- post/010_junction.ini: the run would stop at this file (a pre-flight fails): from here on, nothing is sent'
+    assert_line '-- ALTER TABLE "public"."memberships" ADD CONSTRAINT "memberships_user_id_company_id_key" UNIQUE ("user_id", "company_id");'
+    refute_line --regexp '^[^-]'
     sql "TRUNCATE memberships, assignments"
     run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --json
     assert_success
@@ -244,6 +254,28 @@ EOF
     assert_success
     printf '%s\n' "$output" >"$W/again.sql"
     "$PSQL" -X -q -v ON_ERROR_STOP=1 -f "$W/again.sql" 2>&1
+    assert_equal "$(schema_of "$other")" "$(schema_of "$PGDATABASE")"
+}
+
+@test "plan --sql on existing tables: replaces and concurrently, as migrate runs them" {
+    fx post 010_tenant.ini tenant.ini
+    { cat "$FX/remote_id.ini"; echo 'concurrently = true'; } | mig post 020_remote.ini
+    other=$(fresh_db)
+    for db in "$PGDATABASE" "$other"; do
+        cat "$FX/tenant_schema.sql" "$FX/remote_id.sql" | "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$db"
+    done
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --sql
+    assert_success
+    printf '%s\n' "$output" >"$W/plan.sql"
+    assert_line 'ALTER TABLE "public"."invoices" DROP CONSTRAINT "invoices_number_key";'
+    assert_line 'DROP INDEX "public"."products_sku_key";'
+    assert_line 'CREATE UNIQUE INDEX CONCURRENTLY "contacts_remote_id_key" ON "public"."contacts" ("remote_id");'
+    assert_line 'DROP INDEX CONCURRENTLY "public"."contacts_remote_id_idx";'
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --json
+    js_is "sum([c['sql'] for p in d['phases'] for f in p['files'] for c in f.get('constraints', []) if c['name'] == 'contacts_remote_id_key'], [])" \
+        '["CREATE UNIQUE INDEX CONCURRENTLY \"contacts_remote_id_key\" ON \"public\".\"contacts\" (\"remote_id\")", "ALTER TABLE \"public\".\"contacts\" ADD CONSTRAINT \"contacts_remote_id_key\" UNIQUE USING INDEX \"contacts_remote_id_key\"", "DROP INDEX CONCURRENTLY \"public\".\"contacts_remote_id_idx\""]'
+    "$PGPRELUDE" -c "$CFG" migrate 2>/dev/null
+    "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$other" -f "$W/plan.sql" 2>&1
     assert_equal "$(schema_of "$other")" "$(schema_of "$PGDATABASE")"
 }
 
