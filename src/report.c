@@ -370,21 +370,6 @@ static int line_ddl(const struct cspec *s, const struct cons_resolved *rv, const
 
 /* ---- --sql ---- */
 
-/* Add to the script being built (data->sql), printed by sql_emit. */
-static void sql_put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void sql_put(const char *fmt, ...)
-{
-	char *text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	text = xvasprintf(fmt, ap);
-	va_end(ap);
-	sbuf_puts(&data->sql, text);
-	free(text);
-}
-
 /*
  * Print the script built so far.  Once the run would have stopped (a
  * pre-flight fails, or drift: data->stopped), each statement is printed as
@@ -410,22 +395,26 @@ static void sql_flush_spec(struct data *d)
 
 	for (int i = 0; i < d->nddl; i++) {
 		if (d->autocommit && i == 0)
-			sql_put("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-				d->lock_timeout_ms, d->statement_timeout_ms);
+			sbuf_printf(&data->sql,
+				    "SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
+				    d->lock_timeout_ms, d->statement_timeout_ms);
 		else if (!d->autocommit && d->txn[i] != t) {
 			if (t >= 0)
-				sql_put("COMMIT;\n");
+				sbuf_printf(&data->sql, "COMMIT;\n");
 			t = d->txn[i];
-			sql_put("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = "
+			sbuf_printf(
+				&data->sql,
+				"BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = "
 				"%ld;\n",
 				d->lock_timeout_ms, d->statement_timeout_ms);
 		}
-		sql_put("%s;\n", d->ddl[i]);
+		sbuf_printf(&data->sql, "%s;\n", d->ddl[i]);
 		free(d->ddl[i]);
 	}
 	if (d->nddl > 0)
-		sql_put(d->autocommit ? "RESET lock_timeout; RESET statement_timeout;\n"
-				      : "COMMIT;\n");
+		sbuf_printf(&data->sql, d->autocommit
+						? "RESET lock_timeout; RESET statement_timeout;\n"
+						: "COMMIT;\n");
 	d->nddl = 0;
 	d->spec = NULL;
 }
@@ -443,7 +432,8 @@ static void sql_comment(const char *fmt, ...)
 	va_end(ap);
 	for (char *line = text, *nl; line; line = nl ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
-		sql_put("-- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+		sbuf_printf(&data->sql, "-- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line),
+			    line);
 	}
 	free(text);
 }
@@ -456,25 +446,28 @@ static void sql_file(const struct phase *ph, const struct mfile *f, const char *
 	if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)
 		return;
 	if (f->no_transaction) {
-		sql_put("SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-			ph->lock_timeout_ms, ph->statement_timeout_ms);
+		sbuf_printf(&data->sql, "SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
+			    ph->lock_timeout_ms, ph->statement_timeout_ms);
 		for (int k = 0; k < f->nstmts; k++) {
 			const struct sql_stmt *s = &f->stmts[k];
 			size_t len = s->end - s->start;
 			bool semi = len > 0 && f->text[s->end - 1] == ';';
-			sql_put("%.*s%s\n", (int)len, f->text + s->start, semi ? "" : "\n;");
+			sbuf_printf(&data->sql, "%.*s%s\n", (int)len, f->text + s->start,
+				    semi ? "" : "\n;");
 		}
-		sql_put("RESET lock_timeout; RESET statement_timeout;\n");
+		sbuf_printf(&data->sql, "RESET lock_timeout; RESET statement_timeout;\n");
 		sql_comment("(then pgprelude records %s in %s)", f->name, h->qualified);
 	} else {
 		size_t len = f->len;
-		sql_put("BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld;\n",
+		sbuf_printf(
+			&data->sql,
+			"BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld;\n",
 			ph->lock_timeout_ms, ph->statement_timeout_ms);
 		sbuf_putn(&data->sql, f->text, len);
-		sql_put("\n;\n");
+		sbuf_printf(&data->sql, "\n;\n");
 		sql_comment("(pgprelude records %s in %s here, in the same transaction)", f->name,
 			    h->qualified);
-		sql_put("COMMIT;\n");
+		sbuf_printf(&data->sql, "COMMIT;\n");
 	}
 }
 
