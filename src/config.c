@@ -66,6 +66,7 @@ enum key {
 	K_URL,
 	K_WAIT_TIMEOUT,
 	K_LOCK_WAIT_TIMEOUT,
+	K_ROLE,
 	K_TABLE,
 	K_DIR,
 	K_RUN,
@@ -78,6 +79,7 @@ enum key {
 	K_LOCK_TIMEOUT,
 	K_STATEMENT_TIMEOUT,
 	K_LOCK_RETRIES,
+	K_OUT_OF_ORDER,
 	K_COMMAND,
 	K_MODE,
 	K_USER,
@@ -102,6 +104,7 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_URL] = { "url", SECT_DATABASE, PHASE_NONE, 0, true }, /* conninfo allows newlines */
 	[K_WAIT_TIMEOUT] = { "wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_LOCK_WAIT_TIMEOUT] = { "lock_wait_timeout", SECT_DATABASE, PHASE_NONE, 0, false },
+	[K_ROLE] = { "role", SECT_DATABASE, PHASE_NONE, 0, false },
 	[K_TABLE] = { "table", SECT_HISTORY, PHASE_NONE, 0, false },
 	[K_DIR] = { "dir", SECT_PHASE, PHASE_DIR, KIND_BIT(PHASE_DIR), false },
 	[K_RUN] = { "run", SECT_PHASE, PHASE_RUN, KIND_BIT(PHASE_RUN), true },
@@ -117,17 +120,20 @@ static const struct key_def key_defs[K__COUNT] = {
 	[K_STATEMENT_TIMEOUT] = { "statement_timeout", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR),
 				  false },
 	[K_LOCK_RETRIES] = { "lock_retries", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
+	[K_OUT_OF_ORDER] = { "out_of_order", SECT_PHASE, PHASE_NONE, KIND_BIT(PHASE_DIR), false },
 	[K_COMMAND] = { "command", SECT_EXEC, PHASE_NONE, 0, true },
 	[K_MODE] = { "mode", SECT_EXEC, PHASE_NONE, 0, false },
 	[K_USER] = { "user", SECT_EXEC, PHASE_NONE, 0, false },
 };
 
 static const char *const global_keys[] = { "log_format", "log_level", "termination_log", NULL };
-static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", NULL };
+static const char *const database_keys[] = { "url", "wait_timeout", "lock_wait_timeout", "role",
+					     NULL };
 static const char *const history_keys[] = { "table", NULL };
 static const char *const phase_keys[] = {
-	"dir",		"run",	  "wait_for",	  "wait_for_query",    "timeout",      "expect",
-	"expect_query", "inputs", "lock_timeout", "statement_timeout", "lock_retries", NULL
+	"dir",		"run",		"wait_for", "wait_for_query", "timeout",
+	"expect",	"expect_query", "inputs",   "lock_timeout",   "statement_timeout",
+	"lock_retries", "out_of_order", NULL
 };
 static const char *const exec_keys[] = { "command", "mode", "user", NULL };
 
@@ -408,6 +414,15 @@ static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, c
 		strv_free(&names);
 		break;
 	}
+	case K_OUT_OF_ORDER:
+		if (strcmp(value, "warn") == 0 || strcmp(value, "refuse") == 0) {
+			ph->out_of_order_refuse = strcmp(value, "refuse") == 0;
+		} else {
+			fail(ld, line, "bad out_of_order \"%s\" in %s", value,
+			     sect_label(ld, label, sizeof(label)));
+			hint(ld, "use warn or refuse");
+		}
+		break;
 	case K_LOCK_TIMEOUT:
 		set_duration(ld, value, &ph->lock_timeout_ms);
 		break;
@@ -448,6 +463,10 @@ static void store_value(struct loader *ld, enum key k, const char *value)
 			fail(ld, line, "bad log_format \"%s\"", value);
 			hint(ld, "use text or json");
 		}
+		break;
+	case K_ROLE:
+		free(cfg->db_role);
+		cfg->db_role = *value ? xstrdup(value) : NULL;
 		break;
 	case K_TERMINATION_LOG:
 		free(cfg->termination_log);
@@ -870,5 +889,6 @@ void config_free(struct config *cfg)
 	strv_free(&cfg->exec_command);
 	free(cfg->exec_user);
 	free(cfg->termination_log);
+	free(cfg->db_role);
 	memset(cfg, 0, sizeof(*cfg));
 }

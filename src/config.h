@@ -9,6 +9,7 @@
  *   url = ${DATABASE_URL:-}            libpq conninfo or URI; empty: libpq's PG* vars
  *   wait_timeout = 60s                 total time to wait for the database
  *   lock_wait_timeout = 5m             total time to wait for the migration lock
+ *   role = app_owner                   files and constraint DDL run after SET ROLE app_owner
  *   [history]
  *   table = pgprelude.history         [schema.]name of the guard table
  *   [phase NAME]                       one per phase, run in file order
@@ -24,6 +25,7 @@
  *   lock_timeout = 5s                  dir: lock_timeout for each file
  *   statement_timeout = 0              dir: statement_timeout for each file
  *   lock_retries = 5                   dir: retries after lock_timeout (1 s, 2 s, 4 s, ...)
+ *   out_of_order = warn | refuse       dir: a pending file that sorts before an applied one
  *   [exec]
  *   command = npx directus start       used when no command follows "--"
  *   mode = auto | exec | supervise     auto: supervise when PID 1, else exec
@@ -77,16 +79,18 @@ struct phase {
 	long lock_timeout_ms;	   /* dir; default 5000 */
 	long statement_timeout_ms; /* dir; default 0 (none) */
 	int lock_retries; /* dir; retries of a statement that hits lock_timeout; default 5 */
+	bool out_of_order_refuse; /* dir: a pending file before an applied one stops the start */
 };
 
 struct config {
 	char *path; /* the config file as given */
 	enum log_format log_format;
-	int log_level;		   /* enum log_level from log.h; default info */
-	char *db_url;		   /* conninfo or URI; NULL or "" = libpq's PG* variables */
-	char *db_password;	   /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
-	char *db_url_raw;	   /* [database] url as written, before ${...} expansion */
-	long wait_timeout_ms;	   /* default 60000 */
+	int log_level;	      /* enum log_level from log.h; default info */
+	char *db_url;	      /* conninfo or URI; NULL or "" = libpq's PG* variables */
+	char *db_password;    /* from PGPASSWORD_FILE when PGPASSWORD is unset, else NULL */
+	char *db_url_raw;     /* [database] url as written, before ${...} expansion */
+	char *db_role;	      /* [database] role: files and DDL run as it (SET ROLE), or NULL */
+	long wait_timeout_ms; /* default 60000 */
 	long lock_wait_timeout_ms; /* default 300000 */
 	char *history_schema;	   /* default "pgprelude" */
 	char *history_table;	   /* default "history" */

@@ -8,21 +8,46 @@
 #include "util.h"
 #include "wait.h"
 
+/* SET ROLE for every step, quoted; NULL: the login role. */
+static char *owner_role;
+
+void ddl_set_role(const char *role)
+{
+	struct sbuf b = { 0 };
+
+	free(owner_role);
+	owner_role = NULL;
+	if (!role)
+		return;
+	sbuf_putc(&b, '"');
+	for (const char *c = role; *c; c++) {
+		if (*c == '"')
+			sbuf_putc(&b, '"'); /* doubled inside the quotes */
+		sbuf_putc(&b, *c);
+	}
+	sbuf_putc(&b, '"');
+	owner_role = sbuf_take(&b);
+}
+
 enum status ddl_set_timeouts(PGconn *conn, bool in_tx, long lock_timeout_ms,
 			     long statement_timeout_ms)
 {
-	char setup[160];
+	char *setup = xasprintf("%s lock_timeout = %ld; SET %s statement_timeout = %ld%s%s%s%s",
+				in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout_ms,
+				in_tx ? "LOCAL" : "", statement_timeout_ms,
+				owner_role ? "; SET " : "", owner_role && in_tx ? "LOCAL " : "",
+				owner_role ? "ROLE " : "", owner_role ? owner_role : "");
+	enum status st = db_exec(conn, setup, NULL);
 
-	snprintf(setup, sizeof(setup), "%s lock_timeout = %ld; SET %s statement_timeout = %ld",
-		 in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout_ms, in_tx ? "LOCAL" : "",
-		 statement_timeout_ms);
-	return db_exec(conn, setup, NULL);
+	free(setup);
+	return st;
 }
 
 void ddl_reset_timeouts(PGconn *conn)
 {
 	if (PQstatus(conn) == CONNECTION_OK) {
-		PGresult *res = PQexec(conn, "RESET lock_timeout; RESET statement_timeout");
+		PGresult *res =
+			PQexec(conn, "RESET lock_timeout; RESET statement_timeout; RESET ROLE");
 		PQclear(res);
 	}
 }

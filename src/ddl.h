@@ -14,7 +14,13 @@
 #include "status.h"
 
 /*
- * Set the timeouts for what runs next on conn: in a transaction opened here
+ * Run every step after SET ROLE role (the owner of the objects the files
+ * make, when pgprelude logs in as another user); NULL: as the login role.
+ */
+void ddl_set_role(const char *role);
+
+/*
+ * Set the timeouts (and the role, ddl_set_role) for what runs next on conn: in a transaction opened here
  * (in_tx: BEGIN; SET LOCAL ...), or for the session (autocommit steps; undo
  * with ddl_reset_timeouts).  Logs on failure.
  */

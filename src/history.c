@@ -190,9 +190,12 @@ enum status history_ensure(PGconn *conn, struct history *h)
 
 	if (h->exists && !h->legacy)
 		return ST_OK;
-	if (h->legacy)
+	/* made as the login role, whatever role the files run as ([database] role) */
+	st = db_exec(conn, "RESET ROLE", NULL);
+	if (st == ST_OK && h->legacy)
 		return history_adopt_legacy(conn, h);
-	st = ensure_schema(conn, h);
+	if (st == ST_OK)
+		st = ensure_schema(conn, h);
 	if (st != ST_OK)
 		return st;
 	sql = xasprintf("CREATE TABLE IF NOT EXISTS %s ("
@@ -385,16 +388,6 @@ const struct history_row *history_find(const struct history *h, const char *phas
 		else
 			lo = mid + 1;
 	}
-	return NULL;
-}
-
-const struct history_row *history_find_moved(const struct history *h, const char *phase,
-					     const char *checksum)
-{
-	for (int i = 0; i < h->n; i++)
-		if (strcmp(h->rows[i].phase, phase) != 0 &&
-		    strcmp(h->rows[i].checksum, checksum) == 0 && !history_row_failed(&h->rows[i]))
-			return &h->rows[i];
 	return NULL;
 }
 

@@ -106,10 +106,6 @@ enum status history_accept(PGconn *conn, const struct history *h, const char *ph
 const struct history_row *history_find(const struct history *h, const char *phase,
 				       const char *file);
 
-/* A row of another phase than phase with this checksum, not a failed run's, or NULL. */
-const struct history_row *history_find_moved(const struct history *h, const char *phase,
-					     const char *checksum);
-
 void history_free(struct history *h);
 
 #endif

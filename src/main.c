@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "ddl.h"
 #include "init.h"
 #include "lock.h"
 #include "log.h"
@@ -53,9 +54,11 @@ struct options {
 	const char *config_path;
 	bool json;
 	bool verbose;
-	int log_format;	  /* -1: from the config */
-	struct strv app;  /* the command after "--" (points into argv) */
-	struct strv args; /* a command's operands (points into argv) */
+	int log_format;	   /* -1: from the config */
+	struct strv app;   /* the command after "--" (points into argv) */
+	struct strv args;  /* a command's operands (points into argv) */
+	const char *phase; /* baseline --phase */
+	const char *upto;  /* baseline --to */
 };
 
 /* Everything a command works with, and what it leaves for main to end with. */
@@ -100,6 +103,8 @@ static void usage(FILE *out)
 		"  -V, --version          show the version, then exit\n"
 		"\n"
 		"Without COMMAND, [exec] command from the configuration is started.\n"
+		"Options may also follow a named command (pgprelude migrate -c FILE); after\n"
+		"\"--\", or after COMMAND, every word is the application's.\n"
 		"\n"
 		"Exit codes:\n"
 		"  0    success (after the hand-over: the application's own status)\n"
@@ -142,6 +147,9 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 		st = lock_acquire(*conn, cfg);
 		phases_free(&p);
 		phases_init(&p, cfg);
+		/* a session a killed run left applying a file must end before the history is read */
+		if (st == ST_OK)
+			st = migrate_begin_work(cfg, &p.work);
 		if (st == ST_OK)
 			st = phases_prepare(&p, *conn, true);
 		if (st == ST_OK)
@@ -269,22 +277,12 @@ static enum status cmd_verify(struct job *j)
 /* baseline [--phase NAME] [--to FILE] */
 static enum status cmd_baseline(struct job *j)
 {
-	const char *phase = NULL, *upto = NULL;
-
-	for (int i = 0; i < j->opt.args.n; i++) {
-		const char *a = j->opt.args.v[i];
-		const char **dst = strcmp(a, "--phase") == 0 ? &phase
-				   : strcmp(a, "--to") == 0  ? &upto
-							     : NULL;
-		if (!dst || i + 1 >= j->opt.args.n) {
-			log_error("baseline: %s \"%s\"",
-				  dst ? "missing value after" : "unexpected argument", a);
-			log_hint("Usage: pgprelude baseline [--phase NAME] [--to FILE]");
-			return ST_USAGE;
-		}
-		*dst = j->opt.args.v[++i];
+	if (j->opt.args.n > 0) {
+		log_error("baseline: unexpected argument \"%s\"", j->opt.args.v[0]);
+		log_hint("Usage: pgprelude baseline [--phase NAME] [--to FILE]");
+		return ST_USAGE;
 	}
-	return operate_baseline(&j->cfg, phase, upto);
+	return operate_baseline(&j->cfg, j->opt.phase, j->opt.upto);
 }
 
 /* accept FILE... */
@@ -322,6 +320,8 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "phase", required_argument, NULL, 'p' },
+		{ "to", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -353,6 +353,12 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 			usage(stdout);
 			*done = true;
 			return ST_OK;
+		case 'p':
+			o->phase = optarg;
+			break;
+		case 't':
+			o->upto = optarg;
+			break;
 		case 'V':
 			printf("pgprelude %s\n", PGPRELUDE_VERSION);
 			*done = true;
@@ -371,11 +377,42 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 }
 
 /*
- * The command at argv[optind] and what follows it: a named command, with
- * --json after it when it takes that; else the default, the rest of argv
- * being the application.  Returns ST_OK, or ST_USAGE after logging.
+ * The options after a named command (argv[optind] on): the same as before
+ * it, as users type them ("pgprelude migrate -c FILE"); anything else is
+ * refused.  Returns ST_OK, or ST_USAGE after logging; *done for
+ * --help/--version.
  */
-static enum status parse_command(int argc, char **argv, struct options *o)
+static enum status command_options(int argc, char **argv, struct options *o, bool *done)
+{
+	int first = optind - 1; /* the command's name stands as argv[0] */
+	enum status st;
+
+	optind = 0; /* start getopt afresh on the words after the command */
+	st = parse_options(argc - first, argv + first, o, done);
+	if (st != ST_OK || *done)
+		return st;
+	if (first + optind < argc && (o->cmd->flags & CMD_OPERANDS)) {
+		o->args.v = argv + first + optind;
+		o->args.n = argc - first - optind;
+	} else if (first + optind < argc) {
+		log_error("unexpected argument \"%s\" after \"%s\"", argv[first + optind],
+			  o->cmd->name);
+		return ST_USAGE;
+	}
+	if ((o->phase || o->upto) && strcmp(o->cmd->name ? o->cmd->name : "", "baseline") != 0) {
+		log_error("--phase and --to go with the baseline command");
+		return ST_USAGE;
+	}
+	return ST_OK;
+}
+
+/*
+ * The command at argv[optind] and what follows it: a named command, with
+ * its options after it; else the default, the rest of argv being the
+ * application.  Returns ST_OK, or ST_USAGE after logging; *done for
+ * --help/--version.
+ */
+static enum status parse_command(int argc, char **argv, struct options *o, bool *done)
 {
 	o->cmd = &commands[0];
 	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
@@ -394,20 +431,7 @@ static enum status parse_command(int argc, char **argv, struct options *o)
 		}
 		return ST_OK;
 	}
-	if (o->cmd->flags & CMD_OPERANDS) {
-		o->args.v = argv + optind;
-		o->args.n = argc - optind;
-		return ST_OK;
-	}
-	for (; optind < argc; optind++) {
-		if ((o->cmd->flags & CMD_JSON) && strcmp(argv[optind], "--json") == 0) {
-			o->json = true;
-			continue;
-		}
-		log_error("unexpected argument \"%s\" after \"%s\"", argv[optind], o->cmd->name);
-		return ST_USAGE;
-	}
-	return ST_OK;
+	return command_options(argc, argv, o, done);
 }
 
 /* Parse argv.  Returns ST_OK, or ST_USAGE after logging; *done for --help/--version. */
@@ -421,8 +445,8 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 	st = parse_options(argc, argv, o, done);
 	if (st != ST_OK || *done)
 		return st;
-	st = parse_command(argc, argv, o);
-	if (st != ST_OK)
+	st = parse_command(argc, argv, o, done);
+	if (st != ST_OK || *done)
 		return st;
 	if (o->json && !(o->cmd->flags & CMD_JSON)) {
 		log_error("--json goes with the status command");
@@ -490,6 +514,7 @@ static int job_end(struct job *j, enum status st)
 {
 	int code;
 
+	privdrop_free(&j->creds);
 	if (j->handed_over) {
 		config_free(&j->cfg);
 		return j->exit_code;
@@ -531,6 +556,7 @@ int main(int argc, char **argv)
 	log_setup(job.opt.log_format >= 0 ? (enum log_format)job.opt.log_format
 					  : job.cfg.log_format,
 		  job.opt.verbose ? LOG_DEBUG : (enum log_level)job.cfg.log_level);
+	ddl_set_role(job.cfg.db_role);
 	st = db_check_url(&job.cfg);
 	if (st == ST_OK)
 		st = check_hand_over(&job);

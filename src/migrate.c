@@ -51,60 +51,113 @@ int migrate_name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line)
+/*
+ * Whether the line comment q (after "--" and its blanks; end: its line's
+ * end), not a directive, looks meant as one: "pgprelude" in any case with a
+ * colon in that word ("-- PgPrelude:", "-- pgpreludes:"), or followed by a
+ * directive's word ("-- pgprelude no-transaction", "-- pgprelude-repeatable");
+ * not a comment that merely mentions pgprelude.
+ */
+static bool looks_like_directive(const char *q, const char *end)
+{
+	static const char *const words[] = { "repeat", "no-", "no_", "no ", "notrans", "notx" };
+	const char *p = q + 9;
+
+	if (end - q < 9 || strncasecmp(q, "pgprelude", 9) != 0)
+		return false;
+	for (const char *c = p; c < end && !isspace((unsigned char)*c); c++)
+		if (*c == ':')
+			return true;
+	while (p < end && strchr(" \t-_;=,.", *p))
+		p++;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if ((size_t)(end - p) >= strlen(words[i]) &&
+		    strncasecmp(p, words[i], strlen(words[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Read the words of a "-- pgprelude:" line (q past the colon); false at an unknown one. */
+static bool directive_words(const char *q, const char *end, bool *repeatable, bool *no_transaction)
+{
+	while (q < end) {
+		const char *w;
+		while (q < end && (isspace((unsigned char)*q) || *q == ','))
+			q++;
+		w = q;
+		while (q < end && !isspace((unsigned char)*q) && *q != ',')
+			q++;
+		if (q == w)
+			break;
+		if ((size_t)(q - w) == 10 && strncmp(w, "repeatable", 10) == 0)
+			*repeatable = true;
+		else if ((size_t)(q - w) == 14 && strncmp(w, "no-transaction", 14) == 0)
+			*no_transaction = true;
+		else
+			return false;
+	}
+	return true;
+}
+
+bool migrate_directives(const char *text, const char *path, bool *repeatable, bool *no_transaction,
+			int *bad_line)
 {
 	const char *p = text;
 	int line = 1;
 
 	*repeatable = false;
 	*no_transaction = false;
-	/* Only the leading block of comment and blank lines can hold directives. */
-	while (*p) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		const char *q = p;
+	/* Only the leading blanks and comments (line or block) can hold directives. */
+	for (;;) {
+		const char *eol, *end, *q;
 
-		while (q < p + len && isspace((unsigned char)*q))
-			q++;
-		if (q < p + len) {
-			if (strncmp(q, "--", 2) != 0)
-				break;
-			q += 2;
-			while (q < p + len && (*q == ' ' || *q == '\t'))
-				q++;
-			if ((size_t)(p + len - q) >= 10 && strncmp(q, "pgprelude:", 10) == 0) {
-				q += 10;
-				/* a comma- or blank-separated list of words */
-				while (q < p + len) {
-					const char *w;
-					while (q < p + len &&
-					       (isspace((unsigned char)*q) || *q == ','))
-						q++;
-					w = q;
-					while (q < p + len && !isspace((unsigned char)*q) &&
-					       *q != ',')
-						q++;
-					if (q == w)
-						break;
-					if ((size_t)(q - w) == 10 &&
-					    strncmp(w, "repeatable", 10) == 0)
-						*repeatable = true;
-					else if ((size_t)(q - w) == 14 &&
-						 strncmp(w, "no-transaction", 14) == 0)
-						*no_transaction = true;
-					else {
-						*bad_line = line;
-						return false;
-					}
-				}
-			}
+		while (isspace((unsigned char)*p)) {
+			if (*p == '\n')
+				line++;
+			p++;
 		}
-		if (!eol)
-			break;
-		p = eol + 1;
-		line++;
+		if (p[0] == '/' && p[1] == '*') {
+			int depth = 0;
+			do {
+				if (p[0] == '/' && p[1] == '*') {
+					depth++;
+					p += 2;
+				} else if (p[0] == '*' && p[1] == '/') {
+					depth--;
+					p += 2;
+				} else {
+					if (*p == '\n')
+						line++;
+					p++;
+				}
+			} while (depth > 0 && *p);
+			continue;
+		}
+		if (p[0] != '-' || p[1] != '-')
+			return true;
+		eol = strchr(p, '\n');
+		end = eol ? eol : p + strlen(p);
+		q = p + 2;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (end - q >= 10 && strncmp(q, "pgprelude:", 10) == 0) {
+			if (!directive_words(q + 10, end, repeatable, no_transaction)) {
+				*bad_line = line;
+				return false;
+			}
+		} else if (path && looks_like_directive(q, end)) {
+			const char *shown_end = end;
+			while (shown_end > p && isspace((unsigned char)shown_end[-1]))
+				shown_end--;
+			log_at(LOG_WARNING, path, line, 0,
+			       "\"%.*s\" looks like a pgprelude directive, but is none: it is ignored",
+			       (int)(shown_end - p > 80 ? 80 : shown_end - p), p);
+			log_hint(
+				"Directives are written exactly \"-- pgprelude: repeatable\" or "
+				"\"-- pgprelude: no-transaction\": in lower case, with the colon.");
+		}
+		p = end;
 	}
-	return true;
 }
 
 /* dir/name, malloc'd. */
@@ -145,15 +198,29 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
-/* Read a whole regular file into *text (malloc'd).  Logs and returns ST_USAGE on failure. */
+/* Log that shown (described by sb) is not a regular file. */
+static void not_regular(const char *shown, const struct stat *sb)
+{
+	log_error("could not read file \"%s\": %s", shown,
+		  S_ISDIR(sb->st_mode) ? "it is a directory" : "not a regular file");
+	if (!S_ISDIR(sb->st_mode))
+		log_hint("Only regular files (or symbolic links to them) are read in a phase's "
+			 "folder: a pipe or a device is never opened.");
+}
+
+/*
+ * Read a whole regular file into *text (malloc'd).  Anything else (a FIFO
+ * would block its open) is refused before it is opened.  Logs and returns
+ * ST_USAGE on failure.
+ */
 static enum status read_file(const char *path, const char *shown, char **text, size_t *len)
 {
 	struct stat sb;
 	char *buf = NULL;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 
-	if (fd < 0) {
+	if (stat(path, &sb) != 0) {
 		if (errno == ENOENT && lstat(path, &sb) == 0)
 			log_error("could not open file \"%s\": it is a dangling symbolic link",
 				  shown);
@@ -161,9 +228,18 @@ static enum status read_file(const char *path, const char *shown, char **text, s
 			log_error("could not open file \"%s\": %s", shown, strerror(errno));
 		return ST_USAGE;
 	}
+	if (!S_ISREG(sb.st_mode)) {
+		not_regular(shown, &sb);
+		return ST_USAGE;
+	}
+	/* O_NONBLOCK: should it have become a FIFO since, open does not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		log_error("could not open file \"%s\": %s", shown, strerror(errno));
+		return ST_USAGE;
+	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		log_error("could not read file \"%s\": %s", shown,
-			  S_ISDIR(sb.st_mode) ? "it is a directory" : "not a regular file");
+		not_regular(shown, &sb);
 		close(fd);
 		return ST_USAGE;
 	}
@@ -218,9 +294,17 @@ static bool list_sql(const char *dir, const char *phase, struct strv *names)
 			continue;
 		}
 		if (!has_suffix(e->d_name, ".sql") && !has_suffix(e->d_name, ".ini")) {
-			log_debug(
-				"phase \"%s\": skipping \"%s\" (not a .sql file); constraint files end in .ini",
-				phase, e->d_name);
+			/* x.SQL, x.sql.bak, x.sql~: meant as one, or a leftover; say so */
+			if (strcasestr(e->d_name, ".sql") || strcasestr(e->d_name, ".ini"))
+				log_info(
+					"phase \"%s\": skipping \"%s\": only names ending in "
+					"\".sql\" (migrations) and \".ini\" (constraint files) are "
+					"read",
+					phase, e->d_name);
+			else
+				log_debug("phase \"%s\": skipping \"%s\" (not a .sql file); "
+					  "constraint files end in .ini",
+					  phase, e->d_name);
 			continue;
 		}
 		strv_push(names, xstrdup(e->d_name));
@@ -252,7 +336,223 @@ enum status migrate_list(const struct config *cfg, const struct phase *ph, struc
 		f->name = names.v[i];
 		f->path = display_path(cfg->path, ph->dir, f->name);
 	}
+	plan->nlisted = plan->n;
 	free(names.v); /* its strings are the files' names now */
+	return ST_OK;
+}
+
+/* Line and column of byte offset off of text, counted as sqlsplit counts them. */
+static void text_position(const char *text, size_t off, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c == '\n') {
+			++*line;
+			*col = 1;
+		} else if ((c & 0xC0) != 0x80) {
+			++*col;
+		}
+	}
+}
+
+static bool has_bom(const char *text, size_t len)
+{
+	return len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0;
+}
+
+/*
+ * The checksums of f's text: f->checksum over it with a leading UTF-8 BOM
+ * removed and CRLF line ends read as LF (a checkout with other line ends is
+ * the same file), and f->checksum_raw over its bytes when that differs
+ * (earlier versions recorded that one).
+ */
+static void file_checksums(struct mfile *f)
+{
+	size_t from = has_bom(f->text, f->len) ? 3 : 0;
+	char *norm = xmalloc(f->len + 1);
+	size_t n = 0;
+
+	for (size_t i = from; i < f->len; i++)
+		if (!(f->text[i] == '\r' && i + 1 < f->len && f->text[i + 1] == '\n'))
+			norm[n++] = f->text[i];
+	sha256_hex(norm, n, f->checksum);
+	f->checksum_raw[0] = '\0';
+	if (n != f->len)
+		sha256_hex(f->text, f->len, f->checksum_raw);
+	free(norm);
+}
+
+/* Refuse a file holding a NUL byte: libpq would end the query there.  ST_OK or ST_USAGE, logged. */
+static enum status check_nul(const struct mfile *f)
+{
+	const char *nul = memchr(f->text, '\0', f->len);
+	int line, col;
+
+	if (!nul)
+		return ST_OK;
+	text_position(f->text, (size_t)(nul - f->text), &line, &col);
+	log_at(LOG_ERROR, f->path, line, col, "the file holds a NUL byte");
+	log_detail("The server would never see what follows it.");
+	log_hint("Remove the NUL byte (a file saved as UTF-16 is full of them: save it as UTF-8).");
+	return ST_USAGE;
+}
+
+/* Refuse a psql meta-command (\i, \set, ...).  ST_OK or ST_USAGE, logged. */
+static enum status check_psql(const struct mfile *f)
+{
+	struct sql_stmt at;
+
+	if (!sqlsplit_find_backslash(f->text, f->len, &at))
+		return ST_OK;
+	log_at(LOG_ERROR, f->path, at.line, at.col,
+	       "\"%.*s\" is a psql meta-command: psql-only, the server does not know it",
+	       (int)(at.end - at.start > 40 ? 40 : at.end - at.start), f->text + at.start);
+	log_hint("pgprelude sends each file to the server as it is: write it in plain SQL (an "
+		 "included file becomes a migration of its own; a variable, its value).");
+	return ST_USAGE;
+}
+
+/* Blank text[from, to) with spaces, keeping its line ends (positions stay). */
+static void blank(char *text, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		if (text[i] != '\n' && text[i] != '\r')
+			text[i] = ' ';
+}
+
+/* What statement k of f does to its transaction. */
+static enum sql_txctl stmt_tx(const struct mfile *f, int k)
+{
+	return sqlsplit_tx_control(f->text + f->stmts[k].start,
+				   f->stmts[k].end - f->stmts[k].start);
+}
+
+/* Log that statement s of f, transaction control, is refused. */
+static void refused_tx(const struct mfile *f, const struct sql_stmt *s)
+{
+	char shown[64];
+	/* its first line, whole characters */
+	size_t n = strcspn(f->text + s->start, "\r\n");
+
+	if (n > s->end - s->start)
+		n = s->end - s->start;
+	if (n >= sizeof(shown)) {
+		n = sizeof(shown) - 1;
+		while (n > 0 && ((unsigned char)f->text[s->start + n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(shown, f->text + s->start, n);
+	shown[n] = '\0';
+	log_at(LOG_ERROR, f->path, s->line, s->col,
+	       "transaction control in a file that runs in a transaction: \"%s\"", shown);
+	log_detail("pgprelude runs the file and its history row in one transaction: this would "
+		   "end or split it, committing part of the file without recording it.");
+	log_hint("Remove it (a single BEGIN at the top and COMMIT at the end are fine), split the "
+		 "file in two, or mark it \"-- pgprelude: no-transaction\" to run its statements "
+		 "one by one.");
+}
+
+/*
+ * Take the leading BEGIN and the trailing COMMIT out of f (at least two
+ * statements): blanked in its text, dropped from its statements.  A BEGIN
+ * with transaction modes becomes SET TRANSACTION with them, so that they
+ * hold for the transaction pgprelude runs the file in: the text grows by
+ * that much on the BEGIN's line, and the statement stays first.
+ */
+static void unwrap(struct mfile *f)
+{
+	static const char set[] = "SET TRANSACTION ";
+	const size_t add = sizeof(set) - 1;
+	struct sql_stmt *b = &f->stmts[0];
+	size_t modes = sqlsplit_begin_modes(f->text + b->start, b->end - b->start);
+	char *t;
+
+	blank(f->text, f->stmts[f->nstmts - 1].start, f->stmts[f->nstmts - 1].end);
+	f->nstmts--;
+	if (modes == 0) {
+		blank(f->text, b->start, b->end);
+		memmove(f->stmts, f->stmts + 1, (size_t)(f->nstmts - 1) * sizeof(*f->stmts));
+		f->nstmts--;
+		return;
+	}
+	t = xmalloc(f->len + add + 1);
+	memcpy(t, f->text, b->start);
+	memcpy(t + b->start, set, add);
+	memcpy(t + b->start + add, f->text + b->start, f->len - b->start + 1);
+	blank(t, b->start + add, b->start + add + modes);
+	free(f->text);
+	f->text = t;
+	f->len += add;
+	b->end += add;
+	for (int k = 1; k < f->nstmts; k++) {
+		f->stmts[k].start += add;
+		f->stmts[k].end += add;
+	}
+}
+
+/*
+ * The top-level transaction control of transactional file f: a leading
+ * BEGIN and trailing COMMIT around the whole file are blanked out and
+ * dropped from its statements (the file runs in pgprelude's transaction
+ * anyway, with its history row); any other is refused.  ST_OK, or ST_USAGE
+ * after logging.
+ */
+static enum status check_tx_control(struct mfile *f)
+{
+	int n = f->nstmts, refused = -1;
+	bool lead = n >= 1 && stmt_tx(f, 0) == TXCTL_BEGIN;
+	bool trail = n >= 2 && stmt_tx(f, n - 1) == TXCTL_COMMIT;
+
+	for (int k = lead ? 1 : 0; k < (trail ? n - 1 : n) && refused < 0; k++)
+		if (stmt_tx(f, k) != TXCTL_NONE)
+			refused = k;
+	if (refused < 0 && lead != trail)
+		refused = lead ? 0 : n - 1; /* a BEGIN without its COMMIT, or the other way */
+	if (refused >= 0) {
+		refused_tx(f, &f->stmts[refused]);
+		return ST_USAGE;
+	}
+	if (lead)
+		unwrap(f);
+	return ST_OK;
+}
+
+/* Read a SQL file's statements and directives (f->text read, checksummed).  ST_OK, or logged. */
+static enum status read_sql(struct mfile *f)
+{
+	struct sqlsplit_error serr;
+	int bad_line = 0;
+	enum status st;
+
+	/* a UTF-8 BOM is no part of the SQL (psql skips it too) */
+	if (has_bom(f->text, f->len)) {
+		memmove(f->text, f->text + 3, f->len - 3 + 1);
+		f->len -= 3;
+	}
+	f->nstmts = sqlsplit(f->text, f->len, &f->stmts, &serr);
+	if (f->nstmts < 0) {
+		log_at(LOG_ERROR, f->path, serr.line, serr.col, "%s", serr.message);
+		return ST_SQL;
+	}
+	st = check_psql(f);
+	if (st != ST_OK)
+		return st;
+	if (!migrate_directives(f->text, f->path, &f->repeatable, &f->no_transaction, &bad_line)) {
+		log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
+		log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
+			 "no-transaction\".");
+		return ST_USAGE;
+	}
+	if (!f->no_transaction) {
+		st = check_tx_control(f);
+		if (st != ST_OK)
+			return st;
+	}
+	if (f->nstmts == 0)
+		log_at(LOG_WARNING, f->path, 0, 0,
+		       "the file holds no SQL statement: it is recorded as applied, nothing runs");
 	return ST_OK;
 }
 
@@ -260,8 +560,6 @@ enum status migrate_read_next(struct mplan *plan)
 {
 	struct mfile *f = &plan->files[plan->nread++];
 	char *full;
-	int bad_line = 0;
-	struct sqlsplit_error serr;
 	enum status st;
 
 	/* The name is the history key, stored as text: it must be UTF-8. */
@@ -275,36 +573,71 @@ enum status migrate_read_next(struct mplan *plan)
 	full = join_path(plan->phase->dir, f->name);
 	st = read_file(full, f->path, &f->text, &f->len);
 	free(full);
+	if (st == ST_OK)
+		st = check_nul(f);
 	if (st != ST_OK)
 		return st;
-	sha256_hex(f->text, f->len, f->checksum);
+	file_checksums(f);
 	if (has_suffix(f->name, ".ini")) {
 		f->state = FILE_DECLARED;
 		f->cons = xcalloc(1, sizeof(*f->cons));
 		return constraints_parse(f->text, f->len, f->path, f->cons);
 	}
-	f->nstmts = sqlsplit(f->text, f->len, &f->stmts, &serr);
-	if (f->nstmts < 0) {
-		log_at(LOG_ERROR, f->path, serr.line, serr.col, "%s", serr.message);
-		return ST_SQL;
-	}
-	if (f->nstmts == 0) {
-		log_at(LOG_ERROR, f->path, 0, 0, "the file holds no SQL statement");
-		log_hint("Remove it, or put the SQL it is meant to run in it.");
-		return ST_USAGE;
-	}
-	if (!migrate_directives(f->text, &f->repeatable, &f->no_transaction, &bad_line)) {
-		log_at(LOG_ERROR, f->path, bad_line, 0, "unknown pgprelude directive");
-		log_hint("Known directives: \"-- pgprelude: repeatable\", \"-- pgprelude: "
-			 "no-transaction\".");
-		return ST_USAGE;
-	}
-	return ST_OK;
+	return read_sql(f);
 }
 
-enum status migrate_match(struct mplan *plan, const struct history *h)
+/* Whether history row r records f's content (either checksum). */
+static bool row_matches(const struct history_row *r, const struct mfile *f)
+{
+	return strcmp(r->checksum, f->checksum) == 0 ||
+	       (f->checksum_raw[0] && strcmp(r->checksum, f->checksum_raw) == 0);
+}
+
+/* Whether file name of phase is in a folder listed in plans (nplans of them). */
+static bool on_disk(const struct mplan *plans, int nplans, const char *phase, const char *name)
+{
+	for (int j = 0; j < nplans; j++)
+		if (plans[j].phase && strcmp(plans[j].phase->name, phase) == 0)
+			return bsearch(name, plans[j].files, (size_t)plans[j].nlisted,
+				       sizeof(*plans[j].files), file_cmp) != NULL;
+	return false;
+}
+
+/*
+ * The row under another phase that f was applied as before it moved: same
+ * content, applied, and its file gone from its folder (else f is a new file
+ * that happens to hold the same SQL, and runs).
+ */
+static const struct history_row *find_moved(const struct mplan *plan, const struct mfile *f,
+					    const struct history *h, const struct mplan *plans,
+					    int nplans)
+{
+	for (int i = 0; i < h->n; i++) {
+		const struct history_row *r = &h->rows[i];
+		if (strcmp(r->phase, plan->phase->name) != 0 && row_matches(r, f) &&
+		    !history_row_failed(r) && !on_disk(plans, nplans, r->phase, r->file))
+			return r;
+	}
+	return NULL;
+}
+
+/* The applied file of phase that sorts last (its run did not fail), or NULL. */
+static const char *last_applied(const struct history *h, const char *phase)
+{
+	const char *last = NULL;
+
+	for (int i = 0; i < h->n; i++)
+		if (strcmp(h->rows[i].phase, phase) == 0 && !history_row_failed(&h->rows[i]) &&
+		    (!last || strcmp(h->rows[i].file, last) > 0))
+			last = h->rows[i].file;
+	return last;
+}
+
+enum status migrate_match(struct mplan *plan, const struct history *h, const struct mplan *plans,
+			  int nplans)
 {
 	const char *phase = plan->phase->name;
+	const char *last = last_applied(h, phase);
 	int count = plan->n, extra = 0;
 
 	for (int i = 0; i < count; i++) {
@@ -315,9 +648,12 @@ enum status migrate_match(struct mplan *plan, const struct history *h)
 		if (history_row_failed(f->row)) {
 			f->state = FILE_FAILED; /* changed or not: it runs again */
 		} else if (!f->row) {
-			f->moved = history_find_moved(h, phase, f->checksum);
+			f->moved = find_moved(plan, f, h, plans, nplans);
 			f->state = f->moved ? FILE_MOVED : FILE_PENDING;
-		} else if (strcmp(f->row->checksum, f->checksum) == 0) {
+			/* pending, yet before what is applied: a late-merged branch, usually */
+			if (f->state == FILE_PENDING && last && strcmp(f->name, last) < 0)
+				f->late = last;
+		} else if (row_matches(f->row, f)) {
 			f->state = FILE_APPLIED;
 		} else {
 			f->state = f->repeatable ? FILE_RERUN : FILE_CHANGED;
@@ -348,7 +684,23 @@ enum status migrate_match(struct mplan *plan, const struct history *h)
 	return ST_OK;
 }
 
-enum status migrate_check(const struct mplan *plan, const struct history *h)
+/* s as one shell word ('…', a quote written '\''), malloc'd: for commands in hints. */
+static char *shell_word(const char *s)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_putc(&b, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sbuf_puts(&b, "'\\''");
+		else
+			sbuf_putc(&b, *s);
+	}
+	sbuf_putc(&b, '\'');
+	return sbuf_take(&b);
+}
+
+enum status migrate_check(const struct mplan *plan)
 {
 	enum status st = ST_OK;
 
@@ -360,13 +712,28 @@ enum status migrate_check(const struct mplan *plan, const struct history *h)
 			       f->row->applied_at, f->row->checksum, f->checksum);
 			log_detail("Applied checksum %s; the file's checksum is now %s.",
 				   f->row->checksum, f->checksum);
+			char *path = shell_word(f->path);
 			log_hint(
 				"Restore the file as it was applied and put the change in a new file. If "
-				"the edit is cosmetic, accept it with: UPDATE %s SET checksum = '%s' WHERE "
-				"phase = '%s' AND file = '%s'; or mark the file \"-- pgprelude: "
-				"repeatable\" if it is meant to re-run.",
-				h->qualified, f->checksum, plan->phase->name, f->name);
+				"the edit is on purpose (cosmetic), accept it: pgprelude accept %s; or mark "
+				"the file \"-- pgprelude: repeatable\" if it is meant to re-run.",
+				path);
+			free(path);
 			st = ST_DRIFT;
+		} else if (f->late && plan->phase->out_of_order_refuse) {
+			log_at(LOG_ERROR, f->path, 0, 0,
+			       "pending, but it sorts before \"%s\", which is applied: out of order",
+			       f->late);
+			log_hint(
+				"This phase has out_of_order = refuse: rename the file to sort after "
+				"the applied ones, or set out_of_order = warn to apply it.");
+			if (st == ST_OK)
+				st = ST_USAGE;
+		} else if (f->late) {
+			log_at(LOG_WARNING, f->path, 0, 0,
+			       "pending, but it sorts before \"%s\", which is applied: applying it out of "
+			       "order (a late-merged branch?)",
+			       f->late);
 		} else if (f->state == FILE_MOVED) {
 			log_at(LOG_WARNING, f->path, 0, 0,
 			       "already applied as \"%s\" in phase \"%s\" on %s (same checksum): not running "
@@ -408,6 +775,13 @@ static enum status begin_work(const struct config *cfg, PGconn **work, bool *loc
 		*locked = st == ST_OK;
 	}
 	return st;
+}
+
+enum status migrate_begin_work(const struct config *cfg, PGconn **work)
+{
+	bool locked = false;
+
+	return begin_work(cfg, work, &locked);
 }
 
 /* After f stopped with st: what a lost connection or a stop signal left of it. */

@@ -38,13 +38,15 @@ struct mfile {
 	size_t len;
 	struct sql_stmt *stmts; /* its statements (sqlsplit) */
 	int nstmts;
-	char checksum[65];   /* SHA-256, hex */
-	bool repeatable;     /* "-- pgprelude: repeatable" */
+	char checksum[65];     /* SHA-256, hex, of the text with CRLF as LF and no leading BOM */
+	char checksum_raw[65]; /* of its bytes as they are, when that differs ("" otherwise) */
+	bool repeatable;       /* "-- pgprelude: repeatable" */
 	bool no_transaction; /* "-- pgprelude: no-transaction": statement by statement, autocommit */
 	enum file_state state;
 	const struct history_row
 		*row; /* this file's row (APPLIED, CHANGED, RERUN, MISSING, FAILED) */
 	const struct history_row *moved; /* the row under another phase (MOVED) */
+	const char *late;		 /* PENDING: the applied file it sorts before, or NULL */
 	struct cfile *cons;		 /* FILE_DECLARED: the parsed constraint file */
 };
 
@@ -53,7 +55,8 @@ struct mplan {
 	const char *cfg_path; /* paths in messages are relative to its folder */
 	struct mfile *files;  /* folder files in run order, then MISSING ones */
 	int n;
-	int nread; /* folder files read so far (migrate_read_next) */
+	int nlisted; /* files found in the folder: files[0..nlisted), in name order */
+	int nread;   /* folder files read so far (migrate_read_next) */
 };
 
 /*
@@ -69,25 +72,34 @@ enum status migrate_list(const struct config *cfg, const struct phase *ph, struc
 /*
  * Read, check and checksum the next file of plan (files[nread]): split a
  * SQL file into statements and read its directives, parse a constraint file
- * (FILE_DECLARED).  Returns ST_OK, or after logging: ST_USAGE for a bad file
- * (unreadable, not a regular file, no statement in it, unknown directive, a
- * bad constraint file), ST_SQL for an unterminated quote or comment.
+ * (FILE_DECLARED).  A leading UTF-8 BOM is dropped from the text (the
+ * checksum ignores it, and CRLF line ends).  A transactional SQL file
+ * wrapped whole in BEGIN ... COMMIT has those two blanked out of its text
+ * and dropped from its statements.  A file with no statement is kept, with
+ * a warning (it is recorded as applied); look-alike directives are warned
+ * about.  Returns ST_OK, or after logging: ST_USAGE for a bad file
+ * (unreadable, not a regular file, a NUL byte, a psql meta-command, other
+ * transaction control in a transactional file, an unknown directive, a bad
+ * constraint file), ST_SQL for an unterminated quote or comment.
  */
 enum status migrate_read_next(struct mplan *plan) __attribute__((warn_unused_result));
 
 /*
  * Give every file read its state from the history, and add the files of
- * the phase's history rows that are gone (FILE_MISSING).  Returns ST_OK.
+ * the phase's history rows that are gone (FILE_MISSING).  A row matches a
+ * file when its checksum is either of the file's.  A new file holding what
+ * a row of another phase records is FILE_MOVED only when that row's file is
+ * gone from its folder: plans (nplans, the listed plans of every phase, of
+ * other kinds zeroed) tell.  Returns ST_OK.
  */
-enum status migrate_match(struct mplan *plan, const struct history *h)
-	__attribute__((warn_unused_result));
+enum status migrate_match(struct mplan *plan, const struct history *h, const struct mplan *plans,
+			  int nplans) __attribute__((warn_unused_result));
 
 /*
  * Refuse changed files: logs each with both checksums and the way out, and
  * returns ST_DRIFT; reports moved files (a warning each).  ST_OK otherwise.
  */
-enum status migrate_check(const struct mplan *plan, const struct history *h)
-	__attribute__((warn_unused_result));
+enum status migrate_check(const struct mplan *plan) __attribute__((warn_unused_result));
 
 /*
  * Apply the pending, re-run and failed files of plan on *work, opening that
@@ -115,6 +127,15 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 			  PGconn *watch, PGconn **work, int *applied)
 	__attribute__((warn_unused_result));
 
+/*
+ * Open the work connection into *work (when NULL) and take the work lock on
+ * it, waiting for a session that an earlier, killed run left applying a
+ * file.  The lock is held until the session ends (taking it again, as
+ * migrate_apply does, nests).  ST_OK or the failure after logging.
+ */
+enum status migrate_begin_work(const struct config *cfg, PGconn **work)
+	__attribute__((warn_unused_result));
+
 /* Name of a state, as status prints it ("applied", "pending", ...). */
 const char *migrate_state_name(enum file_state st);
 
@@ -122,12 +143,16 @@ const char *migrate_state_name(enum file_state st);
 int migrate_name_cmp(const void *a, const void *b);
 
 /*
- * Parse the "-- pgprelude: ..." directives at the top of text ("repeatable",
- * "no-transaction", comma- or blank-separated, on one or more lines).
- * Returns true and sets *repeatable and *no_transaction, or false with
- * *bad_line set to the line of an unknown directive.
+ * Parse the "-- pgprelude: ..." directives among the leading blanks and
+ * comments of text (line or block comments; "repeatable", "no-transaction",
+ * comma- or blank-separated, on one or more lines).  Returns true and sets
+ * *repeatable and *no_transaction, or false with *bad_line set to the line
+ * of an unknown directive (not logged).  When path is not NULL, a line
+ * comment that looks like a directive but is none ("-- PgPrelude:", no
+ * colon, ...) is logged as a warning against path.
  */
-bool migrate_directives(const char *text, bool *repeatable, bool *no_transaction, int *bad_line);
+bool migrate_directives(const char *text, const char *path, bool *repeatable, bool *no_transaction,
+			int *bad_line);
 
 /* Free what plan holds and zero it. */
 void mplan_free(struct mplan *plan);

@@ -26,12 +26,12 @@ static bool dir_read(struct phases *p, int i, enum status *st)
 
 static enum status dir_match(struct phases *p, int i)
 {
-	return migrate_match(&p->plans[i], &p->hist);
+	return migrate_match(&p->plans[i], &p->hist, p->plans, p->cfg->n_phases);
 }
 
 static enum status dir_check(const struct phases *p, int i)
 {
-	enum status st = migrate_check(&p->plans[i], &p->hist);
+	enum status st = migrate_check(&p->plans[i]);
 	return st == ST_OK ? constraints_check_plans(p->plans, p->cfg->n_phases, i) : st;
 }
 
@@ -70,7 +70,7 @@ static bool dir_settled(struct phases *p, int i, enum status *st)
 static void dir_skip(struct phases *p, int i)
 {
 	/* settled: no file changed, so this only says which files moved here */
-	if (migrate_check(&p->plans[i], &p->hist) != ST_OK)
+	if (migrate_check(&p->plans[i]) != ST_OK)
 		log_debug("phase \"%s\": a changed file in a settled phase",
 			  p->cfg->phases[i].name);
 	log_info("phase \"%s\": 0 files applied, %d up to date (0 ms)", p->cfg->phases[i].name,

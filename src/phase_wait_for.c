@@ -11,16 +11,24 @@
 #include "util.h"
 #include "wait.h"
 
-/* Whether the phase's query returns true.  *st carries a query failure. */
-static bool query_true(PGconn *conn, const char *query, enum status *st)
+/*
+ * What the phase's query returns: true, false or NULL.  *st carries a query
+ * failure, or ST_USAGE after logging for a result that is not one boolean.
+ */
+static enum answer query_answer(PGconn *conn, const struct phase *ph, enum status *st)
 {
-	PGresult *res = db_query(conn, query, 0, NULL, st);
-	bool yes;
-	if (!res)
-		return false;
-	yes = PQntuples(res) == 1 && PQnfields(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	return yes;
+	char got[160];
+	enum answer a = phases_ask(conn, ph->query, st, got, sizeof(got));
+
+	if (a != ANSWER_NOT_BOOL)
+		return a;
+	log_error("phase \"%s\": wait_for_query must return one boolean (one row, one "
+		  "column); it returned %s",
+		  ph->name, got);
+	log_hint("Write it as SELECT <condition>, e.g. SELECT EXISTS (SELECT 1 FROM ...) or "
+		 "SELECT count(*) > 0 FROM ....");
+	*st = ST_USAGE;
+	return ANSWER_FALSE;
 }
 
 static enum status wait_for_run(struct phases *p, int i)
@@ -37,6 +45,7 @@ static enum status wait_for_run(struct phases *p, int i)
 	for (;;) {
 		char *missing = phases_missing_relations(p->conn, &ph->relations, &st);
 		bool ok = false;
+		enum answer a = ANSWER_FALSE;
 		double secs;
 
 		if (st != ST_OK) {
@@ -45,7 +54,10 @@ static enum status wait_for_run(struct phases *p, int i)
 			return st;
 		}
 		if (!missing && ph->query) {
-			ok = query_true(p->conn, ph->query, &st);
+			a = query_answer(p->conn, ph, &st);
+			ok = a == ANSWER_TRUE;
+			if (st == ST_USAGE)
+				return st;
 			if (st != ST_OK) {
 				log_error("phase \"%s\": wait_for_query failed", ph->name);
 				return st == ST_SQL ? ST_EXTERNAL : st;
@@ -68,8 +80,9 @@ static enum status wait_for_run(struct phases *p, int i)
 			else
 				log_error(
 					"phase \"%s\": timed out after %ld s waiting for wait_for_query to "
-					"return true",
-					ph->name, waiter_elapsed(&w) / 1000);
+					"return true%s",
+					ph->name, waiter_elapsed(&w) / 1000,
+					a == ANSWER_NULL ? " (it returned NULL)" : "");
 			free(missing);
 			return ST_EXTERNAL;
 		}
@@ -78,9 +91,10 @@ static enum status wait_for_run(struct phases *p, int i)
 				log_info("phase \"%s\": waiting for %s (%.0f s)", ph->name, missing,
 					 secs);
 			else
-				log_info(
-					"phase \"%s\": waiting for wait_for_query to return true (%.0f s)",
-					ph->name, secs);
+				log_info("phase \"%s\": waiting for wait_for_query to return true "
+					 "(%s%.0f s)",
+					 ph->name, a == ANSWER_NULL ? "it returned NULL, " : "",
+					 secs);
 		}
 		free(missing);
 		st = waiter_sleep(&w);
@@ -106,7 +120,7 @@ static bool wait_for_settled(struct phases *p, int i, enum status *st)
 		free(missing);
 		return false;
 	}
-	return !ph->query || query_true(p->conn, ph->query, st);
+	return !ph->query || query_answer(p->conn, ph, st) == ANSWER_TRUE;
 }
 
 static void wait_for_skip(struct phases *p, int i)

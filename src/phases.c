@@ -150,45 +150,49 @@ char *phases_missing_relations(PGconn *conn, const struct strv *names, enum stat
 	return missing.len ? sbuf_take(&missing) : NULL;
 }
 
-/*
- * The value of a query that must return one boolean: 1 true, 0 false or
- * NULL, -1 anything else (got: what it returned, for messages).  *st
- * carries a query failure (logged).
- */
-static int query_bool(PGconn *conn, const char *query, enum status *st, char *got, size_t len)
+enum answer phases_ask(PGconn *conn, const char *query, enum status *st, char *got, size_t len)
 {
 	PGresult *res = db_query(conn, query, 0, NULL, st);
-	int v = -1;
+	enum answer a = ANSWER_FALSE;
 
 	got[0] = '\0';
 	if (!res)
-		return 0;
-	if (PQntuples(res) == 1 && PQnfields(res) == 1 && PQftype(res, 0) == 16 /* bool */) {
-		v = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		snprintf(got, len, "%s", PQgetisnull(res, 0, 0) ? "NULL" : PQgetvalue(res, 0, 0));
-	} else if (PQntuples(res) >= 1 && PQnfields(res) >= 1) {
-		snprintf(got, len, "%d row%s of %d column%s, first \"%.60s\"", PQntuples(res),
-			 PQntuples(res) == 1 ? "" : "s", PQnfields(res),
-			 PQnfields(res) == 1 ? "" : "s", PQgetvalue(res, 0, 0));
+		return ANSWER_FALSE;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQftype(res, 0) != BOOLOID) {
+		if (PQnfields(res) != 1 || PQntuples(res) != 1)
+			snprintf(got, len, "%d row%s of %d column%s", PQntuples(res),
+				 PQntuples(res) == 1 ? "" : "s", PQnfields(res),
+				 PQnfields(res) == 1 ? "" : "s");
+		else if (PQgetisnull(res, 0, 0))
+			snprintf(got, len, "NULL, not of type boolean");
+		else
+			snprintf(got, len, "\"%.100s\", not a boolean", PQgetvalue(res, 0, 0));
+		a = ANSWER_NOT_BOOL;
+	} else if (PQgetisnull(res, 0, 0)) {
+		snprintf(got, len, "NULL");
+		a = ANSWER_NULL;
 	} else {
-		snprintf(got, len, "no row");
+		a = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ANSWER_TRUE : ANSWER_FALSE;
+		snprintf(got, len, "%s", PQgetvalue(res, 0, 0));
 	}
 	PQclear(res);
-	return v;
+	return a;
 }
 
 bool phases_expect_holds(struct phases *p, const struct phase *ph, enum status *st)
 {
 	char got[128];
-	char *missing = ph->expect.n ? phases_missing_relations(p->conn, &ph->expect, st) : NULL;
+	char *missing = NULL;
 
 	*st = ST_OK;
-	if (missing) {
+	if (ph->expect.n)
+		missing = phases_missing_relations(p->conn, &ph->expect, st);
+	if (missing || *st != ST_OK) {
 		free(missing);
 		return false;
 	}
 	return !ph->expect_query ||
-	       query_bool(p->conn, ph->expect_query, st, got, sizeof(got)) == 1;
+	       phases_ask(p->conn, ph->expect_query, st, got, sizeof(got)) == ANSWER_TRUE;
 }
 
 static enum status check_expect(struct phases *p, const struct phase *ph)
@@ -197,7 +201,7 @@ static enum status check_expect(struct phases *p, const struct phase *ph)
 	enum status st = ST_OK;
 	char *missing = NULL;
 	char got[128];
-	int v;
+	enum answer a;
 
 	if (ph->expect.n)
 		missing = phases_missing_relations(p->conn, &ph->expect, &st);
@@ -214,16 +218,18 @@ static enum status check_expect(struct phases *p, const struct phase *ph)
 	}
 	if (!ph->expect_query)
 		return ST_OK;
-	v = query_bool(p->conn, ph->expect_query, &st, got, sizeof(got));
+	a = phases_ask(p->conn, ph->expect_query, &st, got, sizeof(got));
 	if (st != ST_OK) {
 		log_error("phase \"%s\": expect_query failed", ph->name);
 		return st == ST_SQL ? ST_EXTERNAL : st;
 	}
-	if (v == 1)
+	if (a == ANSWER_TRUE)
 		return ST_OK;
-	if (v < 0) {
-		log_error("phase \"%s\": expect_query must return one boolean; it returned %s",
-			  ph->name, got);
+	if (a == ANSWER_NOT_BOOL) {
+		log_error(
+			"phase \"%s\": expect_query must return one boolean (one row, one column); "
+			"it returned %s",
+			ph->name, got);
 		return ST_USAGE;
 	}
 	log_error("phase \"%s\" finished, but its expect_query returned %s", ph->name, got);

@@ -135,6 +135,24 @@ char *phases_missing_relations(PGconn *conn, const struct strv *names, enum stat
  */
 bool phases_settled(struct phases *p, enum status *st);
 
+#define BOOLOID 16 /* pg_type.oid of boolean */
+
+/* What a query that must return one boolean returned. */
+enum answer {
+	ANSWER_TRUE,
+	ANSWER_FALSE,
+	ANSWER_NULL,
+	ANSWER_NOT_BOOL /* not one row of one boolean column */
+};
+
+/*
+ * Ask conn a query that must return one boolean (wait_for_query,
+ * expect_query).  got (len bytes) says what it returned, for messages:
+ * "t", "NULL", "\"42\", not a boolean", "2 rows of 1 column".  *st carries
+ * a query failure (logged); a failed query answers ANSWER_FALSE.
+ */
+enum answer phases_ask(PGconn *conn, const char *query, enum status *st, char *got, size_t len);
+
 /*
  * Whether phase ph's expect relations exist and its expect_query returns
  * true, read only, nothing logged but a failing query (*st).

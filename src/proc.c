@@ -399,18 +399,23 @@ enum status proc_exec(const struct strv *argv)
 	}
 	cmd = argv->v[0];
 
+	/* Before the reset: with SIGPIPE at its default, a log write to a closed stderr would kill us. */
+	log_debug("executing \"%s\" with %d argument(s)", cmd, argv->n - 1);
+
 	/*
 	 * The application must not inherit pgprelude's signal set-up: a blocked
 	 * mask and ignored dispositions survive exec.  Reset both (with every
-	 * signal blocked meanwhile), and put them back if the exec fails.
+	 * signal blocked meanwhile), and put them back if the exec fails.  A
+	 * SIGPIPE or SIGXFSZ that our own writes raised is dropped first: once
+	 * unblocked, it would kill pgprelude before the exec.
 	 */
 	sigfillset(&all);
 	sigemptyset(&empty);
 	sigprocmask(SIG_SETMASK, &all, &saved_mask);
+	init_drop_own_signals();
 	spawn_default_signals(saved_act);
 	sigprocmask(SIG_SETMASK, &empty, NULL);
 
-	log_debug("executing \"%s\" with %d argument(s)", cmd, argv->n - 1);
 	execvp(cmd, argv->v);
 	err = errno;
 

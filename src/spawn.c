@@ -7,10 +7,12 @@
  *   pipe2(err) (O_CLOEXEC, as every
  *   descriptor of pgprelude)
  *   block every signal, fork  ------------> setpgid(0, 0)
- *   restore the signal mask                 every disposition to SIG_DFL
- *   setpgid(child, child)                   stdin, stdout+stderr as asked
- *   read(err): 0 bytes = exec succeeded     switch user when asked
- *              an int  = its errno          empty signal mask, execve() each
+ *   restore the signal mask                 the terminal, when asked
+ *   setpgid(child, child)                   every disposition to SIG_DFL
+ *   read(err): 0 bytes = exec succeeded     stdin, stdout+stderr as asked
+ *              an int  = its errno          switch user when asked
+ *                                           SIGKILL on parent death, if asked
+ *                                           empty signal mask, execve() each
  *                                             PATH candidate; on failure write
  *                                             errno to err and _exit(127)
  *
@@ -197,16 +199,6 @@ static void child_exec(const struct child *c)
 	/* Own process group, so that a timeout can kill everything it started. */
 	setpgid(0, 0);
 	/*
-	 * A run step must not outlive a pgprelude killed with SIGKILL: the lock
-	 * goes with pgprelude's session, and the next run would start the same
-	 * step next to it.  getppid() catches a parent that died before prctl.
-	 */
-	if (c->die_with > 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != c->die_with)
-			_exit(127);
-	}
-	/*
 	 * An application on a terminal gets it as its foreground group (as tini
 	 * does), so that the terminal's job control reaches it; SIGTTOU is still
 	 * blocked here, so asking for it cannot stop us.
@@ -220,6 +212,18 @@ static void child_exec(const struct child *c)
 		int e = privdrop_apply(c->opts->creds);
 		if (e != 0)
 			child_fail(c->err_w, -e); /* negative: the switch of user failed */
+	}
+	/*
+	 * A run step must not outlive a pgprelude killed with SIGKILL: the lock
+	 * goes with pgprelude's session, and the next run would start the same
+	 * step next to it; nor must a supervised application, left without its
+	 * init.  After the switch of user: a change of credentials clears the
+	 * parent-death signal.  getppid() catches a parent that died before prctl.
+	 */
+	if (c->die_with > 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != c->die_with)
+			_exit(127);
 	}
 
 	/* Last: unblock everything (the parent blocked all signals around fork). */

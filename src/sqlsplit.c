@@ -319,7 +319,7 @@ int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlspli
 	return n;
 }
 
-/* ---- index statements ------------------------------------------------------- */
+/* ---- reading one statement ---------------------------------------------------- */
 
 /* A lexer over statement sql: len bytes, or up to a NUL byte (where libpq ends it). */
 static struct lexer stmt_lexer(const char *sql, size_t len)
@@ -338,6 +338,93 @@ static void stmt_next(struct lexer *lx, struct token *t)
 		t->len = 0;
 	}
 }
+
+/* ---- transaction control ----------------------------------------------------- */
+
+/* After COMMIT / END / ROLLBACK / ABORT [WORK | TRANSACTION]: whether AND CHAIN follows. */
+static bool and_chain(struct lexer *lx)
+{
+	struct token t;
+
+	stmt_next(lx, &t);
+	if (tok_is(&t, "work") || tok_is(&t, "transaction"))
+		stmt_next(lx, &t);
+	if (!tok_is(&t, "and"))
+		return false;
+	stmt_next(lx, &t);
+	return tok_is(&t, "chain");
+}
+
+enum sql_txctl sqlsplit_tx_control(const char *sql, size_t len)
+{
+	struct lexer lx = stmt_lexer(sql, len);
+	struct token t, next;
+	struct lexer rest;
+
+	stmt_next(&lx, &t);
+	rest = lx;
+	stmt_next(&lx, &next);
+	if (tok_is(&t, "begin"))
+		return TXCTL_BEGIN;
+	if (tok_is(&t, "start"))
+		return tok_is(&next, "transaction") ? TXCTL_BEGIN : TXCTL_NONE;
+	if (tok_is(&t, "prepare"))
+		return tok_is(&next, "transaction") ? TXCTL_OTHER : TXCTL_NONE;
+	if (tok_is(&t, "commit") || tok_is(&t, "end")) {
+		if (tok_is(&t, "commit") && tok_is(&next, "prepared"))
+			return TXCTL_OTHER;
+		return and_chain(&rest) ? TXCTL_OTHER : TXCTL_COMMIT;
+	}
+	if (tok_is(&t, "rollback") || tok_is(&t, "abort")) {
+		/* ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name stays in the transaction */
+		if (tok_is(&next, "work") || tok_is(&next, "transaction"))
+			stmt_next(&lx, &next);
+		return tok_is(&next, "to") ? TXCTL_NONE : TXCTL_OTHER;
+	}
+	return TXCTL_NONE;
+}
+
+size_t sqlsplit_begin_modes(const char *sql, size_t len)
+{
+	struct lexer lx = stmt_lexer(sql, len);
+	struct token t;
+
+	stmt_next(&lx, &t);
+	if (tok_is(&t, "start")) {
+		stmt_next(&lx, &t);
+		if (!tok_is(&t, "transaction"))
+			return 0;
+	} else if (!tok_is(&t, "begin")) {
+		return 0;
+	}
+	stmt_next(&lx, &t);
+	if (tok_is(&t, "work") || tok_is(&t, "transaction"))
+		stmt_next(&lx, &t);
+	return t.kind == TOK_END || tok_char(&t, ';') ? 0 : (size_t)(t.p - sql);
+}
+
+bool sqlsplit_find_backslash(const char *text, size_t len, struct sql_stmt *at)
+{
+	struct lexer lx = { .s = text, .len = len, .i = 0, .line = 1, .col = 1 };
+	struct sqlsplit_error ignored;
+	struct token t;
+
+	for (;;) {
+		if (!lex_next(&lx, &t, &ignored) || t.kind == TOK_END)
+			return false;
+		if (tok_char(&t, '\\')) {
+			at->start = (size_t)(t.p - text);
+			at->line = t.line;
+			at->col = t.col;
+			while (lx.i < lx.len && ident_char(peek(&lx, 0)))
+				lx.i++;
+			at->end = lx.i;
+			return true;
+		}
+	}
+}
+
+/* ---- index statements ------------------------------------------------------- */
 
 /* Step over the next token of lx when it is the keyword word. */
 static void skip_word(struct lexer *lx, const char *word)

@@ -43,6 +43,39 @@ struct sqlsplit_error {
  */
 int sqlsplit(const char *text, size_t len, struct sql_stmt **out, struct sqlsplit_error *err);
 
+/* What a top-level statement does to the transaction it runs in. */
+enum sql_txctl {
+	TXCTL_NONE,   /* nothing: any other statement, SAVEPOINT, RELEASE, ROLLBACK TO */
+	TXCTL_BEGIN,  /* BEGIN [WORK | TRANSACTION] [modes], START TRANSACTION [modes] */
+	TXCTL_COMMIT, /* COMMIT / END [WORK | TRANSACTION] [AND NO CHAIN] */
+	TXCTL_OTHER   /* ROLLBACK / ABORT, COMMIT / ROLLBACK AND CHAIN, PREPARE TRANSACTION,
+			 COMMIT PREPARED, ROLLBACK PREPARED */
+};
+
+/*
+ * What statement sql (len bytes, or up to a NUL byte; one of those sqlsplit
+ * gives) does to its transaction.  Logs nothing.
+ */
+enum sql_txctl sqlsplit_tx_control(const char *sql, size_t len);
+
+/*
+ * When statement sql (len bytes, or up to a NUL byte) is BEGIN or START
+ * TRANSACTION with transaction modes (ISOLATION LEVEL ..., READ ONLY, ...):
+ * the byte offset in sql of its first mode; 0 for one without modes, or
+ * another statement.  Logs nothing.
+ */
+size_t sqlsplit_begin_modes(const char *sql, size_t len);
+
+/*
+ * The first backslash of text (len bytes) outside quotes, identifiers,
+ * dollar quotes and comments: where a psql meta-command (\i, \set, ...)
+ * stands, which the server does not know.  True with its byte offset, line
+ * and column (as sqlsplit counts them) in *at (start only; end is the end
+ * of the word after it); false when there is none or the text does not
+ * split.  Logs nothing.
+ */
+bool sqlsplit_find_backslash(const char *text, size_t len, struct sql_stmt *at);
+
 /*
  * The index statements below read statement sql (len bytes, or up to a NUL
  * byte), one of those sqlsplit gives.  Names are returned as written: quoted

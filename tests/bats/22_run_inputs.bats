@@ -99,7 +99,7 @@ runs() {
     step_config 'expect_query = SELECT 42'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 2
-    assert_output --partial 'expect_query must return one boolean; it returned 1 row of 1 column, first "42"'
+    assert_output --partial 'expect_query must return one boolean (one row, one column); it returned "42", not a boolean'
 }
 
 @test "an input that cannot be read stops the start before anything runs" {

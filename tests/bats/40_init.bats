@@ -7,15 +7,10 @@
 
 load test_helper/common
 load test_helper/pgprelude
+load test_helper/init
 
 setup() {
-    new_db
-    setup_layout
-    printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'wait_timeout = 5s' '[phase pre]' 'dir = pre' >"$CFG"
-    echo "CREATE TABLE IF NOT EXISTS t (a int);" | mig pre 001.sql
-    # files the application writes, readable whatever user it runs as
-    OUT=$(mktemp -d /tmp/pgprelude-init.XXXXXX)
-    chmod 777 "$OUT"
+    init_test_setup
 }
 
 teardown() {

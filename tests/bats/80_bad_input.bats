@@ -208,11 +208,14 @@ print("dir = pre")' >"$CFG"
     assert_unchanged
 }
 
-@test "files: a migration holding only comments and blanks" {
+@test "files: a migration holding only comments and blanks is recorded as applied, with a warning" {
     cfg
     printf -- '-- nothing yet\n\n/* TODO */\n  \n' >"$W/pre/002_todo.sql"
-    expect_usage 'pre/002_todo.sql: error: the file holds no SQL statement' \
-        'Remove it, or put the SQL it is meant to run in it.'
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_line 'pre/002_todo.sql: warning: the file holds no SQL statement: it is recorded as applied, nothing runs'
+    run sql "SELECT string_agg(file, ',' ORDER BY file) FROM pgprelude.history"
+    assert_output '001_marker.sql,002_todo.sql'
 }
 
 @test "files: a migration that is a symbolic link loop" {
@@ -436,7 +439,7 @@ cfg_exec() {
     run "$PGPRELUDE" -c "$CFG" -- "$W/app.sh"
     assert_failure 126
     assert_line "pgprelude: error: could not execute \"$W/app.sh\": Permission denied"
-    refute_output --partial 'hi'
+    refute_line 'hi'
     assert_unchanged
 }
 

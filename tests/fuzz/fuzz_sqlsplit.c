@@ -15,7 +15,12 @@
  *   - an error names a position in the text where its construct opens;
  *   - on each statement, the index statement readers agree with each other
  *     (a CREATE INDEX CONCURRENTLY of a named index is a CREATE INDEX), name
- *     what is written in it, and build well-formed text[] literals.
+ *     what is written in it, and build well-formed text[] literals;
+ *   - transaction control is only read from a statement starting with one of
+ *     its keywords, and a BEGIN's modes lie inside a BEGIN statement, at a
+ *     token;
+ *   - a backslash found outside quotes and comments is one, at the line and
+ *     column given, inside a statement.
  * A broken invariant aborts with a message, which libFuzzer reports as a
  * crash with the input that caused it.
  */
@@ -136,6 +141,50 @@ static void check_index_statement(const char *s, size_t len)
 	free(copy);
 }
 
+/* The transaction control readers on statement s[0..len), a private copy. */
+static void check_tx_statement(const char *s, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+	enum sql_txctl tx;
+	size_t modes;
+
+	if (!copy)
+		abort();
+	memcpy(copy, s, len);
+	tx = sqlsplit_tx_control(copy, len);
+	modes = sqlsplit_begin_modes(copy, len);
+	CHECK(tx == TXCTL_NONE || (len > 0 && strchr("bBsScCeErRaApP", copy[0]) != NULL),
+	      "transaction control %d read from a statement starting with '%c'", (int)tx, copy[0]);
+	CHECK(tx != TXCTL_BEGIN || strchr("bBsS", copy[0]) != NULL, "a BEGIN starting with '%c'",
+	      copy[0]);
+	CHECK(modes == 0 ||
+		      (tx == TXCTL_BEGIN && modes < len && !is_blank((unsigned char)copy[modes])),
+	      "modes at %zu of %zu, transaction control %d", modes, len, (int)tx);
+	free(copy);
+}
+
+/* sqlsplit_find_backslash on text (split into n statements v). */
+static void check_backslash(const char *text, size_t size, const struct sql_stmt *v, int n)
+{
+	char *copy = malloc(size ? size : 1);
+	struct sql_stmt at;
+	bool inside = false;
+
+	if (!copy)
+		abort();
+	memcpy(copy, text, size);
+	if (sqlsplit_find_backslash(copy, size, &at)) {
+		CHECK(at.start < at.end && at.end <= size && copy[at.start] == '\\',
+		      "backslash at [%zu, %zu) of %zu", at.start, at.end, size);
+		CHECK(offset_of(copy, size, at.line, at.col) == at.start,
+		      "backslash at %zu says %d:%d", at.start, at.line, at.col);
+		for (int i = 0; i < n && !inside; i++)
+			inside = v[i].start <= at.start && at.start < v[i].end;
+		CHECK(inside, "backslash at %zu is in no statement", at.start);
+	}
+	free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *text = (const char *)data;
@@ -208,8 +257,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      sub[0].end, sub[0].line, sub[0].col);
 		free(sub);
 		check_index_statement(text + st->start, st->end - st->start);
+		check_tx_statement(text + st->start, st->end - st->start);
 		prev_end = st->end;
 	}
+	check_backslash(text, size, v, n);
 	if (n > 0) {
 		struct sql_stmt *sub = NULL;
 		struct sqlsplit_error suberr = { 0 };

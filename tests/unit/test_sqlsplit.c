@@ -415,6 +415,103 @@ static void test_index_targets(void **state)
 		"-- REINDEX INDEX i", "CREATE INDEX i ON (a)");
 }
 
+static void test_tx_control(void **state)
+{
+	static const struct {
+		const char *sql;
+		enum sql_txctl want;
+	} cases[] = {
+		{ "BEGIN;", TXCTL_BEGIN },
+		{ "begin work;", TXCTL_BEGIN },
+		{ "BEGIN TRANSACTION ISOLATION LEVEL SERIALIZABLE;", TXCTL_BEGIN },
+		{ "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE", TXCTL_BEGIN },
+		{ "START TRANSACTION READ WRITE;", TXCTL_BEGIN },
+		{ "/* c */ start -- x\n transaction;", TXCTL_BEGIN },
+		{ "START_REPLICATION;", TXCTL_NONE },
+		{ "COMMIT;", TXCTL_COMMIT },
+		{ "commit work;", TXCTL_COMMIT },
+		{ "END;", TXCTL_COMMIT },
+		{ "END TRANSACTION;", TXCTL_COMMIT },
+		{ "COMMIT AND NO CHAIN;", TXCTL_COMMIT },
+		{ "COMMIT AND CHAIN;", TXCTL_OTHER },
+		{ "END WORK AND CHAIN", TXCTL_OTHER },
+		{ "COMMIT PREPARED 'x';", TXCTL_OTHER },
+		{ "ROLLBACK;", TXCTL_OTHER },
+		{ "ROLLBACK AND NO CHAIN;", TXCTL_OTHER },
+		{ "ROLLBACK AND CHAIN;", TXCTL_OTHER },
+		{ "ABORT;", TXCTL_OTHER },
+		{ "ROLLBACK PREPARED 'x';", TXCTL_OTHER },
+		{ "PREPARE TRANSACTION 'x';", TXCTL_OTHER },
+		{ "PREPARE q AS SELECT 1;", TXCTL_NONE },
+		{ "ROLLBACK TO s;", TXCTL_NONE },
+		{ "ROLLBACK TO SAVEPOINT s;", TXCTL_NONE },
+		{ "ROLLBACK WORK TO SAVEPOINT s;", TXCTL_NONE },
+		{ "ABORT TRANSACTION TO s;", TXCTL_NONE },
+		{ "SAVEPOINT s;", TXCTL_NONE },
+		{ "RELEASE SAVEPOINT s;", TXCTL_NONE },
+		{ "RELEASE s;", TXCTL_NONE },
+		{ "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", TXCTL_NONE },
+		{ "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;",
+		  TXCTL_NONE },
+		{ "DO $$ BEGIN COMMIT; END $$;", TXCTL_NONE },
+		{ "\"begin\";", TXCTL_NONE },
+		{ "SELECT 'COMMIT';", TXCTL_NONE },
+		{ "", TXCTL_NONE },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum sql_txctl got = sqlsplit_tx_control(cases[i].sql, strlen(cases[i].sql));
+		if (got != cases[i].want)
+			fail_msg("%s: got %d, want %d", cases[i].sql, (int)got, (int)cases[i].want);
+	}
+	/* up to len only: "COMMIT AND CHAIN" cut after COMMIT is a COMMIT */
+	assert_int_equal(sqlsplit_tx_control("COMMIT AND CHAIN", 6), TXCTL_COMMIT);
+}
+
+static void test_begin_modes(void **state)
+{
+	(void)state;
+	assert_int_equal(sqlsplit_begin_modes("BEGIN;", 6), 0);
+	assert_int_equal(sqlsplit_begin_modes("begin work;", 11), 0);
+	assert_int_equal(sqlsplit_begin_modes("START TRANSACTION", 17), 0);
+	assert_int_equal(sqlsplit_begin_modes("BEGIN ISOLATION LEVEL SERIALIZABLE;", 35), 6);
+	assert_int_equal(sqlsplit_begin_modes("BEGIN TRANSACTION READ ONLY;", 28), 18);
+	assert_int_equal(sqlsplit_begin_modes("start /* x */ transaction\n  read write", 38), 28);
+	assert_int_equal(sqlsplit_begin_modes("COMMIT;", 7), 0);
+	assert_int_equal(sqlsplit_begin_modes("START x", 7), 0);
+}
+
+static void test_find_backslash(void **state)
+{
+	struct sql_stmt at;
+	const char *text = "SELECT 1;\n  \\set x 1\n";
+	(void)state;
+
+	assert_true(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_int_equal(at.line, 2);
+	assert_int_equal(at.col, 3);
+	assert_int_equal(at.start, 12);
+	assert_int_equal(at.end, 16); /* "\set" */
+	text = "SELECT 1 \\gset\n";
+	assert_true(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_int_equal(at.line, 1);
+	assert_int_equal(at.col, 10);
+	assert_int_equal(at.end - at.start, 5);
+	/* "é" counts one column */
+	text = "-- é\nSELECT 'é';\\i x.sql";
+	assert_true(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_int_equal(at.line, 2);
+	assert_int_equal(at.col, 12);
+	/* in strings, identifiers, dollar quotes and comments: none */
+	text = "SELECT E'\\\\', '\\', \"a\\b\", $$\\i$$; -- \\i\n/* \\set */";
+	assert_false(sqlsplit_find_backslash(text, strlen(text), &at));
+	/* a text that does not split: none either */
+	text = "SELECT 'x \\set";
+	assert_false(sqlsplit_find_backslash(text, strlen(text), &at));
+	assert_false(sqlsplit_find_backslash("", 0, &at));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +533,9 @@ int main(void)
 		cmocka_unit_test(test_create_index),
 		cmocka_unit_test(test_cic),
 		cmocka_unit_test(test_index_targets),
+		cmocka_unit_test(test_tx_control),
+		cmocka_unit_test(test_find_backslash),
+		cmocka_unit_test(test_begin_modes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
