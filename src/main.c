@@ -53,6 +53,7 @@ struct options {
 	const struct command *cmd;
 	const char *config_path;
 	bool json;
+	bool sql; /* plan --sql */
 	bool verbose;
 	int log_format;	   /* -1: from the config */
 	struct strv app;   /* the command after "--" (points into argv) */
@@ -230,36 +231,15 @@ static enum status cmd_status(struct job *j)
 	return st;
 }
 
-/*
- * Read everything on a read-only session, then report in the format that
- * --json or --sql (operands of plan and verify, as the command's flags
- * allow) ask for.  ST_USAGE after logging any other operand.
- */
+/* Read everything on a read-only session, then report as text, JSON (--json) or SQL (--sql). */
 static enum status inspect(struct job *j,
 			   enum status (*report)(struct phases *p, enum report_format fmt))
 {
 	struct phases p;
-	bool json = j->opt.json, sql = false;
-	enum status st;
+	enum status st = phases_open(&p, &j->cfg, true);
 
-	for (int i = 0; i < j->opt.args.n; i++) {
-		const char *a = j->opt.args.v[i];
-		if ((j->opt.cmd->flags & CMD_JSON) && strcmp(a, "--json") == 0)
-			json = true;
-		else if ((j->opt.cmd->flags & CMD_SQL) && strcmp(a, "--sql") == 0)
-			sql = true;
-		else {
-			log_error("unexpected argument \"%s\" after \"%s\"", a, j->opt.cmd->name);
-			return ST_USAGE;
-		}
-	}
-	if (json && sql) {
-		log_error("%s: give --json or --sql, not both", j->opt.cmd->name);
-		return ST_USAGE;
-	}
-	st = phases_open(&p, &j->cfg, true);
 	if (st == ST_OK)
-		st = report(&p, json ? REPORT_JSON : sql ? REPORT_SQL : REPORT_TEXT);
+		st = report(&p, j->opt.json ? REPORT_JSON : j->opt.sql ? REPORT_SQL : REPORT_TEXT);
 	phases_close(&p);
 	return st;
 }
@@ -296,17 +276,19 @@ static enum status cmd_accept(struct job *j)
 	return operate_accept(&j->cfg, &j->opt.args);
 }
 
-/* The default row first. */
+/* The default row first.  One row a line (clang-format would pack them in columns). */
+/* clang-format off */
 static const struct command commands[] = {
 	{ NULL, cmd_run, CMD_HANDS_OVER },
 	{ "migrate", cmd_migrate, 0 },
 	{ "status", cmd_status, CMD_JSON },
 	{ "wait", cmd_wait, 0 },
-	{ "plan", cmd_plan, CMD_JSON | CMD_SQL | CMD_OPERANDS },
-	{ "verify", cmd_verify, CMD_JSON | CMD_OPERANDS },
+	{ "plan", cmd_plan, CMD_JSON | CMD_SQL },
+	{ "verify", cmd_verify, CMD_JSON },
 	{ "baseline", cmd_baseline, CMD_OPERANDS },
 	{ "accept", cmd_accept, CMD_OPERANDS },
 };
+/* clang-format on */
 
 /* ---- the command line ---- */
 
@@ -316,6 +298,7 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "sql", no_argument, NULL, 's' },
 		{ "log-format", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -335,6 +318,9 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 's':
+			o->sql = true;
 			break;
 		case 'f':
 			if (strcmp(optarg, "text") == 0)
@@ -449,7 +435,15 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 	if (st != ST_OK || *done)
 		return st;
 	if (o->json && !(o->cmd->flags & CMD_JSON)) {
-		log_error("--json goes with the status command");
+		log_error("--json goes with the status, plan and verify commands");
+		return ST_USAGE;
+	}
+	if (o->sql && !(o->cmd->flags & CMD_SQL)) {
+		log_error("--sql goes with the plan command");
+		return ST_USAGE;
+	}
+	if (o->sql && o->json) {
+		log_error("%s: give --json or --sql, not both", o->cmd->name);
 		return ST_USAGE;
 	}
 	if (!o->config_path)

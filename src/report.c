@@ -184,6 +184,7 @@ struct data {
 	struct sbuf msgs;  /* JSON: the log lines while its constraints are read */
 	struct sbuf sql;   /* SQL: the script not printed yet (sql_emit) */
 	bool stopped;	   /* SQL: the run would have stopped before what comes now */
+	char *role;	   /* SQL: [database] role, quoted, or NULL */
 	int nmsgs;
 	int *seen; /* verify: the lines of the specs found ok */
 	int nseen, capseen;
@@ -388,6 +389,28 @@ static void sql_emit(void)
 	sbuf_reset(&data->sql);
 }
 
+/*
+ * What pgprelude sends before a step (ddl.h): the timeouts, and the owner
+ * role when [database] role names one; in a transaction it opens (in_tx),
+ * or for the session.
+ */
+static void sql_setup(bool in_tx, long lock_timeout_ms, long statement_timeout_ms)
+{
+	sbuf_printf(&data->sql, "%s lock_timeout = %ld; SET %sstatement_timeout = %ld;",
+		    in_tx ? "BEGIN; SET LOCAL" : "SET", lock_timeout_ms, in_tx ? "LOCAL " : "",
+		    statement_timeout_ms);
+	if (data->role)
+		sbuf_printf(&data->sql, " SET %sROLE %s;", in_tx ? "LOCAL " : "", data->role);
+	sbuf_putc(&data->sql, '\n');
+}
+
+/* What pgprelude sends after the steps of a session-level sql_setup. */
+static void sql_reset(void)
+{
+	sbuf_printf(&data->sql, "RESET lock_timeout; RESET statement_timeout;%s\n",
+		    data->role ? " RESET ROLE;" : "");
+}
+
 /* Print the DDL of the spec shown last, as converge sends it, and forget it. */
 static void sql_flush_spec(struct data *d)
 {
@@ -395,26 +418,20 @@ static void sql_flush_spec(struct data *d)
 
 	for (int i = 0; i < d->nddl; i++) {
 		if (d->autocommit && i == 0)
-			sbuf_printf(&data->sql,
-				    "SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-				    d->lock_timeout_ms, d->statement_timeout_ms);
+			sql_setup(false, d->lock_timeout_ms, d->statement_timeout_ms);
 		else if (!d->autocommit && d->txn[i] != t) {
 			if (t >= 0)
 				sbuf_printf(&data->sql, "COMMIT;\n");
 			t = d->txn[i];
-			sbuf_printf(
-				&data->sql,
-				"BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = "
-				"%ld;\n",
-				d->lock_timeout_ms, d->statement_timeout_ms);
+			sql_setup(true, d->lock_timeout_ms, d->statement_timeout_ms);
 		}
 		sbuf_printf(&data->sql, "%s;\n", d->ddl[i]);
 		free(d->ddl[i]);
 	}
-	if (d->nddl > 0)
-		sbuf_printf(&data->sql, d->autocommit
-						? "RESET lock_timeout; RESET statement_timeout;\n"
-						: "COMMIT;\n");
+	if (d->nddl > 0 && d->autocommit)
+		sql_reset();
+	else if (d->nddl > 0)
+		sbuf_puts(&data->sql, "COMMIT;\n");
 	d->nddl = 0;
 	d->spec = NULL;
 }
@@ -446,8 +463,7 @@ static void sql_file(const struct phase *ph, const struct mfile *f, const char *
 	if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)
 		return;
 	if (f->no_transaction) {
-		sbuf_printf(&data->sql, "SET lock_timeout = %ld; SET statement_timeout = %ld;\n",
-			    ph->lock_timeout_ms, ph->statement_timeout_ms);
+		sql_setup(false, ph->lock_timeout_ms, ph->statement_timeout_ms);
 		for (int k = 0; k < f->nstmts; k++) {
 			const struct sql_stmt *s = &f->stmts[k];
 			size_t len = s->end - s->start;
@@ -455,14 +471,11 @@ static void sql_file(const struct phase *ph, const struct mfile *f, const char *
 			sbuf_printf(&data->sql, "%.*s%s\n", (int)len, f->text + s->start,
 				    semi ? "" : "\n;");
 		}
-		sbuf_printf(&data->sql, "RESET lock_timeout; RESET statement_timeout;\n");
+		sql_reset();
 		sql_comment("(then pgprelude records %s in %s)", f->name, h->qualified);
 	} else {
 		size_t len = f->len;
-		sbuf_printf(
-			&data->sql,
-			"BEGIN; SET LOCAL lock_timeout = %ld; SET LOCAL statement_timeout = %ld;\n",
-			ph->lock_timeout_ms, ph->statement_timeout_ms);
+		sql_setup(true, ph->lock_timeout_ms, ph->statement_timeout_ms);
 		sbuf_putn(&data->sql, f->text, len);
 		sbuf_printf(&data->sql, "\n;\n");
 		sql_comment("(pgprelude records %s in %s here, in the same transaction)", f->name,
@@ -806,6 +819,7 @@ static void data_begin(struct data *d, const struct phases *p, const char *cmd)
 		sql_comment("pgprelude plan --sql: what migrate would send, in order; nothing "
 			    "was sent.");
 		sql_comment("History rows, locks and the checks around each step are left out.");
+		d->role = p->cfg->db_role ? cspec_quote(p->cfg->db_role) : NULL;
 		for (int i = 0; i < p->cfg->n_phases && !d->stopped; i++)
 			for (int j = 0; j < p->plans[i].n; j++)
 				d->stopped |= p->plans[i].files[j].state == FILE_CHANGED;
@@ -835,6 +849,7 @@ static void data_end(struct data *d, const char *count_name, int count, enum sta
 	sbuf_reset(&d->items);
 	sbuf_reset(&d->msgs);
 	sbuf_reset(&d->sql);
+	free(d->role);
 	free(d->seen);
 	data = NULL;
 }

@@ -279,11 +279,30 @@ EOF
     assert_equal "$(schema_of "$other")" "$(schema_of "$PGDATABASE")"
 }
 
-@test "plan --sql and --json: not both; verify takes no --sql" {
+@test "plan --sql with [database] role: every step after SET ROLE, as migrate sends it" {
+    printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'role = App Owner' 'wait_timeout = 5s' \
+        '[phase pre]' 'dir = pre' >"$CFG"
+    echo "CREATE TABLE owned (a int, b int);" | mig pre 001.sql
+    printf '%s\n' '-- pgprelude: no-transaction' 'CREATE TABLE owned_too (a int);' | mig pre 002.sql
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --sql
+    assert_success
+    assert_line 'BEGIN; SET LOCAL lock_timeout = 5000; SET LOCAL statement_timeout = 0; SET LOCAL ROLE "App Owner";'
+    assert_line 'SET lock_timeout = 5000; SET statement_timeout = 0; SET ROLE "App Owner";'
+    assert_line 'RESET lock_timeout; RESET statement_timeout; RESET ROLE;'
+}
+
+@test "plan --sql and --json: not both; verify takes no --sql, migrate no --json" {
     run "$PGPRELUDE" -c "$CFG" plan --json --sql
     assert_failure 2
     assert_output --partial 'give --json or --sql, not both'
     run "$PGPRELUDE" -c "$CFG" verify --sql
     assert_failure 2
-    assert_output --partial 'unexpected argument "--sql" after "verify"'
+    assert_output --partial '--sql goes with the plan command'
+    run "$PGPRELUDE" -c "$CFG" migrate --json
+    assert_failure 2
+    assert_output --partial '--json goes with the status, plan and verify commands'
+    # options may come before the command too
+    run --separate-stderr "$PGPRELUDE" --json -c "$CFG" verify
+    assert_success
+    js_is '(d["command"], d["exit_code"])' '["verify", 0]'
 }
