@@ -215,7 +215,7 @@ $(FUZZ_BUILD)/fuzz_config: tests/fuzz/fuzz_config.c $(addprefix $(FUZZ_BUILD)/ob
 
 # The constraint-file reader is pure (cspec.c): no libpq, no database code.
 $(FUZZ_BUILD)/fuzz_constraints: tests/fuzz/fuzz_constraints.c $(addprefix $(FUZZ_BUILD)/obj/, \
-		cspec.o inilines.o config_values.o log.o status.o util.o)
+		cspec.o cspec_sql.o inilines.o config_values.o log.o status.o util.o)
 	$(FUZZ_LINK) -linih
 
 # --- benchmarks ----------------------------------------------------------------

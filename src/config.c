@@ -343,32 +343,38 @@ static bool split_command(struct loader *ld, const char *value, struct strv *out
 	return false;
 }
 
+/* Whether key k fits phase ph's kind (a kind key gives ph its kind).  Logs when not. */
+static bool key_fits_phase(struct loader *ld, struct phase *ph, enum key k)
+{
+	if (key_defs[k].sets_kind != PHASE_NONE) {
+		if (ph->kind != PHASE_NONE && ph->kind != key_defs[k].sets_kind) {
+			fail(ld, ld->pend_line,
+			     "phase \"%s\" has two kinds: \"%s\" here and \"%s\" on line %d",
+			     ph->name, key_defs[k].name, key_defs[ld->kind_key].name,
+			     ld->key_line[ld->kind_key]);
+			hint(ld, "a phase does one thing: split it into two [phase NAME] sections");
+			return false;
+		}
+		if (ph->kind == PHASE_NONE) {
+			ph->kind = key_defs[k].sets_kind;
+			ld->kind_key = k;
+			return check_keys_fit_kind(ld, ph, k);
+		}
+	} else if (ph->kind != PHASE_NONE && !(key_defs[k].applies & KIND_BIT(ph->kind))) {
+		check_keys_fit_kind(ld, ph, K__COUNT);
+		return false;
+	}
+	return true;
+}
+
 /* Interpret the (expanded) value of a key of the current phase and store it in ph. */
 static void store_phase_value(struct loader *ld, struct phase *ph, enum key k, const char *value)
 {
 	int line = ld->pend_line;
 	char label[MSG_MAX];
 
-	if (key_defs[k].sets_kind != PHASE_NONE) {
-		if (ph->kind != PHASE_NONE && ph->kind != key_defs[k].sets_kind) {
-			fail(ld, line,
-			     "phase \"%s\" has two kinds: \"%s\" here and \"%s\" on line %d",
-			     ph->name, key_defs[k].name, key_defs[ld->kind_key].name,
-			     ld->key_line[ld->kind_key]);
-			hint(ld, "a phase does one thing: split it into two [phase NAME] sections");
-			return;
-		}
-		if (ph->kind == PHASE_NONE) {
-			ph->kind = key_defs[k].sets_kind;
-			ld->kind_key = k;
-			if (!check_keys_fit_kind(ld, ph, k))
-				return;
-		}
-	} else if (ph->kind != PHASE_NONE && !(key_defs[k].applies & KIND_BIT(ph->kind))) {
-		check_keys_fit_kind(ld, ph, K__COUNT);
+	if (!key_fits_phase(ld, ph, k))
 		return;
-	}
-
 	switch (k) {
 	case K_DIR:
 		if (*value == '\0') {

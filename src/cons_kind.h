@@ -21,15 +21,22 @@
 struct cons_resolved {
 	bool absent; /* CONS_PLAN/VERIFY: the table does not exist (yet) */
 	char relid[16];
-	char *qtable;  /* "schema"."table" */
-	char *qschema; /* "schema" */
-	char *shown;   /* schema.table, for messages */
-	char *attnums; /* "2 3", as pg_index.indkey prints */
-	char *qname;   /* "table": the alias where's column references resolve against */
-	char *qfrom;   /* what a pre-flight of a unique reads: qtable, or ONLY qtable when
+	char *qtable;	  /* "schema"."table" */
+	char *qschema;	  /* "schema" */
+	char *shown;	  /* schema.table, for messages */
+	char *attnums;	  /* "2 3", as pg_index.indkey prints */
+	char *qname;	  /* "table": the alias where's column references resolve against */
+	char *qfrom;	  /* what a pre-flight of a unique reads: qtable, or ONLY qtable when
 			  the table has inheritance children (an index does not cover them) */
-	char *pred;    /* the normal form of where (cons_normal_form), or NULL: none, or
+	char *pred;	  /* the normal form of where (cons_normal_form), or NULL: none, or
 			  one the server reduces to true */
+	bool partitioned; /* relkind 'p' */
+	char *partkey;	  /* its partition key's attnums ("1 2", 0 for an expression), or NULL */
+	char *partcols;	  /* the same as names, for messages */
+	bool owned;	  /* the role has the owner's privileges (ALTER TABLE may run) */
+	char *owner;	  /* the table's owner */
+	char *role;	  /* current_user */
+	int max_keys;	  /* max_index_keys of the server */
 };
 
 struct cons_run {
@@ -42,6 +49,8 @@ struct cons_run {
 	char *failed_sql;     /* its text, or NULL */
 	enum cons_mode mode;
 	bool later_ok;
+	bool named;    /* a failure's context named the spec (file:line, [kind name]) */
+	bool uptodate; /* set by a kind's check: the spec needs no DDL and nothing to log */
 	int changes;
 	struct cons_resolved *res;
 };
@@ -56,6 +65,8 @@ struct cons_kind {
 	 * Decide what s needs, and run its pre-flight when it needs DDL that a
 	 * pre-flight guards.  With CONS_PLAN, print the actions.  Returns ST_OK
 	 * (*pf_failed set when the pre-flight failed), ST_DRIFT, or a failure.
+	 * Sets r->uptodate when s needs nothing at all: converge then has
+	 * nothing to do or say as long as no DDL ran since.
 	 */
 	enum status (*check)(struct cons_run *r, const struct cspec *s,
 			     const struct cons_resolved *rv, bool *pf_failed);
@@ -123,13 +134,24 @@ enum status cons_run_steps(struct cons_run *r, const struct cspec *s, char *cons
 enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *sql)
 	__attribute__((warn_unused_result));
 
+/*
+ * Whether the role may run s's DDL on rv's table (it has the owner's
+ * privileges).  When not, logs the error at s (a state to fix, not the
+ * file: the caller counts it as a failed pre-flight) and returns false.
+ */
+bool cons_check_owner(const struct cons_run *r, const struct cspec *s,
+		      const struct cons_resolved *rv);
+
 /* One line of the plan or of verify on stdout: "file:line: kind "name" on table: text". */
 void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /*
- * One offending key for a message: "a = 1" or "(a, b) = (1, NULL)", from
- * the first ncols columns of row of res, named by names.  malloc'd.
+ * One offending key for a message: "a = 1" or "(a, b) = ('x,y', NULL)",
+ * from the first ncols columns of row of res, named by names: numbers and
+ * booleans as they are, every other value as a quoted SQL literal (so the
+ * string 'NULL' is not NULL, and a comma inside a value is not a
+ * separator).  malloc'd.
  */
 char *cons_key_text(const char *names, int ncols, const PGresult *res, int row);
 

@@ -142,6 +142,7 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 			cons_out_line(r, s, rv, "drift: the name is used by another constraint");
 		st = ST_DRIFT;
 	} else if (ns.notnull) {
+		r->uptodate = !ns.check;
 		if (plan)
 			cons_out_line(r, s, rv,
 				      ns.check ? "drop the helper CHECK left by an interrupted run"
@@ -156,6 +157,13 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 				      *pf_failed     ? "FAILED (NULLs, see above)"
 				      : ns.validated ? "not needed"
 						     : "no NULLs");
+	}
+	/* any step to take needs the owner's privileges */
+	if (st == ST_OK && !(ns.check && !ns.ours) && !(ns.notnull && !ns.check) &&
+	    !cons_check_owner(r, s, rv)) {
+		if (plan)
+			cons_out_line(r, s, rv, "cannot run: the role may not alter the table");
+		*pf_failed = true;
 	}
 	free(ns.def);
 	return st;

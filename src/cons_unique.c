@@ -41,7 +41,11 @@ static const char sql_indexes[] =
 	"   OR EXISTS (SELECT FROM pg_catalog.pg_opclass d WHERE d.opcmethod = o.opcmethod"
 	"     AND d.opcdefault AND d.oid <> o.oid AND d.opcintype ="
 	"     CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END)),"
-	" pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.pg_get_expr(i.indpred, i.indrelid)"
+	" pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.pg_get_expr(i.indpred, i.indrelid),"
+	/* the foreign keys that depend on it (dropping it would fail) */
+	" (SELECT string_agg(pg_catalog.quote_ident(f.conname) || ' on ' || f.conrelid::regclass::text,"
+	"   ', ' ORDER BY f.conname) FROM pg_catalog.pg_constraint f"
+	"   WHERE f.contype = 'f' AND f.conindid = i.indexrelid)"
 	" FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid"
 	" JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 	" LEFT JOIN pg_catalog.pg_constraint con ON con.conindid = i.indexrelid"
@@ -136,6 +140,7 @@ static enum status load_indexes(struct cons_run *r, const struct cspec *s,
 		x->valid = strcmp(PQgetvalue(res, i, 3), "t") == 0;
 		x->matches = strcmp(PQgetvalue(res, i, 4), "t") == 0;
 		x->def = xstrdup(PQgetvalue(res, i, 5));
+		x->fks = PQgetisnull(res, i, 7) ? NULL : xstrdup(PQgetvalue(res, i, 7));
 		if (x->matches)
 			st = same_predicate(r, s, rv,
 					    PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
@@ -304,6 +309,40 @@ static void log_replaces_unmatched(const struct cons_run *r, const struct cspec 
 		       s->name, rv->shown, s->replaces, rv->shown);
 }
 
+/*
+ * What the state of the database keeps decision d from running, though
+ * the file is right: foreign keys that depend on the index to replace, a
+ * role that may not alter the table.  Logs each; sets *pf_failed.
+ */
+static void check_state(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			const struct cspec_indexes *l, const struct cspec_udecision *d,
+			bool *pf_failed)
+{
+	bool plan = r->mode == CONS_PLAN;
+	bool ddl = d->act == CSPEC_U_ATTACH || d->act == CSPEC_U_CREATE || d->replaced >= 0 ||
+		   d->n_invalid > 0;
+
+	if (d->replaced >= 0 && l->v[d->replaced].fks) {
+		const struct cspec_index *x = &l->v[d->replaced];
+		log_at(LOG_ERROR, r->cf->path, s->replaces_line, 0,
+		       "[unique %s]: \"%s\" (replaces) cannot be dropped: foreign keys depend on it",
+		       s->name, x->contype ? x->conname : x->name);
+		log_detail("Depending on it: %s.", x->fks);
+		log_hint(
+			"Make those foreign keys reference the new unique first (drop and add them again "
+			"once it exists), or remove the \"replaces\".");
+		if (plan)
+			cons_out_line(r, s, rv, "cannot run: foreign keys depend on \"%s\"",
+				      x->name);
+		*pf_failed = true;
+	}
+	if (ddl && !cons_check_owner(r, s, rv)) {
+		if (plan)
+			cons_out_line(r, s, rv, "cannot run: the role may not alter the table");
+		*pf_failed = true;
+	}
+}
+
 static enum status check(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 			 bool *pf_failed)
 {
@@ -322,6 +361,9 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 	} else {
 		log_replaces_unmatched(r, s, rv, &l, &d);
 		st = plan_or_preflight(r, s, rv, &l, &d, pf_failed);
+		if (st == ST_OK)
+			check_state(r, s, rv, &l, &d, pf_failed);
+		r->uptodate = d.act == CSPEC_U_NOTHING && d.replaced < 0 && d.n_invalid == 0;
 	}
 	if (plan && st == ST_OK && d.replaced >= 0)
 		cons_out_line(r, s, rv, "then drop \"%s\" (replaced)", l.v[d.replaced].name);

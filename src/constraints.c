@@ -56,6 +56,10 @@ static void resolved_free(struct cons_resolved *rv)
 	free(rv->qname);
 	free(rv->qfrom);
 	free(rv->pred);
+	free(rv->owner);
+	free(rv->role);
+	free(rv->partkey);
+	free(rv->partcols);
 	memset(rv, 0, sizeof(*rv));
 }
 
@@ -104,9 +108,17 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 		r->conn,
 		"SELECT c.oid, n.nspname, c.relname, c.relkind,"
 		" pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),"
-		" c.relkind = 'r' AND c.relhassubclass"
+		" c.relkind = 'r' AND c.relhassubclass,"
+		/* what ALTER TABLE needs: the owner's privileges (a superuser has them) */
+		" pg_catalog.pg_has_role(c.relowner, 'USAGE'), pg_catalog.pg_get_userbyid(c.relowner),"
+		" current_user, pg_catalog.current_setting('max_index_keys'),"
+		" p.partattrs::text, (SELECT string_agg(coalesce(pg_catalog.quote_ident(a.attname),"
+		"   '(an expression)'), ', ' ORDER BY k.ord) FROM unnest(p.partattrs::int2[])"
+		"   WITH ORDINALITY AS k(attnum, ord) LEFT JOIN pg_catalog.pg_attribute a"
+		"   ON a.attrelid = c.oid AND a.attnum = k.attnum)"
 		" FROM pg_catalog.pg_class c"
 		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		" LEFT JOIN pg_catalog.pg_partitioned_table p ON p.partrelid = c.oid"
 		" WHERE c.oid = pg_catalog.to_regclass($1)",
 		1, params, &st);
 
@@ -128,6 +140,13 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 				    ? xasprintf("ONLY %s", rv->qtable)
 				    : xstrdup(rv->qtable);
 		rv->qname = qt;
+		rv->partitioned = strcmp(PQgetvalue(res, 0, 3), "p") == 0;
+		rv->owned = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+		rv->owner = xstrdup(PQgetvalue(res, 0, 7));
+		rv->role = xstrdup(PQgetvalue(res, 0, 8));
+		rv->max_keys = atoi(PQgetvalue(res, 0, 9));
+		rv->partkey = PQgetisnull(res, 0, 10) ? NULL : xstrdup(PQgetvalue(res, 0, 10));
+		rv->partcols = PQgetisnull(res, 0, 11) ? NULL : xstrdup(PQgetvalue(res, 0, 11));
 	}
 out:
 	PQclear(res);
@@ -136,45 +155,112 @@ out:
 	return st;
 }
 
-/* Find the columns of s in rv's table: rv->attnums.  Logs; ST_USAGE for an unknown column. */
+/*
+ * Find the columns of s in rv's table, in one query: rv->attnums.  A unique
+ * also needs a default btree operator class for each key's type (the one
+ * CREATE INDEX would pick: of the type, of its base type under a domain, of
+ * a type it is binary-coercible to, or the polymorphic one of arrays,
+ * enums, ranges and composites); json or point has none.  Logs; ST_USAGE
+ * for an unknown column or a key type without one.
+ */
 static enum status resolve_columns(struct cons_run *r, const struct cspec *s,
 				   struct cons_resolved *rv)
 {
+	char *names = cspec_sql_text_array(&s->columns);
+	const char *params[2] = { rv->relid, names };
 	struct sbuf attnums = { 0 };
-	enum status st = ST_OK;
+	enum status st;
+	PGresult *res = db_query(
+		r->conn,
+		"SELECT a.attnum, (SELECT b.attname FROM pg_catalog.pg_attribute b"
+		"   WHERE b.attrelid = $1::oid AND lower(b.attname) = lower(k.name) AND b.attnum > 0"
+		"   AND NOT b.attisdropped ORDER BY b.attnum LIMIT 1),"
+		" EXISTS (SELECT FROM pg_catalog.pg_opclass o"
+		"   JOIN pg_catalog.pg_am m ON m.oid = o.opcmethod"
+		"   WHERE m.amname = 'btree' AND o.opcdefault AND (o.opcintype = t.oid"
+		"   OR o.opcintype::regtype::text = CASE WHEN t.typelem <> 0 AND t.typlen = -1"
+		"     THEN 'anyarray' WHEN t.typtype = 'e' THEN 'anyenum' WHEN t.typtype = 'r'"
+		"     THEN 'anyrange' WHEN t.typtype = 'm' THEN 'anymultirange'"
+		"     WHEN t.typtype = 'c' THEN 'record' END"
+		"   OR EXISTS (SELECT FROM pg_catalog.pg_cast c WHERE c.castsource = t.oid"
+		"     AND c.casttarget = o.opcintype AND c.castmethod = 'b'))) OR t.typtype = 'd',"
+		" pg_catalog.format_type(a.atttypid, a.atttypmod)"
+		" FROM unnest($2::text[]) WITH ORDINALITY AS k(name, ord)"
+		" LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::oid AND a.attname = k.name"
+		"   AND a.attnum > 0 AND NOT a.attisdropped"
+		" LEFT JOIN pg_catalog.pg_type d ON d.oid = a.atttypid"
+		" LEFT JOIN pg_catalog.pg_type t ON t.oid ="
+		"   CASE d.typtype WHEN 'd' THEN d.typbasetype ELSE d.oid END"
+		" ORDER BY k.ord",
+		2, params, &st);
 
-	for (int i = 0; i < s->columns.n; i++) {
-		const char *params[2] = { rv->relid, s->columns.v[i] };
-		PGresult *res = db_query(
-			r->conn,
-			"SELECT a.attnum, (SELECT b.attname FROM pg_catalog.pg_attribute b"
-			"   WHERE b.attrelid = $1::oid AND lower(b.attname) = lower($2) AND b.attnum > 0"
-			"   AND NOT b.attisdropped ORDER BY b.attnum LIMIT 1)"
-			" FROM (SELECT) AS one LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::oid"
-			" AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped",
-			2, params, &st);
-		if (!res)
-			break;
-		if (PQgetisnull(res, 0, 0)) {
+	free(names);
+	for (int i = 0; res && st == ST_OK && i < PQntuples(res) && i < s->columns.n; i++) {
+		if (PQgetisnull(res, i, 0)) {
 			log_at(LOG_ERROR, r->cf->path, s->columns_line, 0,
 			       "column \"%s\" of table %s does not exist", s->columns.v[i],
 			       rv->shown);
-			if (!PQgetisnull(res, 0, 1))
+			if (!PQgetisnull(res, i, 1))
 				log_hint(
 					"Did you mean \"%s\"? A name with capitals must be written in double "
 					"quotes: columns = \"%s\".",
-					PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 1));
-			PQclear(res);
+					PQgetvalue(res, i, 1), PQgetvalue(res, i, 1));
 			st = ST_USAGE;
-			break;
+		} else if (s->kind == CSPEC_UNIQUE && strcmp(PQgetvalue(res, i, 2), "t") != 0) {
+			log_at(LOG_ERROR, r->cf->path, s->columns_line, 0,
+			       "[unique %s]: column \"%s\" of %s has type %s, which has no default btree "
+			       "operator class: no unique index can hold it",
+			       s->name, s->columns.v[i], rv->shown, PQgetvalue(res, i, 3));
+			log_hint("Declare the unique on other columns (json: use jsonb).");
+			st = ST_USAGE;
 		}
-		sbuf_printf(&attnums, "%s%s", i ? " " : "", PQgetvalue(res, 0, 0));
-		PQclear(res);
+		sbuf_printf(&attnums, "%s%s", i ? " " : "", PQgetvalue(res, i, 0));
 	}
+	PQclear(res);
 	if (st == ST_OK)
 		rv->attnums = sbuf_take(&attnums);
 	sbuf_reset(&attnums);
 	return st;
+}
+
+/*
+ * What can never work for unique s on rv's table, before anything runs:
+ * more keys than an index takes (max_index_keys), a partitioned table
+ * without every column of its partition key among the columns (or with an
+ * expression in it), CONCURRENTLY on a partitioned table.  Logs; ST_USAGE.
+ */
+static enum status check_shape(const struct cons_run *r, const struct cspec *s,
+			       const struct cons_resolved *rv)
+{
+	const char *path = r->cf->path;
+
+	if (s->kind != CSPEC_UNIQUE)
+		return ST_OK;
+	if (rv->max_keys > 0 && s->columns.n > rv->max_keys) {
+		log_at(LOG_ERROR, path, s->columns_line, 0,
+		       "[unique %s]: %d columns, but an index of this server takes at most %d",
+		       s->name, s->columns.n, rv->max_keys);
+		return ST_USAGE;
+	}
+	if (!rv->partitioned)
+		return ST_OK;
+	if (s->concurrently) {
+		log_at(LOG_ERROR, path, s->line, 0,
+		       "[unique %s]: concurrently on the partitioned table %s: CREATE INDEX "
+		       "CONCURRENTLY cannot build an index on a partitioned table",
+		       s->name, rv->shown);
+		log_hint("Remove \"concurrently\" (the index is built on each partition in turn).");
+		return ST_USAGE;
+	}
+	if (rv->partkey && !cspec_attnums_cover(rv->attnums, rv->partkey)) {
+		log_at(LOG_ERROR, path, s->columns_line, 0,
+		       "[unique %s]: %s is partitioned, and a unique on it must contain every column "
+		       "of its partition key",
+		       s->name, rv->shown);
+		log_detail("Its partition key: %s.", rv->partcols ? rv->partcols : rv->partkey);
+		return ST_USAGE;
+	}
+	return ST_OK;
 }
 
 char *cons_normal_form(PGconn *conn, const struct cons_resolved *rv, const char *expr,
@@ -278,6 +364,20 @@ PGresult *cons_preflight_count(struct cons_run *r, const struct cspec *s, char *
 	return res;
 }
 
+/*
+ * After s failed with st: a statement or a query of it failed (ST_SQL, exit
+ * 6), so name the spec, once, whatever logged the error: its file and line,
+ * and [kind name].
+ */
+static void name_spec(struct cons_run *r, const struct cspec *s, enum status st)
+{
+	if (st != ST_SQL || r->named)
+		return;
+	r->named = true;
+	log_msg(LOG_CONTEXT, "in [%s %s] at %s:%d", cspec_kind_word(s->kind), s->name, r->cf->path,
+		s->line);
+}
+
 /* Keep what step sql's run failed with, and log it unless a retry will say so. */
 static void note_failure(struct cons_run *r, const struct cspec *s, const struct db_run *run,
 			 const char *sql, enum status st)
@@ -293,6 +393,7 @@ static void note_failure(struct cons_run *r, const struct cspec *s, const struct
 		if (ddl_is_lock_timeout(run))
 			ddl_log_lock_holder(run);
 		log_msg(LOG_CONTEXT, "while running: %s", sql);
+		name_spec(r, s, st);
 	}
 }
 
@@ -354,17 +455,62 @@ void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct
 	free(msg);
 }
 
+/* Whether values of type oid print as SQL would read them without quotes: numbers, booleans. */
+static bool plain_type(Oid type)
+{
+	/* bool, int8, int2, int4, oid, float4, float8, numeric (pg_type.dat) */
+	static const Oid plain[] = { 16, 20, 21, 23, 26, 700, 701, 1700 };
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (plain[i] == type)
+			return true;
+	return false;
+}
+
+/* text as an SQL string literal: 'it''s', so that 'NULL' is not NULL and a comma stays inside. */
+static void put_literal(struct sbuf *b, const char *text)
+{
+	sbuf_puts(b, "'");
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			sbuf_putc(b, '\'');
+		sbuf_putc(b, *p);
+	}
+	sbuf_putc(b, '\'');
+}
+
 char *cons_key_text(const char *names, int ncols, const PGresult *res, int row)
 {
 	struct sbuf b = { 0 };
 
 	sbuf_printf(&b, ncols > 1 ? "(%s) = (" : "%s = ", names);
-	for (int c = 0; c < ncols; c++)
-		sbuf_printf(&b, "%s%s", c ? ", " : "",
-			    PQgetisnull(res, row, c) ? "NULL" : PQgetvalue(res, row, c));
+	for (int c = 0; c < ncols; c++) {
+		sbuf_puts(&b, c ? ", " : "");
+		if (PQgetisnull(res, row, c))
+			sbuf_puts(&b, "NULL");
+		else if (plain_type(PQftype(res, c)))
+			sbuf_puts(&b, PQgetvalue(res, row, c));
+		else
+			put_literal(&b, PQgetvalue(res, row, c));
+	}
 	if (ncols > 1)
 		sbuf_puts(&b, ")");
 	return sbuf_take(&b);
+}
+
+bool cons_check_owner(const struct cons_run *r, const struct cspec *s,
+		      const struct cons_resolved *rv)
+{
+	if (rv->owned)
+		return true;
+	log_at(LOG_ERROR, r->cf->path, s->line, 0,
+	       "[%s %s]: the role \"%s\" may not alter %s, owned by \"%s\"",
+	       cspec_kind_word(s->kind), s->name, rv->role, rv->shown, rv->owner);
+	log_detail(
+		"Only the owner of a table (or a member of the owner's role) may add or drop its "
+		"constraints and indexes.");
+	log_hint("Connect as \"%s\" (or a member of it), or change the table's owner.", rv->owner);
+	return false;
 }
 
 /* ---- the order ---------------------------------------------------------- */
@@ -405,6 +551,7 @@ static enum status converge_spec(struct cons_run *r, const struct cons_kind *k,
 			 cspec_kind_word(s->kind), s->name);
 		ddl_gave_up(retries, of_what, r->ph->name);
 	}
+	name_spec(r, s, st);
 	if (st != ST_OK && st != ST_CONNLOST && k->after_failure)
 		k->after_failure(r, s, rv);
 	return st;
@@ -414,6 +561,8 @@ static enum status converge_spec(struct cons_run *r, const struct cons_kind *k,
 static enum status check_spec(struct cons_run *r, const struct cons_kind *k, const struct cspec *s,
 			      const struct cons_resolved *rv, bool *pf_failed)
 {
+	enum status st;
+
 	*pf_failed = false;
 	if (rv->absent) {
 		cons_out_line(
@@ -421,20 +570,26 @@ static enum status check_spec(struct cons_run *r, const struct cons_kind *k, con
 			"the table does not exist yet: decided when the earlier pending steps have run");
 		return ST_OK;
 	}
-	return k->check(r, s, rv, pf_failed);
+	st = k->check(r, s, rv, pf_failed);
+	name_spec(r, s, st);
+	return st;
 }
 
 /* Whether s is present and valid; see struct cons_kind. */
 static enum status verify_spec(struct cons_run *r, const struct cons_kind *k, const struct cspec *s,
 			       const struct cons_resolved *rv, bool report)
 {
+	enum status st;
+
 	if (rv->absent) {
 		log_at(LOG_ERROR, r->cf->path, s->table_line, 0,
 		       "%s \"%s\": table \"%s\" does not exist", cspec_kind_word(s->kind), s->name,
 		       s->table);
 		return ST_DRIFT;
 	}
-	return k->verify(r, s, rv, report);
+	st = k->verify(r, s, rv, report);
+	name_spec(r, s, st);
+	return st;
 }
 
 /* 1. Every kind, table, column and where of the file, before anything else. */
@@ -451,8 +606,11 @@ static enum status resolve_all(struct cons_run *r, const struct cons_kind **k)
 		st = resolve_table(r, s, &r->res[i]);
 		if (st == ST_OK && !r->res[i].absent)
 			st = resolve_columns(r, s, &r->res[i]);
+		if (st == ST_OK && !r->res[i].absent)
+			st = check_shape(r, s, &r->res[i]);
 		if (st == ST_OK && s->where && !r->res[i].absent)
 			st = normalise_where(r, s, &r->res[i]);
+		name_spec(r, s, st);
 	}
 	return st;
 }
@@ -474,14 +632,18 @@ static enum status verify_all(struct cons_run *r, const struct cons_kind **k)
 	return worst;
 }
 
-/* 2. Drift and pre-flight for every spec, before any DDL. */
-static enum status check_all(struct cons_run *r, const struct cons_kind **k)
+/* 2. Drift and pre-flight for every spec, before any DDL; up[i]: spec i needs nothing. */
+static enum status check_all(struct cons_run *r, const struct cons_kind **k, bool *up)
 {
 	enum status worst = ST_OK;
 
 	for (int i = 0; i < r->cf->n; i++) {
 		bool pf = false;
-		enum status st = check_spec(r, k[i], &r->cf->specs[i], &r->res[i], &pf);
+		enum status st;
+
+		r->uptodate = false;
+		st = check_spec(r, k[i], &r->cf->specs[i], &r->res[i], &pf);
+		up[i] = st == ST_OK && r->uptodate;
 		if (st != ST_OK && st != ST_DRIFT)
 			return st;
 		if (worst == ST_OK)
@@ -497,15 +659,26 @@ static enum status check_all(struct cons_run *r, const struct cons_kind **k)
 	return worst;
 }
 
-/* 3. Converge, in order; 4. every declared constraint must now be present and valid. */
-static enum status apply_all(struct cons_run *r, const struct cons_kind **k)
+/*
+ * 3. Converge, in order; 4. every declared constraint must now be present
+ * and valid.  A spec check found up to date (up[i]) is not read again while
+ * no DDL has run since, and when none ran at all the catalog is as check
+ * read it: a no-op start reads it once.
+ */
+static enum status apply_all(struct cons_run *r, const struct cons_kind **k, const bool *up)
 {
 	const struct cfile *cf = r->cf;
 	enum status st = ST_OK;
 
-	for (int i = 0; i < cf->n && st == ST_OK; i++)
-		st = converge_spec(r, k[i], &cf->specs[i], &r->res[i]);
 	for (int i = 0; i < cf->n && st == ST_OK; i++) {
+		const struct cspec *s = &cf->specs[i];
+		if (!up[i] || r->changes > 0)
+			st = converge_spec(r, k[i], s, &r->res[i]);
+		else
+			log_at(LOG_DEBUG, cf->path, s->line, 0, "%s \"%s\" on %s: up to date",
+			       cspec_kind_word(s->kind), s->name, r->res[i].shown);
+	}
+	for (int i = 0; i < cf->n && st == ST_OK && r->changes > 0; i++) {
 		st = verify_spec(r, k[i], &cf->specs[i], &r->res[i], false);
 		if (st == ST_DRIFT)
 			log_hint(
@@ -521,6 +694,7 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 		.cf = cf, .ph = ph, .conn = conn, .watch = watch, .mode = mode, .later_ok = later_ok
 	};
 	const struct cons_kind **k = xcalloc((size_t)cf->n + 1, sizeof(*k));
+	bool *up = xcalloc((size_t)cf->n + 1, sizeof(*up));
 	enum status st;
 
 	r.res = xcalloc((size_t)cf->n + 1, sizeof(*r.res));
@@ -535,9 +709,9 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 	if (st == ST_OK && mode == CONS_VERIFY)
 		st = verify_all(&r, k);
 	else if (st == ST_OK) {
-		st = check_all(&r, k);
+		st = check_all(&r, k, up);
 		if (st == ST_OK && mode == CONS_APPLY)
-			st = apply_all(&r, k);
+			st = apply_all(&r, k, up);
 	}
 	if (mode != CONS_APPLY)
 		ddl_rollback(conn);
@@ -547,6 +721,7 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 		resolved_free(&r.res[i]);
 	free(r.res);
 	free(r.failed_sql);
+	free(up);
 	free(k);
 	return st;
 }

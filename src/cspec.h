@@ -109,7 +109,8 @@ char *cspec_plain_list(const struct strv *names);
 
 /*
  * The definition of spec as text, for messages: "UNIQUE NULLS NOT DISTINCT
- * ("a", "b") WHERE (x)" or "NOT NULL ("c")".
+ * ("a", "b") WHERE (x)" or "NOT NULL ("c")", on one line (a where written on
+ * several lines is joined by blanks), never cut.
  */
 char *cspec_describe(const struct cspec *spec);
 
@@ -157,6 +158,18 @@ char *cspec_sql_count_nulls(const struct cspec *spec, const char *qtable);
 char *cspec_sql_null_rows(const struct cspec *spec, const char *qtable, const char *keys,
 			  int limit);
 
+/*
+ * The names of v as a text[] literal for a query parameter: {"a","b\\"c"}
+ * (each element quoted, " and \\ escaped).
+ */
+char *cspec_sql_text_array(const struct strv *v);
+
+/*
+ * Whether every attribute number of need ("1 3", as int2vector prints) is
+ * in have ("3 2 1"); a 0 in need (an expression) is never covered.
+ */
+bool cspec_attnums_cover(const char *have, const char *need);
+
 /* ---- deciding what a unique needs --------------------------------------- */
 
 /* One index of the table, and how it compares with the spec. */
@@ -167,6 +180,7 @@ struct cspec_index {
 	bool valid;
 	bool matches; /* same definition as the spec */
 	char *def;    /* pg_get_indexdef */
+	char *fks;    /* the foreign keys that depend on it ("fk on t, ..."), or NULL */
 };
 
 struct cspec_indexes {
@@ -179,9 +193,9 @@ struct cspec_indexes {
 void cspec_indexes_free(struct cspec_indexes *l);
 
 enum cspec_uact {
-	CSPEC_U_NOTHING, /* present under the spec's name */
+	CSPEC_U_NOTHING, /* present under the spec's name (a constraint, or a bare unique index) */
 	CSPEC_U_ADOPT,	 /* present under another name */
-	CSPEC_U_ATTACH, /* its index is there, its constraint is not (an interrupted concurrent build) */
+	CSPEC_U_ATTACH, /* concurrently: its index is there, its constraint is not (an interrupted run) */
 	CSPEC_U_CREATE, /* absent (or only INVALID): create, after the pre-flight */
 	CSPEC_U_DRIFT	/* the name is used with another definition */
 };

@@ -154,7 +154,7 @@ uniques() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 7
     assert_output --partial 'pre-flight failed for unique "invoices_tenant_id_number_key" on public.invoices (tenant_id, number): 1 duplicate group, 2 rows'
-    assert_line 'pgprelude: detail: (tenant_id, number) = (1, A-1): 2 rows'
+    assert_line "pgprelude: detail: (tenant_id, number) = (1, 'A-1'): 2 rows"
     # (1, NULL) twice is not a duplicate under WHERE sku IS NOT NULL; (1, X) twice is
     assert_output --partial 'pre-flight failed for unique "products_tenant_id_sku_key" on public.products (tenant_id, sku): 1 duplicate group, 2 rows'
     refute_output --partial 'quotes_tenant_id_number_key" on public.quotes (tenant_id, number)'

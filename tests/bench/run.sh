@@ -193,6 +193,39 @@ say "  queries per no-op restart: $(wc -l <"$tmp/queries.txt") (one connection; 
 while IFS= read -r q; do say "    ${q:0:110}"; done <"$tmp/queries.txt"
 say ""
 
+# --- no-op restart with declared constraints ------------------------------------
+# 50 tables, each with a declared unique, a partial unique and a not_null, all
+# converged already; against the same tables without the constraint file.
+note "preparing the no-op restart with 150 declared constraints"
+mkdir -p "$tmp/cons" "$tmp/cons0"
+for i in $(seq 1 50); do
+    echo "CREATE TABLE ct_$i (a int, b int, live boolean, n int);"
+done >"$tmp/cons/001_tables.sql"
+cp "$tmp/cons/001_tables.sql" "$tmp/cons0/"
+for i in $(seq 1 50); do
+    printf '[unique ct_%s_a_b_key]\ntable = ct_%s\ncolumns = a, b\n' "$i" "$i"
+    printf '[unique ct_%s_b_live]\ntable = ct_%s\ncolumns = b\nwhere = live\n' "$i" "$i"
+    printf '[not_null ct_%s_n]\ntable = ct_%s\ncolumn = n\n' "$i" "$i"
+done >"$tmp/cons/002_constraints.ini"
+for c in cons cons0; do
+    printf '%s\n' '[database]' "url = $(url "bench_$c")" '[phase bench]' "dir = $tmp/$c" >"$tmp/$c.ini"
+    createdb "bench_$c"
+    "$PGPRELUDE" -c "$tmp/$c.ini" migrate 2>"$tmp/prime.log" || { cat "$tmp/prime.log" >&2; die "pgprelude could not apply $tmp/$c"; }
+done
+xid() { "$PSQL" -XAtd bench_cons -c 'SELECT pg_catalog.txid_current()'; }
+x0=$(xid)
+"$PGPRELUDE" -c "$tmp/cons.ini" migrate 2>/dev/null
+xids=$(($(xid) - x0 - 1))
+timeit -r "$RUNS" -w 2 "with=$PGPRELUDE -c $tmp/cons.ini migrate" "without=$PGPRELUDE -c $tmp/cons0.ini migrate" >"$tmp/cons.txt"
+cw=$(field with 2 <"$tmp/cons.txt")
+c0=$(field without 2 <"$tmp/cons.txt")
+r=$(ratio "$cw" "$c0")
+say "no-op restart with 50 uniques, 50 partial uniques and 50 not_null declared (median ms of $RUNS runs):"
+say "$(printf '  %-70s %8.1f' "with the constraint file (150 specs on 50 tables)" "$cw")"
+say "$(printf '  %-70s %8.1f' "without it (the same tables)" "$c0")"
+say "  ratio with / without: $r (target <= 1.3: $(verdict "$r" '<=' 1.3)); transaction IDs taken by a no-op run: $xids"
+say ""
+
 # --- cold apply ----------------------------------------------------------------
 CRUNS=7
 note "timing the cold apply of $N files ($CRUNS runs each, a fresh database for every run)"

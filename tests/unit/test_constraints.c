@@ -487,14 +487,23 @@ static void test_decide_unique(void **state)
 	cspec_decide_unique(&s, &l, &d);
 	assert_int_equal(d.act, CSPEC_U_NOTHING);
 	assert_int_equal(d.keep, 0);
-	/* its index without the constraint: attach (a partial one is just an index: nothing) */
+	/*
+	 * A bare unique index under its name satisfies it, left as it is (an
+	 * ORM may DROP INDEX it); only a concurrent spec's own index gets its
+	 * constraint attached (an interrupted run); a partial one is an index.
+	 */
 	v[0] = (struct cspec_index)IDX("u", "", 0, true, true);
+	cspec_decide_unique(&s, &l, &d);
+	assert_int_equal(d.act, CSPEC_U_NOTHING);
+	assert_int_equal(d.keep, 0);
+	s.concurrently = true;
 	cspec_decide_unique(&s, &l, &d);
 	assert_int_equal(d.act, CSPEC_U_ATTACH);
 	s.where = "x > 0";
 	cspec_decide_unique(&s, &l, &d);
 	assert_int_equal(d.act, CSPEC_U_NOTHING);
 	s.where = NULL;
+	s.concurrently = false;
 	/* the name with another definition: drift */
 	v[0] = (struct cspec_index)IDX("u", "u", 'u', true, false);
 	cspec_decide_unique(&s, &l, &d);
@@ -545,6 +554,31 @@ static void test_decide_unique(void **state)
 	assert_int_equal(d.replaced, -1);
 }
 
+static void test_arrays_and_keys(void **state)
+{
+	struct strv v = { 0 };
+	struct cspec s = { .kind = CSPEC_UNIQUE, .where = "a = 1\n  OR a = 2\r\n\tOR a = 3" };
+	char *t;
+	(void)state;
+
+	strv_push(&v, xstrdup("a"));
+	strv_push(&v, xstrdup("we\"ird\\"));
+	t = cspec_sql_text_array(&v);
+	assert_string_equal(t, "{\"a\",\"we\\\"ird\\\\\"}");
+	free(t);
+	strv_push(&s.columns, xstrdup("a"));
+	t = cspec_describe(&s);
+	assert_string_equal(t, "UNIQUE (\"a\") WHERE (a = 1 OR a = 2 OR a = 3)");
+	free(t);
+	strv_free(&s.columns);
+	strv_free(&v);
+	assert_true(cspec_attnums_cover("3 2 1", "1 3"));
+	assert_true(cspec_attnums_cover("2", ""));
+	assert_false(cspec_attnums_cover("2 3", "1"));
+	assert_false(cspec_attnums_cover("1 2", "1 0"));
+	assert_false(cspec_attnums_cover("12", "1"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -560,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_sql_not_null),
 		cmocka_unit_test(test_sql_unique_steps),
 		cmocka_unit_test(test_decide_unique),
+		cmocka_unit_test(test_arrays_and_keys),
 	};
 	log_setup(LOG_FORMAT_TEXT, LOG_INFO);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
