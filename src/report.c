@@ -599,8 +599,9 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 		}
 		d->seen[d->nseen++] = s->line;
 	} else {
-		sbuf_printf(&d->items, ",\"drift\":%s,\"decided_later\":%s",
+		sbuf_printf(&d->items, ",\"drift\":%s,\"refused\":%s,\"decided_later\":%s",
 			    strncmp(action, "drift", 5) == 0 ? "true" : "false",
+			    strncmp(action, "cannot run", 10) == 0 ? "true" : "false",
 			    rv->absent ? "true" : "false");
 		sbuf_puts(&d->items, ",\"sql\":[");
 		for (int i = 0; i < n; i++) {
