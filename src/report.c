@@ -204,6 +204,7 @@ static void tee_line(const char *line, size_t len, void *arg)
 {
 	struct data *d = arg;
 	size_t n = len;
+	int saved = errno;
 	char *text;
 
 	while (n > 0) {
@@ -220,6 +221,7 @@ static void tee_line(const char *line, size_t len, void *arg)
 	sbuf_puts(&d->msgs, d->nmsgs++ ? "," : "");
 	sbuf_put_json(&d->msgs, text);
 	free(text);
+	errno = saved;
 }
 
 static const char *result_name(enum status st)
