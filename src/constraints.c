@@ -447,8 +447,11 @@ void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind), s->name,
-		    rv->shown ? rv->shown : s->table, msg);
+	if (report_as_data())
+		report_constraint(r, s, rv, msg); /* plan or verify with --json or --sql */
+	else
+		report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind),
+			    s->name, rv->shown ? rv->shown : s->table, msg);
 	free(msg);
 }
 

@@ -45,13 +45,15 @@ struct command {
 enum {
 	CMD_JSON = 1,	    /* takes --json */
 	CMD_HANDS_OVER = 2, /* needs a command to hand over to (after "--" or [exec] command) */
-	CMD_OPERANDS = 4    /* takes operands after its name (options.args) */
+	CMD_OPERANDS = 4,   /* takes operands after its name (options.args) */
+	CMD_SQL = 8	    /* takes --sql (plan: the SQL migrate would send) */
 };
 
 struct options {
 	const struct command *cmd;
 	const char *config_path;
 	bool json;
+	bool sql; /* plan --sql */
 	bool verbose;
 	int log_format;	   /* -1: from the config */
 	struct strv app;   /* the command after "--" (points into argv) */
@@ -229,14 +231,15 @@ static enum status cmd_status(struct job *j)
 	return st;
 }
 
-/* Read everything on a read-only session, then report. */
-static enum status inspect(struct job *j, enum status (*report)(struct phases *p))
+/* Read everything on a read-only session, then report as text, JSON (--json) or SQL (--sql). */
+static enum status inspect(struct job *j,
+			   enum status (*report)(struct phases *p, enum report_format fmt))
 {
 	struct phases p;
 	enum status st = phases_open(&p, &j->cfg, true);
 
 	if (st == ST_OK)
-		st = report(&p);
+		st = report(&p, j->opt.json ? REPORT_JSON : j->opt.sql ? REPORT_SQL : REPORT_TEXT);
 	phases_close(&p);
 	return st;
 }
@@ -273,17 +276,19 @@ static enum status cmd_accept(struct job *j)
 	return operate_accept(&j->cfg, &j->opt.args);
 }
 
-/* The default row first. */
+/* The default row first.  One row a line (clang-format would pack them in columns). */
+/* clang-format off */
 static const struct command commands[] = {
 	{ NULL, cmd_run, CMD_HANDS_OVER },
 	{ "migrate", cmd_migrate, 0 },
 	{ "status", cmd_status, CMD_JSON },
 	{ "wait", cmd_wait, 0 },
-	{ "plan", cmd_plan, 0 },
-	{ "verify", cmd_verify, 0 },
+	{ "plan", cmd_plan, CMD_JSON | CMD_SQL },
+	{ "verify", cmd_verify, CMD_JSON },
 	{ "baseline", cmd_baseline, CMD_OPERANDS },
 	{ "accept", cmd_accept, CMD_OPERANDS },
 };
+/* clang-format on */
 
 /* ---- the command line ---- */
 
@@ -293,6 +298,7 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "sql", no_argument, NULL, 's' },
 		{ "log-format", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -312,6 +318,9 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 's':
+			o->sql = true;
 			break;
 		case 'f':
 			if (strcmp(optarg, "text") == 0)
@@ -426,7 +435,15 @@ static enum status parse_args(int argc, char **argv, struct options *o, bool *do
 	if (st != ST_OK || *done)
 		return st;
 	if (o->json && !(o->cmd->flags & CMD_JSON)) {
-		log_error("--json goes with the status command");
+		log_error("--json goes with the status, plan and verify commands");
+		return ST_USAGE;
+	}
+	if (o->sql && !(o->cmd->flags & CMD_SQL)) {
+		log_error("--sql goes with the plan command");
+		return ST_USAGE;
+	}
+	if (o->sql && o->json) {
+		log_error("%s: give --json or --sql, not both", o->cmd->name);
 		return ST_USAGE;
 	}
 	if (!o->config_path)
