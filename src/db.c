@@ -389,6 +389,39 @@ static long copy_error_line(const PGresult *res)
 	return 0;
 }
 
+/*
+ * The failure res of statement index of run (copying: it took COPY data):
+ * into run's out fields, and logged against where unless quiet about it
+ * (cancelled, or a lock_timeout run->quiet_lock_timeout is told of).
+ */
+static void note_failure(const PGresult *res, struct db_run *run, int index, bool copying,
+			 struct db_where *where, bool report)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (run->stmts && index < run->nstmts) {
+		const struct sql_stmt *s = &run->stmts[index];
+		long data_line = copying && s->has_data ? copy_error_line(res) : 0;
+		where->stmt_line = s->line;
+		where->stmt_col = s->col;
+		if (data_line > 0 && data_line < INT_MAX - s->data_line) {
+			/* a bad row: its line in the file */
+			where->sent = NULL;
+			where->stmt_line = s->data_line + (int)data_line - 1;
+			where->stmt_col = 0;
+		}
+	}
+	snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", state ? state : "");
+	if (msg)
+		snprintf(run->message, sizeof(run->message), "%s", msg);
+	else
+		one_line(run->message, sizeof(run->message), PQresultErrorMessage(res));
+	error_linecol(res, where, &run->err_line, &run->err_col);
+	if (report && !(run->quiet_lock_timeout && strcmp(run->sqlstate, "55P03") == 0))
+		db_report_error(res, where);
+}
+
 enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 {
 	enum status st = ST_OK;
@@ -452,30 +485,7 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 						  .sent = sql,
 						  .sent_line = sent_line,
 						  .sent_col = sent_col };
-			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-			if (run->stmts && index < run->nstmts) {
-				const struct sql_stmt *s = &run->stmts[index];
-				long data_line = copying && s->has_data ? copy_error_line(res) : 0;
-				where.stmt_line = s->line;
-				where.stmt_col = s->col;
-				if (data_line > 0 && data_line < INT_MAX - s->data_line) {
-					/* a bad row: its line in the file */
-					where.sent = NULL;
-					where.stmt_line = s->data_line + (int)data_line - 1;
-					where.stmt_col = 0;
-				}
-			}
-			snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", state ? state : "");
-			if (msg)
-				snprintf(run->message, sizeof(run->message), "%s", msg);
-			else
-				one_line(run->message, sizeof(run->message),
-					 PQresultErrorMessage(res));
-			error_linecol(res, &where, &run->err_line, &run->err_col);
-			if (!w.cancelled &&
-			    !(run->quiet_lock_timeout && strcmp(run->sqlstate, "55P03") == 0))
-				db_report_error(res, &where);
+			note_failure(res, run, index, copying, &where, !w.cancelled);
 			st = ST_SQL;
 		}
 		index++;

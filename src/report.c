@@ -1,4 +1,4 @@
-#include "report.h"
+#include "report_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,122 +33,6 @@ void report_line(const char *file, int line, const char *fmt, ...)
 	free(text);
 }
 
-/* ---- status ---- */
-
-#define STATUS_ROW "%-12s %-9s %-40s %-8s %-25s %s\n"
-
-/* When f was applied (here or under another phase), or "". */
-static const char *applied_at(const struct mfile *f)
-{
-	return f->row ? f->row->applied_at : f->moved ? f->moved->applied_at : "";
-}
-
-/* A file's state as status shows it: an applied file recorded by baseline says so. */
-static const char *state_name(const struct mfile *f)
-{
-	if (f->state == FILE_APPLIED && f->row && strcmp(f->row->outcome, "baselined") == 0)
-		return "baselined";
-	return migrate_state_name(f->state);
-}
-
-static void status_text(const struct phases *p)
-{
-	const struct config *cfg = p->cfg;
-
-	printf(STATUS_ROW, "PHASE", "KIND", "FILE", "STATE", "APPLIED AT", "CHECKSUM");
-	for (int i = 0; i < cfg->n_phases; i++) {
-		const struct phase *ph = &cfg->phases[i];
-		const struct phase_ops *k = phases_ops(ph->kind);
-		const struct mplan *plan = &p->plans[i];
-
-		if (!k->has_files)
-			printf(STATUS_ROW, ph->name, k->name, "-", k->state ? k->state(p, i) : "-",
-			       "-", "-");
-		for (int j = 0; j < plan->n; j++) {
-			const struct mfile *f = &plan->files[j];
-			const char *at = applied_at(f);
-			printf("%-12s %-9s %-40s %-8s %-25s %.12s\n", ph->name, k->name, f->name,
-			       state_name(f), *at ? at : "-", f->checksum);
-		}
-	}
-}
-
-/* The members of file f's object in status (and plan and verify), without the braces. */
-static void status_json_fields(struct sbuf *b, const struct mfile *f)
-{
-	const char *at = applied_at(f);
-
-	sbuf_puts(b, "\"file\":");
-	sbuf_put_json(b, f->name);
-	sbuf_puts(b, ",\"path\":");
-	sbuf_put_json(b, f->path);
-	sbuf_printf(b, ",\"state\":\"%s\",\"checksum\":\"%s\",\"repeatable\":%s,\"applied_at\":",
-		    state_name(f), f->checksum, f->directives.repeatable ? "true" : "false");
-	sbuf_put_json(b, *at ? at : NULL);
-	if (f->row && strcmp(f->row->checksum, f->checksum) != 0) {
-		sbuf_puts(b, ",\"applied_checksum\":");
-		sbuf_put_json(b, f->row->checksum);
-	}
-	if (f->state == FILE_FAILED) {
-		sbuf_puts(b, ",\"last_outcome\":");
-		sbuf_put_json(b, f->row->outcome);
-	}
-	if (f->moved) {
-		sbuf_puts(b, ",\"moved_from\":{\"phase\":");
-		sbuf_put_json(b, f->moved->phase);
-		sbuf_puts(b, ",\"file\":");
-		sbuf_put_json(b, f->moved->file);
-		sbuf_putc(b, '}');
-	}
-}
-
-/* One file of the status as a JSON object. */
-static void status_json_file(struct sbuf *b, const struct mfile *f)
-{
-	sbuf_putc(b, '{');
-	status_json_fields(b, f);
-	sbuf_putc(b, '}');
-}
-
-static void status_json(const struct phases *p)
-{
-	const struct config *cfg = p->cfg;
-	struct sbuf b = { 0 };
-
-	sbuf_puts(&b, "{\"history\":");
-	sbuf_put_json(&b, p->hist.qualified);
-	sbuf_puts(&b, ",\"phases\":[");
-	for (int i = 0; i < cfg->n_phases; i++) {
-		const struct phase *ph = &cfg->phases[i];
-		const struct mplan *plan = &p->plans[i];
-
-		sbuf_puts(&b, i ? ",{\"name\":" : "{\"name\":");
-		sbuf_put_json(&b, ph->name);
-		sbuf_printf(&b, ",\"kind\":\"%s\",", phases_ops(ph->kind)->name);
-		if (phases_ops(ph->kind)->state)
-			sbuf_printf(&b, "\"state\":\"%s\",", phases_ops(ph->kind)->state(p, i));
-		sbuf_puts(&b, "\"files\":[");
-		for (int j = 0; j < plan->n; j++) {
-			if (j)
-				sbuf_putc(&b, ',');
-			status_json_file(&b, &plan->files[j]);
-		}
-		sbuf_puts(&b, "]}");
-	}
-	sbuf_puts(&b, "]}\n");
-	fputs(b.p, stdout);
-	sbuf_reset(&b);
-}
-
-void report_status(const struct phases *p, bool json)
-{
-	if (json)
-		status_json(p);
-	else
-		status_text(p);
-	fflush(stdout);
-}
-
 /* ---- plan and verify ---- */
 
 /* The more serious of two outcomes of plan/verify: drift over pre-flight over ok. */
@@ -174,7 +58,6 @@ static enum status check_phase(const struct phases *p, int i)
  * what is gathered instead of printed, and the constraint lines come here
  * (report_constraint) instead of going to stdout.
  */
-#define DDL_MAX 16 /* DDL statements of one spec */
 
 struct data {
 	enum report_format fmt;
@@ -255,120 +138,6 @@ static void json_count(struct sbuf *b, const char *name, const char *digits)
 	bool ok = *digits != '\0' && strspn(digits, "0123456789") == strlen(digits);
 
 	sbuf_printf(b, ",\"%s\":%s", name, ok ? digits : "0");
-}
-
-/* ---- the DDL of a constraint line ---- */
-
-/* The table of s as the file names it, quoted: for a table that does not exist yet. */
-static char *written_qtable(const struct cspec *s)
-{
-	struct sbuf b = { 0 };
-	char *q;
-
-	if (s->schema) {
-		q = cspec_quote(s->schema);
-		sbuf_printf(&b, "%s.", q);
-		free(q);
-	}
-	q = cspec_quote(s->table);
-	sbuf_puts(&b, q);
-	free(q);
-	return sbuf_take(&b);
-}
-
-/* The name in text between prefix and suffix ("drop \"x\" (replaced)"), malloc'd, or NULL. */
-static char *name_between(const char *text, const char *prefix, const char *suffix)
-{
-	size_t n = strlen(text), lp = strlen(prefix), ls = strlen(suffix);
-
-	if (n < lp + ls || strncmp(text, prefix, lp) != 0 || strcmp(text + n - ls, suffix) != 0)
-		return NULL;
-	return xstrndup(text + lp, n - lp - ls);
-}
-
-/* DROP of the index name that unique s replaces: its constraint when one uses it. */
-static char *replaced_drop(const struct cons_resolved *rv, const struct cspec *s, const char *name)
-{
-	const char *params[2] = { rv->relid, name };
-	enum status st;
-	PGresult *res = db_query(data->conn,
-				 "SELECT c.conname FROM pg_catalog.pg_constraint c"
-				 " JOIN pg_catalog.pg_class i ON i.oid = c.conindid"
-				 " WHERE c.conrelid = $1::oid AND i.relname = $2"
-				 " AND c.contype IN ('p', 'u', 'x')",
-				 2, params, &st);
-	char *sql;
-
-	if (res && PQntuples(res) > 0)
-		sql = cspec_sql_drop(rv->qtable, rv->qschema, PQgetvalue(res, 0, 0), true,
-				     s->concurrently);
-	else
-		sql = cspec_sql_drop(rv->qtable, rv->qschema, name, false, s->concurrently);
-	PQclear(res);
-	return sql;
-}
-
-static void ddl_add(char **ddl, int *txn, int *n, char *sql, int t)
-{
-	if (*n >= DDL_MAX) {
-		free(sql);
-		return;
-	}
-	ddl[*n] = sql;
-	txn[*n] = t;
-	(*n)++;
-}
-
-/*
- * The DDL that converging s runs for the plan line text (its pre-flight
- * left out), in order, into ddl with the transaction of each (a unique's in
- * one, a not_null's steps each in their own); for a table that does not
- * exist yet, what creating s on it would run.  Returns how many.
- */
-static int line_ddl(const struct cspec *s, const struct cons_resolved *rv, const char *text,
-		    char **ddl, int *txn)
-{
-	char *qtable = rv->absent || !rv->qtable ? written_qtable(s) : xstrdup(rv->qtable);
-	char *name = NULL;
-	int n = 0;
-
-	if (s->kind == CSPEC_UNIQUE) {
-		bool conc = s->concurrently;
-		if (rv->absent || strncmp(text, "create ", 7) == 0 ||
-		    strncmp(text, "rebuild ", 8) == 0) {
-			ddl_add(ddl, txn, &n, cspec_sql_create(s, qtable, conc), 0);
-			if (conc && !s->where)
-				ddl_add(ddl, txn, &n, cspec_sql_attach(s, qtable), 0);
-		} else if (strncmp(text, "add the constraint using", 24) == 0) {
-			ddl_add(ddl, txn, &n, cspec_sql_attach(s, qtable), 0);
-		} else if ((name = name_between(text, "drop the INVALID index \"",
-						"\" to rebuild it"))) {
-			ddl_add(ddl, txn, &n,
-				cspec_sql_drop(qtable, rv->qschema, name, false, conc), 0);
-		} else if ((name = name_between(text, "then drop \"", "\" (replaced)"))) {
-			ddl_add(ddl, txn, &n, replaced_drop(rv, s, name), 0);
-		}
-	} else if (s->kind == CSPEC_NOT_NULL) {
-		bool all = rv->absent;
-		int t = 0;
-		if (strncmp(text, "drop the helper CHECK", 21) == 0)
-			ddl_add(ddl, txn, &n, cspec_sql_not_null(s, qtable, CSPEC_NN_DROP_CHECK),
-				0);
-		if (all || strstr(text, "add CHECK NOT VALID"))
-			ddl_add(ddl, txn, &n, cspec_sql_not_null(s, qtable, CSPEC_NN_ADD_CHECK),
-				t++);
-		if (all || strstr(text, "validate it"))
-			ddl_add(ddl, txn, &n, cspec_sql_not_null(s, qtable, CSPEC_NN_VALIDATE),
-				t++);
-		if (all || strstr(text, "SET NOT NULL")) {
-			ddl_add(ddl, txn, &n, cspec_sql_not_null(s, qtable, CSPEC_NN_SET), t);
-			ddl_add(ddl, txn, &n, cspec_sql_not_null(s, qtable, CSPEC_NN_DROP_CHECK),
-				t);
-		}
-	}
-	free(name);
-	free(qtable);
-	return n;
 }
 
 /* ---- --sql ---- */
@@ -464,7 +233,7 @@ static void sql_file(const struct phase *ph, const struct mfile *f, const char *
 	sql_comment("%s: %s", f->path, why);
 	if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)
 		return;
-	if (f->no_transaction) {
+	if (f->directives.no_transaction) {
 		sql_setup(false, ph->lock_timeout_ms, ph->statement_timeout_ms);
 		for (int k = 0; k < f->nstmts; k++) {
 			const struct sql_stmt *s = &f->stmts[k];
@@ -572,7 +341,7 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 
 	if (pf)
 		*pf = '\0';
-	n = r->mode == CONS_PLAN ? line_ddl(s, rv, action, ddl, txn) : 0;
+	n = r->mode == CONS_PLAN ? report_line_ddl(data->conn, s, rv, action, ddl, txn) : 0;
 	if (d->fmt == REPORT_SQL) {
 		if (d->spec != s)
 			sql_flush_spec(d);
@@ -587,8 +356,8 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 			    cspec_kind_word(s->kind), s->name, table, text);
 		/* a not_null's steps count their transactions from 0: after what came before */
 		for (int i = 0, base = d->nddl ? d->txn[d->nddl - 1] + 1 : 0; i < n; i++)
-			ddl_add(d->ddl, d->txn, &d->nddl, ddl[i],
-				s->kind == CSPEC_UNIQUE ? 0 : base + txn[i]);
+			report_ddl_add(d->ddl, d->txn, &d->nddl, ddl[i],
+				       s->kind == CSPEC_UNIQUE ? 0 : base + txn[i]);
 		free(action);
 		return;
 	}
@@ -670,8 +439,8 @@ static bool will_run(const struct mfile *f)
 static void json_file_head(struct sbuf *b, const struct mfile *f, bool first)
 {
 	sbuf_puts(b, first ? "{" : ",{");
-	status_json_fields(b, f);
-	sbuf_printf(b, ",\"no_transaction\":%s", f->no_transaction ? "true" : "false");
+	report_json_file_fields(b, f);
+	sbuf_printf(b, ",\"no_transaction\":%s", f->directives.no_transaction ? "true" : "false");
 }
 
 /*
