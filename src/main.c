@@ -55,11 +55,12 @@ struct options {
 	bool json;
 	bool sql; /* plan --sql */
 	bool verbose;
-	int log_format;	   /* -1: from the config */
-	struct strv app;   /* the command after "--" (points into argv) */
-	struct strv args;  /* a command's operands (points into argv) */
-	const char *phase; /* baseline --phase */
-	const char *upto;  /* baseline --to */
+	int log_format;	    /* -1: from the config */
+	struct strv app;    /* the command after "--" (points into argv) */
+	struct strv args;   /* a command's operands (points into argv) */
+	const char *phase;  /* baseline --phase */
+	const char *upto;   /* baseline --to */
+	bool allow_missing; /* verify --allow-missing */
 };
 
 /* Everything a command works with, and what it leaves for main to end with. */
@@ -85,7 +86,8 @@ static void usage(FILE *out)
 		"  pgprelude [OPTION]... wait                    wait for the database, then exit\n"
 		"  pgprelude [OPTION]... plan [--json|--sql]     show what would run, with the pre-flight\n"
 		"                                                checks, changing nothing\n"
-		"  pgprelude [OPTION]... verify [--json]         check applied files and declared\n"
+		"  pgprelude [OPTION]... verify [--json] [--allow-missing]\n"
+		"                                                check applied files and declared\n"
 		"                                                constraints, read-only\n"
 		"  pgprelude [OPTION]... baseline [--phase NAME] [--to FILE]\n"
 		"                                                record pending files as applied\n"
@@ -101,6 +103,8 @@ static void usage(FILE *out)
 		"      --sql              plan: print the SQL that migrate would send\n"
 		"      --phase=NAME       baseline: only this dir phase\n"
 		"      --to=FILE          baseline: up to and including this file\n"
+		"      --allow-missing    verify: applied files gone from the folder (a rollback to\n"
+		"                         an older image) are no difference\n"
 		"      --log-format=FMT   text or json (overrides log_format in the file)\n"
 		"  -v, --verbose          also log debug lines\n"
 		"  -h, --help             show this help, then exit\n"
@@ -241,6 +245,7 @@ static enum status inspect(struct job *j,
 	struct phases p;
 	enum status st = phases_open(&p, &j->cfg, true);
 
+	p.allow_missing = j->opt.allow_missing;
 	if (st == ST_OK)
 		st = report(&p, j->opt.json ? REPORT_JSON : j->opt.sql ? REPORT_SQL : REPORT_TEXT);
 	phases_close(&p);
@@ -308,6 +313,7 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 		{ "version", no_argument, NULL, 'V' },
 		{ "phase", required_argument, NULL, 'p' },
 		{ "to", required_argument, NULL, 't' },
+		{ "allow-missing", no_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -347,6 +353,9 @@ static enum status parse_options(int argc, char **argv, struct options *o, bool 
 			break;
 		case 't':
 			o->upto = optarg;
+			break;
+		case 'm':
+			o->allow_missing = true;
 			break;
 		case 'V':
 			printf("pgprelude %s\n", PGPRELUDE_VERSION);
@@ -390,6 +399,10 @@ static enum status command_options(int argc, char **argv, struct options *o, boo
 	}
 	if ((o->phase || o->upto) && strcmp(o->cmd->name ? o->cmd->name : "", "baseline") != 0) {
 		log_error("--phase and --to go with the baseline command");
+		return ST_USAGE;
+	}
+	if (o->allow_missing && strcmp(o->cmd->name ? o->cmd->name : "", "verify") != 0) {
+		log_error("--allow-missing goes with the verify command");
 		return ST_USAGE;
 	}
 	return ST_OK;

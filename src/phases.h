@@ -38,6 +38,7 @@ struct phases {
 	struct history hist;
 	struct mplan *plans;	/* one per phase; filled for the kinds with files (dir) */
 	struct run_state *runs; /* one per phase; filled for run steps */
+	bool allow_missing;	/* verify: applied files gone from the folder are no difference */
 	int next_read;		/* the phase whose folder is being read */
 	enum status read_st;	/* how reading the folders went so far */
 };

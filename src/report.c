@@ -407,6 +407,10 @@ static char *plan_why(const struct mfile *f)
 {
 	switch (f->state) {
 	case FILE_PENDING:
+		if (f->late)
+			return xasprintf("pending: will run, out of order (it sorts before \"%s\", "
+					 "which is applied)",
+					 f->late);
 		return xstrdup("pending: will run");
 	case FILE_RERUN:
 		return xstrdup("changed (repeatable): will run again");
@@ -763,6 +767,13 @@ static enum status verify_file(struct phases *p, const struct phase *ph, const s
 		       f->row->applied_at, f->row->outcome);
 		break;
 	case FILE_MISSING:
+		if (p->allow_missing) { /* the database ahead of an older image: a rollback */
+			if (!data)
+				report_line(f->path, 0,
+					    "applied on %s, no longer in the folder (allowed)",
+					    f->row->applied_at);
+			return ST_OK;
+		}
 		log_at(LOG_ERROR, f->path, 0, 0, "applied on %s, but no longer in the folder",
 		       f->row->applied_at);
 		break;
@@ -788,7 +799,7 @@ static enum status verify_file(struct phases *p, const struct phase *ph, const s
 }
 
 /* JSON: what verify finds for file f, as its object (without constraints). */
-static void json_verify_file(const struct mfile *f, bool first)
+static void json_verify_file(const struct mfile *f, bool first, bool allow_missing)
 {
 	const char *why;
 	char *own = NULL;
@@ -825,7 +836,10 @@ static void json_verify_file(const struct mfile *f, bool first)
 	json_file_head(&data->doc, f, first);
 	if (f->state != FILE_DECLARED)
 		sbuf_printf(&data->doc, ",\"ok\":%s",
-			    f->state == FILE_APPLIED || f->state == FILE_MOVED ? "true" : "false");
+			    f->state == FILE_APPLIED || f->state == FILE_MOVED ||
+					    (f->state == FILE_MISSING && allow_missing)
+				    ? "true"
+				    : "false");
 	sbuf_puts(&data->doc, ",\"why\":");
 	sbuf_put_json(&data->doc, why);
 	free(own);
@@ -851,7 +865,7 @@ enum status report_verify(struct phases *p, enum report_format fmt)
 			const struct mfile *f = &p->plans[i].files[j];
 			int before = sum.differences;
 			if (data)
-				json_verify_file(f, j == 0);
+				json_verify_file(f, j == 0, p->allow_missing);
 			st = verify_file(p, &cfg->phases[i], f, &sum);
 			if (data && f->state == FILE_DECLARED)
 				sbuf_printf(&d.doc, ",\"ok\":%s",

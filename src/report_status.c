@@ -19,6 +19,8 @@ static const char *applied_at(const struct mfile *f)
 /* A file's state as status shows it: an applied file recorded by baseline says so. */
 static const char *state_name(const struct mfile *f)
 {
+	if (f->state == FILE_PENDING && f->late)
+		return "out-of-order";
 	if (f->state == FILE_APPLIED && f->row && strcmp(f->row->outcome, "baselined") == 0)
 		return "baselined";
 	return migrate_state_name(f->state);

@@ -18,6 +18,11 @@ setup() {
 }
 
 @test "a late file is applied with a warning naming the applied file it sorts before" {
+    run "$PGPRELUDE" -c "$CFG" plan
+    assert_success
+    assert_output --partial 'pre/002_late.sql: pending: will run, out of order (it sorts before "003.sql", which is applied)'
+    run "$PGPRELUDE" -c "$CFG" status
+    assert_output --regexp 'pre +dir +002_late.sql +out-of-order'
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     assert_output --partial 'pre/002_late.sql: warning: pending, but it sorts before "003.sql", which is applied'
@@ -46,4 +51,10 @@ setup() {
     run "$PGPRELUDE" -c "$CFG" verify
     assert_failure 8
     assert_output --partial 'pre/003.sql: error: applied on'
+    run "$PGPRELUDE" -c "$CFG" verify --allow-missing
+    assert_success
+    assert_output --partial 'pre/003.sql: applied on'
+    assert_output --partial 'no longer in the folder (allowed)'
+    run "$PGPRELUDE" -c "$CFG" migrate --allow-missing
+    assert_failure 2
 }
