@@ -26,6 +26,9 @@ packages=(
     busybox-static openssl
     # make image, tests/bats/70_image.bats: podman offline (tests/tools/image-build.sh)
     podman buildah runc conmon catatonit debootstrap
+    # tests/bats/71_compose.bats: docker-compose.yml with podman-compose; the
+    # CNI plugin that lets the services find each other by name (db)
+    podman-compose golang-github-containernetworking-plugin-dnsname
     # the ASan+UBSan build, the libFuzzer targets (clang's runtimes are in
     # libclang-rt-14-dev), symbolized reports (llvm-symbolizer), make valgrind
     clang libclang-rt-14-dev llvm valgrind
