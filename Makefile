@@ -126,7 +126,7 @@ lint-cppcheck:
 # SC2016 is off: '${VAR}' in single quotes is meant literally all over this
 # project (INI values, sh -c scripts given their arguments).
 lint-shell:
-	shellcheck -x -e SC2016 $(SHELL_SCRIPTS) tests/bats/60_static.bats tests/bats/70_image.bats
+	shellcheck -x -e SC2016 $(SHELL_SCRIPTS) tests/bats/60_static.bats tests/bats/70_image.bats tests/bats/71_compose.bats
 
 # ---------------------------------------------------------------------------
 # Sanitizers, fuzzing, valgrind (issue 5).
