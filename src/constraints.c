@@ -10,6 +10,7 @@
  */
 #include "constraints.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "migrate.h"
 #include "report.h"
 #include "util.h"
+#include "wait.h"
 
 static const struct cons_kind *const kinds[] = { &cons_unique, &cons_not_null };
 
@@ -68,7 +70,6 @@ static void resolved_free(struct cons_resolved *rv)
 /* One statement read ahead: its text and parameters, and its result once read. */
 struct centry {
 	unsigned long long hash;
-	char *key; /* the text, then each parameter with its length */
 	char *sql;
 	char *types; /* the SQL types of the parameters ("oid,text[]"), or NULL: sent alone */
 	int nparams;
@@ -81,6 +82,8 @@ struct cons_cache {
 	int n, cap;
 	int sent; /* v[sent..n) are queued, not sent yet */
 	bool broken;
+	bool stopped;	  /* a stop signal cancelled a pipeline */
+	const char *file; /* for the message that says so */
 };
 
 /* Statements per pipeline: their results stay far below what the sockets buffer. */
@@ -88,39 +91,49 @@ struct cons_cache {
 
 /*
  * The first statement of every pipeline: a lock that another session holds
- * makes the read-ahead give up soon, and the statement waiting for it goes
- * again on its own (cons_spec_query: progress lines, who holds the lock).
+ * makes the read-ahead give up at once, and the statement waiting for it
+ * goes again on its own (cons_spec_query: progress lines, who holds it).
  * Every query looks up a few rows by key for each table: nested loops over
  * the catalog's indexes, never a hash of a whole catalog for each table.
  * Local: the pipeline's implicit transaction ends them.
  */
-static const char sql_ahead_limits[] = "SELECT pg_catalog.set_config('lock_timeout', '1000', true),"
+static const char sql_ahead_limits[] = "SELECT pg_catalog.set_config('lock_timeout', '200', true),"
 				       " pg_catalog.set_config('statement_timeout', '30000', true),"
 				       " pg_catalog.set_config('enable_hashjoin', 'off', true),"
 				       " pg_catalog.set_config('enable_mergejoin', 'off', true)";
 
-static char *cache_key(const char *sql, int nparams, const char *const *params,
-		       unsigned long long *hash)
+/* A hash of sql and its parameters, 8 bytes at a time (the texts are long, the lookups many). */
+static unsigned long long cache_hash(const char *sql, int nparams, const char *const *params)
 {
-	struct sbuf b = { 0 };
-	char *key;
+	unsigned long long h = 1469598103934665603ULL;
 
-	sbuf_puts(&b, sql);
-	for (int i = 0; i < nparams; i++)
-		sbuf_printf(&b, "%c%zu:%s", '\0' + 1, strlen(params[i]), params[i]);
-	key = sbuf_take(&b);
-	*hash = 1469598103934665603ULL; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
-		*hash = (*hash ^ *p) * 1099511628211ULL;
-	return key;
+	for (int i = -1; i < nparams; i++) {
+		const char *p = i < 0 ? sql : params[i];
+		size_t len = strlen(p), k = 0;
+		for (; k + 8 <= len; k += 8) {
+			unsigned long long w;
+			memcpy(&w, p + k, 8);
+			h = (h ^ w) * 1099511628211ULL;
+			h ^= h >> 29;
+		}
+		for (; k < len; k++)
+			h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+		h = (h ^ (unsigned long long)len) * 1099511628211ULL;
+	}
+	return h;
 }
 
-static struct centry *cache_find(const struct cons_cache *c, const char *key,
-				 unsigned long long hash)
+static struct centry *cache_find(const struct cons_cache *c, unsigned long long hash,
+				 const char *sql, int nparams, const char *const *params)
 {
-	for (int i = 0; c && i < c->n; i++)
-		if (c->v[i].hash == hash && strcmp(c->v[i].key, key) == 0)
-			return &c->v[i];
+	for (int i = 0; c && i < c->n; i++) {
+		struct centry *e = &c->v[i];
+		bool same = e->hash == hash && e->nparams == nparams && strcmp(e->sql, sql) == 0;
+		for (int j = 0; same && j < nparams; j++)
+			same = strcmp(e->params[j], params[j]) == 0;
+		if (same)
+			return e;
+	}
 	return NULL;
 }
 
@@ -131,7 +144,6 @@ static void cache_drop(struct cons_run *r)
 	if (!c)
 		return;
 	for (int i = 0; i < c->n; i++) {
-		free(c->v[i].key);
 		free(c->v[i].sql);
 		free(c->v[i].types);
 		for (int j = 0; j < c->v[i].nparams; j++)
@@ -149,16 +161,13 @@ void cons_queue(struct cons_run *r, const char *sql, const char *types, int npar
 {
 	struct cons_cache *c = r->cache;
 	unsigned long long hash;
-	char *key;
 	struct centry *e;
 
 	if (!c || c->broken)
 		return;
-	key = cache_key(sql, nparams, params, &hash);
-	if (cache_find(c, key, hash)) {
-		free(key);
+	hash = cache_hash(sql, nparams, params);
+	if (cache_find(c, hash, sql, nparams, params))
 		return;
-	}
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 64;
 		c->v = xrealloc(c->v, (size_t)c->cap * sizeof(*c->v));
@@ -166,7 +175,6 @@ void cons_queue(struct cons_run *r, const char *sql, const char *types, int npar
 	e = &c->v[c->n++];
 	memset(e, 0, sizeof(*e));
 	e->hash = hash;
-	e->key = key;
 	e->sql = xstrdup(sql);
 	e->types = types ? xstrdup(types) : NULL;
 	e->nparams = nparams;
@@ -178,15 +186,11 @@ void cons_queue(struct cons_run *r, const char *sql, const char *types, int npar
 PGresult *cons_cached(const struct cons_run *r, const char *sql, int nparams,
 		      const char *const *params)
 {
-	unsigned long long hash;
-	char *key;
 	const struct centry *e;
 
 	if (!r->cache)
 		return NULL;
-	key = cache_key(sql, nparams, params, &hash);
-	e = cache_find(r->cache, key, hash);
-	free(key);
+	e = cache_find(r->cache, cache_hash(sql, nparams, params), sql, nparams, params);
 	return e && e->res ? PQcopyResult(e->res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES) : NULL;
 }
 
@@ -294,6 +298,32 @@ static void batch_split(struct cons_cache *c, const PGresult *res, const int *me
 }
 
 /*
+ * The next result of the pipeline on conn, waiting as db_query does for a
+ * stop signal: the first one cancels what runs on the server (the rest of
+ * the pipeline then fails) and sets c->stopped.
+ */
+static PGresult *pipe_result(PGconn *conn, struct cons_cache *c)
+{
+	while (PQisBusy(conn)) {
+		int w = wait_fd(PQsocket(conn), POLLIN, -1);
+		if (w < 0 && !c->stopped) {
+			char err[256] = "";
+			PGcancel *cancel = PQgetCancel(conn);
+			c->stopped = true;
+			log_warning("signal %d received: cancelling the running statement of %s",
+				    init_stop_signal(), c->file);
+			if (!cancel || !PQcancel(cancel, err, sizeof(err)))
+				log_warning("could not cancel the statement: %s",
+					    err[0] ? err : "out of memory");
+			PQfreeCancel(cancel);
+		} else if (w >= 0 && !PQconsumeInput(conn)) {
+			break;
+		}
+	}
+	return PQgetResult(conn);
+}
+
+/*
  * Send v[from..to) of the cache in one pipeline (one round trip) and keep
  * every result that is rows.  Entries that share their text (and have
  * types) go as one statement (batch_sql): planned and run once, not once
@@ -365,7 +395,7 @@ static bool cache_pipeline(PGconn *conn, struct cons_cache *c, int from, int to)
 	}
 	for (int q = 0; q < nitems; q++) {
 		int i = items[q];
-		while ((res = PQgetResult(conn))) {
+		while ((res = pipe_result(conn, c))) {
 			if (i >= 0 && PQresultStatus(res) == PGRES_TUPLES_OK && count[i] > 1) {
 				int nm = 0;
 				for (int j = i; j < n; j++)
@@ -384,7 +414,7 @@ static bool cache_pipeline(PGconn *conn, struct cons_cache *c, int from, int to)
 			goto out;
 		}
 	}
-	res = PQgetResult(conn);
+	res = pipe_result(conn, c);
 	ok = ok && res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
 	PQclear(res);
 	ok = PQexitPipelineMode(conn) == 1 && ok;
@@ -403,7 +433,7 @@ static void cache_fill(struct cons_run *r)
 
 	while (c && !c->broken && c->sent < c->n) {
 		int to = c->n - c->sent > CACHE_CHUNK ? c->sent + CACHE_CHUNK : c->n;
-		c->broken = !cache_pipeline(r->conn, c, c->sent, to);
+		c->broken = !cache_pipeline(r->conn, c, c->sent, to) || c->stopped;
 		c->sent = to;
 	}
 }
@@ -963,9 +993,10 @@ static enum status verify_spec(struct cons_run *r, const struct cons_kind *k, co
  * the normal forms of their where, and what each kind reads (cons_kind's
  * prefetch).  Only on a connection outside a transaction (converge): a
  * failed statement ends the pipeline's own transaction, not the caller's.
- * What is not read ahead, or failed, is asked again when needed.
+ * What is not read ahead, or failed, is asked again when needed.  Returns
+ * ST_SIGNAL when a stop signal cancelled it (logged), else ST_OK.
  */
-static void prefetch_all(struct cons_run *r, const struct cons_kind *const *k)
+static enum status prefetch_all(struct cons_run *r, const struct cons_kind *const *k)
 {
 	const struct cfile *cf = r->cf;
 	struct cons_resolved *pre;
@@ -973,8 +1004,9 @@ static void prefetch_all(struct cons_run *r, const struct cons_kind *const *k)
 	bool more = true;
 
 	if (r->mode != CONS_APPLY || PQtransactionStatus(r->conn) != PQTRANS_IDLE)
-		return;
+		return ST_OK;
 	r->cache = xcalloc(1, sizeof(*r->cache));
+	r->cache->file = cf->path;
 	pre = xcalloc((size_t)cf->n + 1, sizeof(*pre));
 	names = xcalloc((size_t)cf->n + 1, sizeof(*names));
 	for (int i = 0; i < cf->n; i++) {
@@ -1044,6 +1076,7 @@ static void prefetch_all(struct cons_run *r, const struct cons_kind *const *k)
 	}
 	free(pre);
 	free(names);
+	return r->cache->stopped ? ST_SIGNAL : ST_OK;
 }
 
 /* 1. Every kind, table, column and where of the file, before anything else. */
@@ -1057,7 +1090,7 @@ static enum status resolve_all(struct cons_run *r, const struct cons_kind **k)
 		if (!k[i])
 			return ST_INTERNAL;
 	}
-	prefetch_all(r, k);
+	st = prefetch_all(r, k);
 	for (int i = 0; i < cf->n && st == ST_OK; i++) {
 		const struct cspec *s = &cf->specs[i];
 		st = resolve_table(r, s, &r->res[i]);
