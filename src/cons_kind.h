@@ -39,6 +39,8 @@ struct cons_resolved {
 	int max_keys;	  /* max_index_keys of the server */
 };
 
+struct cons_cache;
+
 struct cons_run {
 	const struct cfile *cf;
 	const struct phase *ph;
@@ -53,6 +55,12 @@ struct cons_run {
 	bool uptodate; /* set by a kind's check: the spec needs no DDL and nothing to log */
 	int changes;
 	struct cons_resolved *res;
+	/*
+	 * Results of the catalog queries of the whole file read ahead in a few
+	 * pipelines (a no-op run: a few round trips, not several per spec), or
+	 * NULL.  Only while nothing has changed: dropped before any DDL.
+	 */
+	struct cons_cache *cache;
 };
 
 /*
@@ -82,6 +90,14 @@ struct cons_kind {
 	/* After s failed for good (not on a lost connection): what it left behind.  May be NULL. */
 	void (*after_failure)(struct cons_run *r, const struct cspec *s,
 			      const struct cons_resolved *rv);
+	/*
+	 * Queue (cons_queue) the catalog queries check will run for s on rv's
+	 * table (relid, qtable, qname and attnums set; pred unknown) that the
+	 * results of earlier passes (cons_cached) tell: pass 0, 1, ... until
+	 * it returns false (nothing more to queue).  May be NULL.
+	 */
+	bool (*prefetch)(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+			 int pass);
 };
 
 extern const struct cons_kind cons_unique;
@@ -99,14 +115,39 @@ extern const struct cons_kind cons_not_null;
  * Returns the malloc'd text, or NULL with *err set to the failed result
  * (PQclear it; NULL when the connection gave none).  Logs nothing.
  */
-char *cons_normal_form(PGconn *conn, const struct cons_resolved *rv, const char *expr,
+char *cons_normal_form(struct cons_run *r, const struct cons_resolved *rv, const char *expr,
 		       PGresult **err);
+
+/* The statement cons_normal_form sends for expr on rv's table (malloc'd). */
+char *cons_normal_form_sql(const struct cons_resolved *rv, const char *expr);
+
+/*
+ * db_query, answered from r->cache when the same statement with the same
+ * parameters was read ahead.  Returns the result (PQclear it), or NULL with
+ * *st set (logged).
+ */
+PGresult *cons_query(struct cons_run *r, const char *sql, int nparams, const char *const *params,
+		     enum status *st);
+
+/*
+ * Queue sql with params (copied) for the next read-ahead pipeline; a
+ * statement already cached or queued is not queued again.  types, the SQL
+ * types the server gives the parameters ("oid,name"; what sql written alone
+ * makes of them), lets the statements of one text go as one; NULL: sql
+ * goes alone.  No-op without r->cache.
+ */
+void cons_queue(struct cons_run *r, const char *sql, const char *types, int nparams,
+		const char *const *params);
+
+/* The read-ahead result of sql with params (a copy: PQclear it), or NULL: none. */
+PGresult *cons_cached(const struct cons_run *r, const char *sql, int nparams,
+		      const char *const *params);
 
 /*
  * A query for spec s that may wait for a lock on its table (reading the
  * table's index predicates, a pre-flight reading the whole table): progress
  * lines at s's line, naming whoever holds the lock; a stop signal cancels it.
- * Returns the result (PQclear it), or NULL with *st set (logged).
+ * Answered from r->cache when read ahead.  Returns the result (PQclear it), or NULL with *st set (logged).
  */
 PGresult *cons_spec_query(struct cons_run *r, const struct cspec *s, const char *sql, int nparams,
 			  const char *const *params, enum status *st);

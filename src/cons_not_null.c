@@ -21,6 +21,16 @@ struct nstate {
 	char *def; /* its definition */
 };
 
+/* The column $3 of table $1 (oid) and the constraint named $2: struct nstate. */
+static const char sql_state[] =
+	"SELECT a.attnotnull, con.oid IS NOT NULL, coalesce(con.contype = 'c' AND"
+	"   pg_catalog.regexp_replace(pg_catalog.pg_get_constraintdef(con.oid), ' NOT VALID$', '') ="
+	"   pg_catalog.format('CHECK ((%s IS NOT NULL))', pg_catalog.quote_ident($3)), false),"
+	" coalesce(con.convalidated, false), coalesce(pg_catalog.pg_get_constraintdef(con.oid), '')"
+	" FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_constraint con"
+	"   ON con.conrelid = a.attrelid AND con.conname = $2"
+	" WHERE a.attrelid = $1::oid AND a.attname = $3";
+
 static enum status load_state(struct cons_run *r, const struct cspec *s,
 			      const struct cons_resolved *rv, struct nstate *ns)
 {
@@ -29,16 +39,7 @@ static enum status load_state(struct cons_run *r, const struct cspec *s,
 	enum status st;
 
 	memset(ns, 0, sizeof(*ns));
-	res = db_query(
-		r->conn,
-		"SELECT a.attnotnull, con.oid IS NOT NULL, coalesce(con.contype = 'c' AND"
-		"   pg_catalog.regexp_replace(pg_catalog.pg_get_constraintdef(con.oid), ' NOT VALID$', '') ="
-		"   pg_catalog.format('CHECK ((%s IS NOT NULL))', pg_catalog.quote_ident($3)), false),"
-		" coalesce(con.convalidated, false), coalesce(pg_catalog.pg_get_constraintdef(con.oid), '')"
-		" FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_constraint con"
-		"   ON con.conrelid = a.attrelid AND con.conname = $2"
-		" WHERE a.attrelid = $1::oid AND a.attname = $3",
-		3, params, &st);
+	res = cons_query(r, sql_state, 3, params, &st);
 	if (!res)
 		return st;
 	if (PQntuples(res) != 1) {
@@ -292,10 +293,22 @@ static void report_leftover(struct cons_run *r, const struct cspec *s,
 	free(ns.def);
 }
 
+/* What check reads for s, queued ahead: the column's state and the helper CHECK's. */
+static bool prefetch(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		     int pass)
+{
+	const char *params[3] = { rv->relid, s->name, s->columns.v[0] };
+
+	if (pass == 0)
+		cons_queue(r, sql_state, "oid,name,text", 3, params);
+	return false;
+}
+
 const struct cons_kind cons_not_null = {
 	.kind = CSPEC_NOT_NULL,
 	.check = check,
 	.converge = converge,
 	.verify = verify,
 	.after_failure = report_leftover,
+	.prefetch = prefetch,
 };

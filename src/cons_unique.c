@@ -71,7 +71,7 @@ static enum status load_taken(struct cons_run *r, const struct cspec *s,
 {
 	const char *params[2] = { rv->relid, s->name };
 	enum status st;
-	PGresult *res = db_query(r->conn, sql_name_taken, 2, params, &st);
+	PGresult *res = cons_query(r, sql_name_taken, 2, params, &st);
 
 	if (!res)
 		return st;
@@ -94,13 +94,15 @@ static enum status same_predicate(struct cons_run *r, const struct cspec *s,
 	PGresult *err = NULL;
 	char *form = NULL, *always = NULL;
 
-	if (!indpred && !rv->pred) {
+	/* the same text reads the same on the same table: no need to ask */
+	if ((!indpred && !rv->pred) ||
+	    (indpred && rv->pred && s->where && strcmp(indpred, s->where) == 0)) {
 		*same = true;
 		return ST_OK;
 	}
-	form = cons_normal_form(r->conn, rv, indpred ? indpred : "true", &err);
+	form = cons_normal_form(r, rv, indpred ? indpred : "true", &err);
 	if (form && !rv->pred)
-		always = cons_normal_form(r->conn, rv, "true", &err);
+		always = cons_normal_form(r, rv, "true", &err);
 	if (!form || (!rv->pred && !always)) {
 		if (err)
 			db_report_error(err, NULL);
@@ -116,13 +118,23 @@ static enum status same_predicate(struct cons_run *r, const struct cspec *s,
 	return ST_OK;
 }
 
+/* The query of sql_indexes for s on rv's table (malloc'd), and its parameters into params[3]. */
+static char *indexes_query(const struct cons_run *r, const struct cspec *s,
+			   const struct cons_resolved *rv, const char **params)
+{
+	params[0] = rv->relid;
+	params[1] = rv->attnums;
+	params[2] = s->nulls_not_distinct ? "t" : "f";
+	return xasprintf(sql_indexes,
+			 PQserverVersion(r->conn) >= 150000 ? "i.indnullsnotdistinct" : "false");
+}
+
 /* Every index of the table, compared with s; and whether s's name is taken by something else. */
 static enum status load_indexes(struct cons_run *r, const struct cspec *s,
 				const struct cons_resolved *rv, struct cspec_indexes *l)
 {
-	const char *params[3] = { rv->relid, rv->attnums, s->nulls_not_distinct ? "t" : "f" };
-	bool has_nnd = PQserverVersion(r->conn) >= 150000;
-	char *sql = xasprintf(sql_indexes, has_nnd ? "i.indnullsnotdistinct" : "false");
+	const char *params[3];
+	char *sql = indexes_query(r, s, rv, params);
 	enum status st;
 	PGresult *res;
 
@@ -540,10 +552,50 @@ static void report_leftover(struct cons_run *r, const struct cspec *s,
 	PQclear(res);
 }
 
+/*
+ * What check reads for s, queued ahead: the indexes and the name (pass 0),
+ * then the normal forms that compare the predicates of the indexes that
+ * match but for them (pass 1).
+ */
+static bool prefetch(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		     int pass)
+{
+	const char *params[3];
+	char *sql = indexes_query(r, s, rv, params);
+	const char *taken[2] = { rv->relid, s->name };
+	PGresult *res = NULL;
+
+	if (pass == 0) {
+		cons_queue(r, sql, "oid,text,boolean", 3, params);
+		cons_queue(r, sql_name_taken, "oid,name", 2, taken);
+	} else if (pass == 1) {
+		res = cons_cached(r, sql, 3, params);
+		for (int i = 0; res && i < PQntuples(res); i++) {
+			char *form;
+			if (strcmp(PQgetvalue(res, i, 4), "t") != 0 ||
+			    (PQgetisnull(res, i, 6) && !s->where) ||
+			    (!PQgetisnull(res, i, 6) && s->where &&
+			     strcmp(PQgetvalue(res, i, 6), s->where) == 0))
+				continue;
+			form = cons_normal_form_sql(
+				rv, PQgetisnull(res, i, 6) ? "true" : PQgetvalue(res, i, 6));
+			cons_queue(r, form, NULL, 0, NULL);
+			free(form);
+			form = cons_normal_form_sql(rv, "true");
+			cons_queue(r, form, NULL, 0, NULL);
+			free(form);
+		}
+	}
+	PQclear(res);
+	free(sql);
+	return pass == 0;
+}
+
 const struct cons_kind cons_unique = {
 	.kind = CSPEC_UNIQUE,
 	.check = check,
 	.converge = converge,
 	.verify = verify,
 	.after_failure = report_leftover,
+	.prefetch = prefetch,
 };

@@ -49,7 +49,10 @@
  * The code: cspec.c reads the file and builds every SQL text (pure,
  * cspec.h, which this header includes); constraints.c drives the order
  * below; cons_unique.c and cons_not_null.c hold what each kind does, one
- * row each of the table in cons_kind.h.
+ * row each of the table in cons_kind.h.  A converge first reads ahead what
+ * checking the whole file needs from the catalog, in a few pipelines (the
+ * queries of all specs that share a text go as one), so that a run with
+ * nothing to do costs a few round trips, not several per spec.
  */
 #ifndef PGPRELUDE_CONSTRAINTS_H
 #define PGPRELUDE_CONSTRAINTS_H

@@ -322,3 +322,33 @@ bad_spec() {
     assert_success
     assert_line --regexp '^post/010.ini:1: unique "t_b_many" on public.t: create UNIQUE \("b"\) WHERE \(b = 0 OR b = 1 OR .* OR b = 299 OR b = 300\); pre-flight: no duplicates$'
 }
+
+@test "a no-op start with declared constraints reads the catalog in a few pipelines, takes no transaction ID, and still sees a bad where" {
+    local i schema='' ini='' x0 c0 c1
+    for i in $(seq 1 10); do
+        schema+="CREATE TABLE t$i (a int, b int, live boolean, n int);"
+        ini+="[unique t${i}_a_b_key]\ntable = t$i\ncolumns = a, b\n"
+        ini+="[unique t${i}_b_live]\ntable = t$i\ncolumns = b\nwhere = live\n"
+        ini+="[not_null t${i}_n]\ntable = t$i\ncolumn = n\n"
+    done
+    cons "$schema" "$ini"
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    # every statement outside a transaction block commits on its own; a
+    # pipeline's statements commit once: the commits count the round trips
+    commits() { sql "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"; }
+    x0=$(sql 'SELECT pg_catalog.txid_current()')
+    c0=$(commits)
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    c1=$(commits)
+    # 30 specs read one by one took about 140 statements
+    ((c1 - c0 < 45)) || fail "a no-op start committed $((c1 - c0)) times"
+    sql_is "$((x0 + 1))" 'SELECT pg_catalog.txid_current()'
+    # a where that no longer parses is still reported as before
+    sql 'ALTER TABLE t3 RENAME COLUMN live TO alive'
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_failure 2
+    assert_output --partial 'column "live" does not exist'
+    assert_line --regexp '^post/010.ini:[0-9]+: error: '
+}
