@@ -136,6 +136,18 @@ PGresult *cons_query(struct cons_run *r, const char *sql, int nparams, const cha
  * makes of them), lets the statements of one text go as one; NULL: sql
  * goes alone.  No-op without r->cache.
  */
+/* Read ahead for r's file (r->cache), whose messages name file. */
+void cons_cache_start(struct cons_run *r, const char *file);
+
+/* Send what is queued, in pipelines, and keep the results (cons_cached answers from them). */
+void cons_cache_fill(struct cons_run *r);
+
+/* Forget what was read ahead: it is stale once anything changed (before any DDL). */
+void cons_cache_drop(struct cons_run *r);
+
+/* Whether a stop signal cancelled a pipeline of the read-ahead. */
+bool cons_cache_stopped(const struct cons_run *r);
+
 void cons_queue(struct cons_run *r, const char *sql, const char *types, int nparams,
 		const char *const *params);
 
