@@ -152,11 +152,12 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 			 "migration lock was not needed");
 	} else if (st == ST_OK) {
 		/* Something is: take the lock, and decide again from what is read under it. */
+		bool files = phases_files_pending(&p);
 		st = lock_acquire(*conn, cfg);
 		phases_free(&p);
 		phases_init(&p, cfg);
 		/* a session a killed run left applying a file must end before the history is read */
-		if (st == ST_OK)
+		if (st == ST_OK && files)
 			st = migrate_begin_work(cfg, &p.work);
 		if (st == ST_OK)
 			st = phases_prepare(&p, *conn, true);

@@ -257,6 +257,18 @@ static bool lock_alive(PGconn *conn)
 	return PQstatus(conn) == CONNECTION_OK;
 }
 
+bool phases_files_pending(struct phases *p)
+{
+	enum status st = ST_OK;
+
+	for (int i = 0; i < p->cfg->n_phases; i++) {
+		const struct phase_ops *k = phases_ops(p->cfg->phases[i].kind);
+		if (k->has_files && k->settled && !k->settled(p, i, &st))
+			return true;
+	}
+	return false;
+}
+
 bool phases_settled(struct phases *p, enum status *st)
 {
 	const struct config *cfg = p->cfg;

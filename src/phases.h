@@ -129,6 +129,9 @@ void phases_close(struct phases *p);
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
 
+/* Whether a phase with files has any to apply or converge (read without the lock). */
+bool phases_files_pending(struct phases *p);
+
 /*
  * Whether every phase is settled (its kind's settled hook) and its expect
  * holds: then nothing needs the lock.  Logs what each dir phase would have

@@ -116,7 +116,7 @@ config() {
         -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
         -c "SELECT pg_sleep(6)" >/dev/null 3>&- &
     holder=$!
-    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 5
     assert_output --partial 'application "lock-holder"'
@@ -142,7 +142,7 @@ config() {
     run sql "SELECT string_agg(n::text, ',' ORDER BY n) FROM runs"
     assert_output "1,2"
     for i in 1 2 3 4; do grep -q "replica $i started" "$W/out.$i"; done
-    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
     assert_output 0
 }
 
@@ -150,12 +150,12 @@ config() {
     config "\${DATABASE_URL}" '[phase schema]' 'run = sleep 30'
     "$PGPRELUDE" -c "$CFG" migrate 3>&- 2>/dev/null &
     pid=$!
-    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
     kill -9 "$pid"
     wait "$pid" || true
     pkill -f -x 'sleep 30' || true
-    wait_until 5 sql_is 0 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'" || true
-    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    wait_until 5 sql_is 0 "SELECT count(*) FROM pg_locks WHERE $ADVISORY" || true
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
     assert_output 0
 }
 

@@ -98,7 +98,7 @@ url_config() {
     assert_failure 2
     assert_output --partial 'transaction pooler'
     assert_output --partial 'hint: Give pgprelude a direct connection'
-    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
     assert_output 0
     run sql "SELECT to_regclass('t') IS NULL"
     assert_output t

@@ -174,7 +174,7 @@ wait_ns() {
     run sql "SELECT to_regclass('half') IS NULL, (SELECT count(*) FROM pgprelude.history WHERE file = '002_slow.sql')"
     assert_output 't|0'
     assert_no_pgprelude_session
-    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
     assert_output 0
 }
 
@@ -215,7 +215,7 @@ wait_ns() {
     "$PSQL" -X -q -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
         -c "SELECT pg_sleep(10)" >/dev/null 3>&- &
     holder=$!
-    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
     "$PGPRELUDE" -c "$CFG" migrate >"$OUT/log" 2>&1 3>&- &
     pid=$!
     sleep 0.5

@@ -288,7 +288,7 @@ EOF
     assert_output --partial 'stopped while applying pre/001_idx.sql (no transaction): what ran before the cancelled statement stays committed'
     assert_output --partial 'warning: INVALID index public.t_a on t is left behind'
     assert_no_pgprelude_session
-    run sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
     assert_output 0
     run sql "SELECT outcome FROM pgprelude.history WHERE file = '001_idx.sql'"
     assert_output 'failed at line 2:1: stopped by signal 15'

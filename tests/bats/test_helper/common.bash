@@ -20,6 +20,8 @@
 #   sql_is VALUE QUERY  whether QUERY (in $PGDATABASE) returns VALUE
 #   file_has FILE ERE   whether a line of FILE matches ERE
 #   closed_port         a loopback port nothing listens on
+#   ADVISORY            the SQL condition for advisory locks in this test's
+#                       database (other tests' sessions may still be ending)
 # The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
 # PGPASSWORD, PGPRELUDE_TEST_SOCKDIR, PGPRELUDE_TEST_PGBIN, PGPRELUDE_TEST_CLUSTER).
 
@@ -39,6 +41,9 @@ if [[ -z "${PGPRELUDE_TEST_CLUSTER:-}" || -z "${PGPORT:-}" ]]; then
         "folder (or a file in it) so that setup_suite.bash starts one" >&2
     return 1
 fi
+
+ADVISORY="locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+export ADVISORY
 
 # new_db: create a database with a unique name and make it this test's default.
 new_db() {
