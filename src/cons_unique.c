@@ -282,6 +282,8 @@ static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
 		for (int i = 0; plan && i < d->n_invalid; i++)
 			cons_out_line(r, s, rv, "drop the INVALID index \"%s\" to rebuild it",
 				      l->v[d->invalid[i]].name);
+		if (r->mode == CONS_CHECK) /* a check only asks whether work is due */
+			break;
 		st = preflight(r, s, rv, pf_failed);
 		want = cspec_describe(s);
 		if (plan && st == ST_OK)

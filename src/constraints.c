@@ -628,7 +628,8 @@ static enum status prefetch_all(struct cons_run *r, const struct cons_kind *cons
 	char **names;
 	bool more = true;
 
-	if (r->mode != CONS_APPLY || PQtransactionStatus(r->conn) != PQTRANS_IDLE)
+	if ((r->mode != CONS_APPLY && r->mode != CONS_CHECK) ||
+	    PQtransactionStatus(r->conn) != PQTRANS_IDLE)
 		return ST_OK;
 	cons_cache_start(r, cf->path);
 	pre = xcalloc((size_t)cf->n + 1, sizeof(*pre));
@@ -762,7 +763,7 @@ static enum status check_all(struct cons_run *r, const struct cons_kind **k, boo
 			return st;
 		if (worst == ST_OK)
 			worst = st != ST_OK ? st : pf ? ST_PREFLIGHT : ST_OK;
-		if (st == ST_DRIFT && r->mode == CONS_APPLY)
+		if (st == ST_DRIFT && (r->mode == CONS_APPLY || r->mode == CONS_CHECK))
 			break;
 	}
 	cons_cache_drop(r); /* converge reads the catalog as it is then */
@@ -818,7 +819,12 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 	 * where (the file's only text sent as SQL, one statement each) can
 	 * neither end it nor write in it.
 	 */
-	st = mode == CONS_APPLY ? ST_OK : db_exec(conn, "BEGIN READ ONLY", NULL);
+	bool autocommit = mode == CONS_APPLY || mode == CONS_CHECK; /* reads ahead in pipelines */
+
+	st = autocommit ? ST_OK : db_exec(conn, "BEGIN READ ONLY", NULL);
+	/* a check gives up at once behind another session's lock: the converge under the lock waits */
+	if (st == ST_OK && mode == CONS_CHECK)
+		st = db_exec(conn, "SET lock_timeout = 200", NULL);
 	if (st == ST_OK)
 		st = resolve_all(&r, k);
 	if (st == ST_OK && mode == CONS_VERIFY)
@@ -827,9 +833,19 @@ enum status constraints_converge(const struct cfile *cf, const struct phase *ph,
 		st = check_all(&r, k, up);
 		if (st == ST_OK && mode == CONS_APPLY)
 			st = apply_all(&r, k, up);
+		for (int i = 0; st == ST_OK && mode == CONS_CHECK && i < cf->n; i++)
+			if (!up[i])
+				st = ST_DRIFT; /* something to do */
+			else
+				log_at(LOG_DEBUG, cf->path, cf->specs[i].line, 0,
+				       "%s \"%s\" on %s: up to date",
+				       cspec_kind_word(cf->specs[i].kind), cf->specs[i].name,
+				       r.res[i].shown);
 	}
-	if (mode != CONS_APPLY)
+	if (!autocommit)
 		ddl_rollback(conn);
+	if (mode == CONS_CHECK && PQstatus(conn) == CONNECTION_OK)
+		PQclear(PQexec(conn, "RESET lock_timeout"));
 	if (changes)
 		*changes = r.changes;
 	for (int i = 0; i < cf->n; i++)

@@ -66,9 +66,11 @@
 
 /* What constraints_converge does with the database. */
 enum cons_mode {
-	CONS_APPLY, /* converge: pre-flight, DDL, then assert */
-	CONS_PLAN,  /* print the actions and pre-flight results, change nothing */
-	CONS_VERIFY /* report every declared constraint that is absent or invalid */
+	CONS_APPLY,  /* converge: pre-flight, DDL, then assert */
+	CONS_PLAN,   /* print the actions and pre-flight results, change nothing */
+	CONS_VERIFY, /* report every declared constraint that is absent or invalid */
+	CONS_CHECK   /* whether anything needs DDL, read as converge reads, logging nothing of
+			it itself: ST_OK when every spec is up to date, ST_DRIFT when not */
 };
 
 /*

@@ -52,17 +52,30 @@ static enum status dir_run(struct phases *p, int i)
 
 /*
  * Nothing to apply: every file is applied (or moved here, or gone from the
- * folder).  Constraint files are converged under the lock on every start.
+ * folder), and every constraint it declares is present and valid (read as
+ * converging reads, nothing logged of it: under the lock it is read again).
  */
 static bool dir_settled(struct phases *p, int i, enum status *st)
 {
 	const struct mplan *plan = &p->plans[i];
 
-	(void)st;
 	for (int j = 0; j < plan->n; j++) {
-		enum file_state fs = plan->files[j].state;
-		if (fs != FILE_APPLIED && fs != FILE_MOVED && fs != FILE_MISSING)
+		const struct mfile *f = &plan->files[j];
+		enum status cst;
+		if (f->state == FILE_DECLARED) {
+			/* what it logs is what converging would: shown when nothing is to do */
+			log_hold(true);
+			cst = constraints_converge(f->cons, plan->phase, p->conn, NULL, CONS_CHECK,
+						   false, NULL);
+			log_release(cst == ST_OK || cst == ST_SIGNAL || cst == ST_CONNLOST);
+			if (cst == ST_SIGNAL || cst == ST_CONNLOST)
+				*st = cst;
+			if (cst != ST_OK)
+				return false;
+		} else if (f->state != FILE_APPLIED && f->state != FILE_MOVED &&
+			   f->state != FILE_MISSING) {
 			return false;
+		}
 	}
 	return true;
 }

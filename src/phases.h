@@ -129,8 +129,8 @@ void phases_close(struct phases *p);
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
 
-/* Whether a phase with files has any to apply or converge (read without the lock). */
-bool phases_files_pending(struct phases *p);
+/* Whether a phase with files has any to apply or a constraint file (read without the lock). */
+bool phases_files_pending(const struct phases *p);
 
 /*
  * Whether every phase is settled (its kind's settled hook) and its expect

@@ -74,3 +74,23 @@ teardown() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_failure 5
 }
+
+@test "declared constraints present and valid: no lock either; one missing: the lock is taken and it is made" {
+    two_phase_config
+    echo "CREATE TABLE t (a int, b int);" | mig pre 001.sql
+    printf '%s\n' '[unique t_a_b_key]' 'table = t' 'columns = a, b' '[not_null t_a]' 'table = t' 'column = a' \
+        | mig post 002.ini
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    hold_migration_lock
+    run "$PGPRELUDE" -c "$CFG" -- echo app started
+    assert_success
+    assert_output --partial 'the migration lock was not needed'
+    sql "ALTER TABLE t DROP CONSTRAINT t_a_b_key"
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'other-run'" >/dev/null
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    refute_output --partial 'the migration lock was not needed'
+    run sql "SELECT count(*) FROM pg_constraint WHERE conname = 't_a_b_key'"
+    assert_output 1
+}
