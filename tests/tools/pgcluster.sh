@@ -237,20 +237,19 @@ ensure_locale() {
 launch() {
     local dir=$1 port
     # A port found free can be taken before the server binds it: try again.
-    local attempt logsize
+    local attempt
     for attempt in 1 2 3; do
         port=${PGCLUSTER_PORT:-$(pick_port)}
         write_settings "$dir" "$port"
-        logsize=$(stat -c %s "$dir/log/postgresql.log" 2>/dev/null || echo 0)
         if as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" -w -t 60 \
                 start >"$dir/log/pg_ctl.log" 2>&1; then
             break
         fi
-        # (the server's log may be in another language: a port no longer free says it too)
-        if ((attempt < 3)) && [[ -z "${PGCLUSTER_PORT:-}" ]] &&
-            { ! port_free "$port" || tail -c +$((logsize + 1)) "$dir/log/postgresql.log" 2>/dev/null |
-                grep -q "Address already in use"; }; then
-            echo "$prog: port $port was taken meanwhile, trying another" >&2
+        # Whatever the failure (the server's log may be in another language, and the
+        # port's taker may have let go of it again), try another port: a failure that
+        # is not the port's fails the same way three times, and its log is shown.
+        if ((attempt < 3)) && [[ -z "${PGCLUSTER_PORT:-}" ]]; then
+            echo "$prog: could not start on port $port (taken meanwhile?), trying another" >&2
             continue
         fi
         cat "$dir/log/pg_ctl.log" >&2
