@@ -44,8 +44,16 @@ int lock_holder_pid(void)
 	return holder_pid;
 }
 
+/* While waiting for the migration lock: whether the work turned out to be done meanwhile. */
+struct lock_unless {
+	bool (*done)(void *arg);
+	void *arg;
+	bool ended; /* done said so: the lock was not taken */
+};
+
 /* Poll d's lock on conn until it is granted, the wait times out, or a stop signal comes. */
-static enum status take(PGconn *conn, const struct config *cfg, const struct lock_def *d)
+static enum status take(PGconn *conn, const struct config *cfg, const struct lock_def *d,
+			struct lock_unless *unless)
 {
 	/* At most 200 ms between tries: a replica learns soon after the holder is done
 	 * (the holder's own no-op run takes ~10 ms), and even many waiting replicas
@@ -79,6 +87,11 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 			d->give_up(waiter_elapsed(&w));
 			d->report(conn, name, waiter_elapsed(&w), true);
 			return ST_LOCK;
+		}
+		/* the holder may have done all there was to do: then the lock is not needed */
+		if (unless && unless->done(unless->arg)) {
+			unless->ended = true;
+			return ST_OK;
 		}
 		if (waiter_report_due(&w))
 			d->report(conn, name, waiter_elapsed(&w), false);
@@ -213,15 +226,25 @@ static enum status check_pooler(const struct config *cfg)
 	return st;
 }
 
-enum status lock_acquire(PGconn *conn, const struct config *cfg)
+enum status lock_acquire_unless(PGconn *conn, const struct config *cfg, bool (*done)(void *arg),
+				void *arg, bool *taken)
 {
-	enum status st = take(conn, cfg, &migration_lock);
+	struct lock_unless unless = { .done = done, .arg = arg };
+	enum status st = take(conn, cfg, &migration_lock, done ? &unless : NULL);
 
+	*taken = st == ST_OK && !unless.ended;
 	if (st == ST_CONNLOST || st == ST_SQL)
 		log_error("could not take the migration lock");
-	if (st == ST_OK)
+	if (st == ST_OK && *taken)
 		st = check_pooler(cfg);
 	return st;
+}
+
+enum status lock_acquire(PGconn *conn, const struct config *cfg)
+{
+	bool taken;
+
+	return lock_acquire_unless(conn, cfg, NULL, NULL, &taken);
 }
 
 void lock_release(PGconn *conn, const struct config *cfg)
@@ -283,7 +306,7 @@ static const struct lock_def work_lock = {
 
 enum status lock_acquire_work(PGconn *work, const struct config *cfg)
 {
-	return take(work, cfg, &work_lock);
+	return take(work, cfg, &work_lock, NULL);
 }
 
 void lock_release_work(PGconn *work, const struct config *cfg)

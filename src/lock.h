@@ -37,6 +37,14 @@
 enum status lock_acquire(PGconn *conn, const struct config *cfg)
 	__attribute__((warn_unused_result));
 
+/*
+ * lock_acquire, asking done(arg) after each try that found the lock held:
+ * when it says the work is done (the holder did it all), the wait ends
+ * without the lock, ST_OK with *taken false.
+ */
+enum status lock_acquire_unless(PGconn *conn, const struct config *cfg, bool (*done)(void *arg),
+				void *arg, bool *taken) __attribute__((warn_unused_result));
+
 /* The second key of both locks, for cfg's history table, as the server hashes it. */
 void lock_key(const struct config *cfg, char *buf, size_t len);
 

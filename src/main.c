@@ -136,6 +136,15 @@ static void usage(FILE *out)
 /* ---- the commands, one function each ---- */
 
 /* The database part of the job: wait, lock, phases.  Leaves *conn open (lock held). */
+/* While waiting for the lock: whether the holder did all there was to do (read without it). */
+static bool done_meanwhile(void *arg)
+{
+	struct phases *p = arg;
+	enum status st = phases_recheck(p);
+
+	return st == ST_OK && phases_settled(p, &st) && st == ST_OK;
+}
+
 static enum status migrate(const struct config *cfg, PGconn **conn)
 {
 	struct phases p;
@@ -152,8 +161,14 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 			 "migration lock was not needed");
 	} else if (st == ST_OK) {
 		/* Something is: take the lock, and decide again from what is read under it. */
-		bool files = phases_files_pending(&p);
-		st = lock_acquire(*conn, cfg);
+		bool files = phases_files_pending(&p), taken = true;
+		st = lock_acquire_unless(*conn, cfg, done_meanwhile, &p, &taken);
+		if (st == ST_OK && !taken) {
+			log_info(
+				"nothing left to do: another run did it while this one waited; the "
+				"migration lock was not needed");
+			goto out;
+		}
 		phases_free(&p);
 		phases_init(&p, cfg);
 		/* a session a killed run left applying a file must end before the history is read */
@@ -164,6 +179,7 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 		if (st == ST_OK)
 			st = phases_run(&p);
 	}
+out:
 	phases_free(&p);
 	if (st == ST_OK)
 		log_info("database ready: %d phase%s done in %ld ms", cfg->n_phases,

@@ -864,6 +864,23 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 	return st;
 }
 
+void migrate_unmatch(struct mplan *plan)
+{
+	for (int i = plan->nlisted; i < plan->n; i++) { /* the MISSING entries match added */
+		free(plan->files[i].name);
+		free(plan->files[i].path);
+		memset(&plan->files[i], 0, sizeof(plan->files[i]));
+	}
+	plan->n = plan->nlisted;
+	for (int i = 0; i < plan->n; i++) {
+		struct mfile *f = &plan->files[i];
+		if (f->state != FILE_DECLARED)
+			f->state = FILE_PENDING;
+		f->row = f->moved = NULL;
+		f->late = NULL;
+	}
+}
+
 void mplan_free(struct mplan *plan)
 {
 	for (int i = 0; plan->files && i < plan->n; i++) {

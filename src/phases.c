@@ -257,6 +257,23 @@ static bool lock_alive(PGconn *conn)
 	return PQstatus(conn) == CONNECTION_OK;
 }
 
+enum status phases_recheck(struct phases *p)
+{
+	const struct config *cfg = p->cfg;
+	enum status st;
+
+	for (int i = 0; i < cfg->n_phases; i++)
+		if (p->plans[i].phase)
+			migrate_unmatch(&p->plans[i]);
+	history_free(&p->hist);
+	st = history_load(p->conn, cfg, &p->hist);
+	for (int i = 0; st == ST_OK && i < cfg->n_phases; i++) {
+		const struct phase_ops *k = phases_ops(cfg->phases[i].kind);
+		st = k->match ? k->match(p, i) : ST_OK;
+	}
+	return st;
+}
+
 bool phases_files_pending(const struct phases *p)
 {
 	for (int i = 0; i < p->cfg->n_phases; i++)

@@ -129,6 +129,13 @@ void phases_close(struct phases *p);
  */
 char *phases_missing_relations(PGconn *conn, const struct strv *names, enum status *st);
 
+/*
+ * Read the history again and give every file and step its state again
+ * (after phases_prepare; nothing read from the folders again).  ST_OK, or
+ * the failure status after logging.
+ */
+enum status phases_recheck(struct phases *p) __attribute__((warn_unused_result));
+
 /* Whether a phase with files has any to apply or a constraint file (read without the lock). */
 bool phases_files_pending(const struct phases *p);
 
