@@ -42,7 +42,10 @@ if [[ -z "${PGPRELUDE_TEST_CLUSTER:-}" || -z "${PGPORT:-}" ]]; then
     return 1
 fi
 
+# (its quotes are SQL's, meant literally)
+# shellcheck disable=SC2089,SC2090
 ADVISORY="locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+# shellcheck disable=SC2090
 export ADVISORY
 
 # new_db: create a database with a unique name and make it this test's default.
