@@ -124,18 +124,6 @@ static const char sql_columns[] =
 	"   CASE d.typtype WHEN 'd' THEN d.typbasetype ELSE d.oid END"
 	" ORDER BY k.ord";
 
-/* The relation named by s's table and schema, quoted, as to_regclass() takes it. */
-static char *regclass_name(const struct cspec *s)
-{
-	char *qt = cspec_quote(s->table);
-	char *qs = s->schema ? cspec_quote(s->schema) : NULL;
-	char *name = qs ? xasprintf("%s.%s", qs, qt) : xstrdup(qt);
-
-	free(qs);
-	free(qt);
-	return name;
-}
-
 /*
  * Find the table of s: fills rv (relid, qtable, qschema, shown), or sets
  * rv->absent when a missing table is allowed.  Logs; ST_USAGE for a missing
@@ -144,7 +132,7 @@ static char *regclass_name(const struct cspec *s)
 static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 				 struct cons_resolved *rv)
 {
-	char *name = regclass_name(s);
+	char *name = cspec_sql_regclass(s);
 	char *written = s->schema ? xasprintf("%s.%s", s->schema, s->table) : xstrdup(s->table);
 	const char *params[1] = { name };
 	enum status st;
@@ -636,7 +624,7 @@ static enum status prefetch_all(struct cons_run *r, const struct cons_kind *cons
 	names = xcalloc((size_t)cf->n + 1, sizeof(*names));
 	for (int i = 0; i < cf->n; i++) {
 		const char *params[1];
-		names[i] = regclass_name(&cf->specs[i]);
+		names[i] = cspec_sql_regclass(&cf->specs[i]);
 		params[0] = names[i];
 		cons_queue(r, sql_table, "text", 1, params);
 	}

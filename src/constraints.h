@@ -52,7 +52,9 @@
  * row each of the table in cons_kind.h.  A converge first reads ahead what
  * checking the whole file needs from the catalog, in a few pipelines (the
  * queries of all specs that share a text go as one), so that a run with
- * nothing to do costs a few round trips, not several per spec.
+ * nothing to do costs a few round trips, not several per spec; a start that
+ * finds the file's digest unchanged since it was last found converged
+ * (cdigest.h) does not check it at all.
  */
 #ifndef PGPRELUDE_CONSTRAINTS_H
 #define PGPRELUDE_CONSTRAINTS_H

@@ -158,6 +158,9 @@ char *cspec_sql_count_nulls(const struct cspec *spec, const char *qtable);
 char *cspec_sql_null_rows(const struct cspec *spec, const char *qtable, const char *keys,
 			  int limit);
 
+/* The relation s names (its table and schema, quoted), as to_regclass() takes it. */
+char *cspec_sql_regclass(const struct cspec *s);
+
 /*
  * The names of v as a text[] literal for a query parameter: {"a","b\\"c"}
  * (each element quoted, " and \\ escaped).

@@ -270,6 +270,17 @@ void cspec_decide_unique(const struct cspec *s, const struct cspec_indexes *l,
 	}
 }
 
+char *cspec_sql_regclass(const struct cspec *s)
+{
+	char *qt = cspec_quote(s->table);
+	char *qs = s->schema ? cspec_quote(s->schema) : NULL;
+	char *name = qs ? xasprintf("%s.%s", qs, qt) : xstrdup(qt);
+
+	free(qs);
+	free(qt);
+	return name;
+}
+
 char *cspec_sql_text_array(const struct strv *v)
 {
 	struct sbuf b = { 0 };

@@ -73,11 +73,13 @@ static enum status find_table(PGconn *conn, const struct config *cfg, struct his
 
 enum status history_load(PGconn *conn, const struct config *cfg, struct history *h)
 {
+	int total;
 	char *sql;
 	PGresult *res;
 	enum status st;
 
 	memset(h, 0, sizeof(*h));
+	lock_key(cfg, h->lock_key, sizeof(h->lock_key));
 	h->qualified = qualify(conn, cfg->history_schema, cfg->history_table);
 	h->schema = xstrdup(cfg->history_schema);
 	st = find_table(conn, cfg, h);
@@ -99,11 +101,15 @@ enum status history_load(PGconn *conn, const struct config *cfg, struct history 
 		return st;
 	}
 	h->exists = true;
-	h->n = PQntuples(res);
-	h->rows = xcalloc((size_t)h->n + 1, sizeof(*h->rows));
-	h->by_key = xcalloc((size_t)h->n + 1, sizeof(*h->by_key));
-	for (int i = 0; i < h->n; i++) {
-		struct history_row *r = &h->rows[i];
+	total = PQntuples(res);
+	h->rows = xcalloc((size_t)total + 1, sizeof(*h->rows));
+	h->by_key = xcalloc((size_t)total + 1, sizeof(*h->by_key));
+	/* the files' rows first; the constraint files' digests after them, apart */
+	h->converged = &h->rows[total];
+	for (int i = 0; i < total; i++) {
+		bool digest = strcmp(PQgetvalue(res, i, 5), HISTORY_CONVERGED) == 0;
+		struct history_row *r = digest ? --h->converged : &h->rows[h->n++];
+		h->nconverged += digest;
 		r->phase = PQgetvalue(res, i, 0);
 		r->file = PQgetvalue(res, i, 1);
 		r->checksum = PQgetvalue(res, i, 2);
@@ -287,14 +293,26 @@ static enum status explain_unrecorded(PGconn *conn, const struct history *h, con
 	return ST_CONNLOST;
 }
 
-enum status history_record(PGconn *conn, const struct history *h, const char *phase,
-			   const char *file, const char *checksum, long duration_ms,
-			   const char *outcome, const struct history_row *prev)
+/* Another backend than $2 holds the migration lock: a run is at work ($1, $2). */
+#define LOCK_ELSEWHERE                                                                      \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted" \
+	" AND classid = " LOCK_CLASSID " AND objid = hashtext($1)::oid AND objsubid = 2"    \
+	" AND pid <> $2::integer)"
+
+/*
+ * Insert or update the row of (phase, file) where guard (over $1 = the lock
+ * key, $2 = pid) holds, and over the row prev only (NULL: no row).  *written:
+ * whether it was.  ST_OK, or the query's failure after logging.
+ */
+static enum status write_row(PGconn *conn, const struct history *h, const char *guard,
+			     const char *pid, const char *phase, const char *file,
+			     const char *checksum, long duration_ms, const char *outcome,
+			     const struct history_row *prev, bool *written)
 {
 	char host[256] = "";
 	char duration[24];
 	const char *params[11] = { h->lock_key,
-				   h->lock_pid,
+				   pid,
 				   phase,
 				   file,
 				   checksum,
@@ -307,15 +325,9 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 	char *sql;
 	PGresult *res;
 	enum status st;
-	bool written;
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(duration, sizeof(duration), "%ld", duration_ms);
-	/*
-	 * Written only while this run's lock session holds the migration lock,
-	 * and only over the row this run read (none for a new file): in the
-	 * file's own transaction, so that "applied" and "recorded" fail together.
-	 */
 	sql = xasprintf(
 		"INSERT INTO %s AS h (phase, file, checksum, duration_ms, applied_host,"
 		" pgprelude_version, outcome) SELECT $3, $4, $5, $6::integer, $7, $8, $9"
@@ -325,7 +337,7 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 		" applied_by = current_user, applied_host = excluded.applied_host,"
 		" pgprelude_version = excluded.pgprelude_version, outcome = excluded.outcome"
 		" WHERE h.checksum = $10 AND h.outcome = $11",
-		h->qualified, LOCK_HELD);
+		h->qualified, guard);
 	res = db_query(conn, sql, 11, params, &st);
 	free(sql);
 	if (!res) {
@@ -333,9 +345,44 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 			  h->qualified);
 		return st;
 	}
-	written = strcmp(PQcmdTuples(res), "1") == 0;
+	*written = strcmp(PQcmdTuples(res), "1") == 0;
 	PQclear(res);
-	return written ? ST_OK : explain_unrecorded(conn, h, phase, file);
+	return ST_OK;
+}
+
+enum status history_record(PGconn *conn, const struct history *h, const char *phase,
+			   const char *file, const char *checksum, long duration_ms,
+			   const char *outcome, const struct history_row *prev)
+{
+	bool written = false;
+	/*
+	 * Written only while this run's lock session holds the migration lock,
+	 * and only over the row this run read (none for a new file): in the
+	 * file's own transaction, so that "applied" and "recorded" fail together.
+	 */
+	enum status st = write_row(conn, h, LOCK_HELD, h->lock_pid, phase, file, checksum,
+				   duration_ms, outcome, prev, &written);
+
+	if (st != ST_OK || written)
+		return st;
+	return explain_unrecorded(conn, h, phase, file);
+}
+
+enum status history_record_digest(PGconn *conn, const struct history *h, const char *phase,
+				  const char *file, const char *digest,
+				  const struct history_row *prev)
+{
+	bool written = false;
+	/* with or without the lock, but never while another run holds it: it may be at work */
+	enum status st =
+		write_row(conn, h, "NOT " LOCK_ELSEWHERE, h->lock_pid[0] ? h->lock_pid : "0", phase,
+			  file, digest, 0, HISTORY_CONVERGED, prev, &written);
+
+	if (st == ST_OK && !written)
+		log_debug("%s/%s: its digest was not recorded (another run is at work, or "
+			  "recorded it meanwhile)",
+			  phase, file);
+	return st;
 }
 
 enum status history_accept(PGconn *conn, const struct history *h, const char *phase,
@@ -388,6 +435,16 @@ const struct history_row *history_find(const struct history *h, const char *phas
 		else
 			lo = mid + 1;
 	}
+	return NULL;
+}
+
+const struct history_row *history_converged(const struct history *h, const char *phase,
+					    const char *file)
+{
+	for (int i = 0; i < h->nconverged; i++)
+		if (strcmp(h->converged[i].phase, phase) == 0 &&
+		    strcmp(h->converged[i].file, file) == 0)
+			return &h->converged[i];
 	return NULL;
 }
 

@@ -27,15 +27,24 @@ struct history_row {
 #define HISTORY_TABLE "history"
 #define HISTORY_LEGACY "public.pgprelude_history"
 
+/*
+ * The outcome of a constraint file's row: its checksum is the digest of the
+ * catalog as it was when the file was last found converged (cdigest.h).
+ */
+#define HISTORY_CONVERGED "converged"
+
 struct history {
 	char *qualified; /* "schema"."table", quoted */
 	char *schema;	 /* the schema, unquoted */
 	bool exists;
 	bool legacy;		  /* read from HISTORY_LEGACY: history_adopt_legacy moves it */
-	char lock_key[256];	  /* the migration lock this run holds (history_set_lock) */
+	char lock_key[256];	  /* the migration lock's second key (lock_key) */
 	char lock_pid[16];	  /* the backend holding it; "" before the lock is taken */
-	struct history_row *rows; /* in the order they were applied */
+	struct history_row *rows; /* the files', in the order they were applied */
 	int n;
+	/* constraint files' digests (outcome HISTORY_CONVERGED; not files: not in rows) */
+	struct history_row *converged;
+	int nconverged;
 	const struct history_row **by_key; /* the rows sorted by (phase, file) */
 	PGresult *res;
 };
@@ -87,6 +96,18 @@ enum status history_record(PGconn *conn, const struct history *h, const char *ph
 	__attribute__((warn_unused_result));
 
 /*
+ * Record digest as the HISTORY_CONVERGED row of constraint file file of
+ * phase, over the row prev as read (NULL: none), with or without the
+ * migration lock, unless another run holds it.  Not written (another run at
+ * work, or it wrote the row meanwhile) is not a failure: ST_OK, or the
+ * query's failure after logging.
+ */
+enum status history_record_digest(PGconn *conn, const struct history *h, const char *phase,
+				  const char *file, const char *digest,
+				  const struct history_row *prev)
+	__attribute__((warn_unused_result));
+
+/*
  * Whether row r records a failed run of a no-transaction file (its outcome
  * starts with "failed"): such a row does not count as applied.  NULL: false.
  */
@@ -105,6 +126,10 @@ enum status history_accept(PGconn *conn, const struct history *h, const char *ph
 /* The row of (phase, file), or NULL. */
 const struct history_row *history_find(const struct history *h, const char *phase,
 				       const char *file);
+
+/* The digest row (HISTORY_CONVERGED) of constraint file file of phase, or NULL. */
+const struct history_row *history_converged(const struct history *h, const char *phase,
+					    const char *file);
 
 void history_free(struct history *h);
 

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "apply.h"
+#include "cdigest.h"
 #include "db.h"
 #include "lock.h"
 #include "log.h"
@@ -846,6 +847,8 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 			if (st == ST_OK)
 				st = constraints_converge(f->cons, plan->phase, *work, watch,
 							  CONS_APPLY, false, NULL);
+			if (st == ST_OK)
+				st = cdigest_record(f, plan->phase->name, h, *work, NULL);
 			continue;
 		}
 		if (f->state != FILE_PENDING && f->state != FILE_RERUN && f->state != FILE_FAILED)

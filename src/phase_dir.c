@@ -5,6 +5,7 @@
  */
 #include <stdbool.h>
 
+#include "cdigest.h"
 #include "log.h"
 #include "migrate.h"
 #include "phases.h"
@@ -51,9 +52,43 @@ static enum status dir_run(struct phases *p, int i)
 }
 
 /*
+ * Whether constraint file f of plan has nothing to do: its digest is the one
+ * recorded when it was last found converged, or else every spec is present
+ * and valid (read as converging reads, logged only when nothing is to do),
+ * and then its digest is recorded for the next start, if the catalog did
+ * not change meanwhile.  *st carries a stop or a lost connection.
+ */
+static bool declared_settled(struct phases *p, const struct mplan *plan, const struct mfile *f,
+			     enum status *st)
+{
+	char before[65];
+	enum status cst = ST_OK;
+
+	if (cdigest_unchanged(f, plan->phase->name, &p->hist, p->conn, before, &cst))
+		return true;
+	if (cst == ST_OK) {
+		log_hold(true);
+		cst = constraints_converge(f->cons, plan->phase, p->conn, NULL, CONS_CHECK, false,
+					   NULL);
+		log_release(cst == ST_OK || cst == ST_SIGNAL || cst == ST_CONNLOST);
+	}
+	if (cst == ST_OK && before[0]) {
+		/* a digest that cannot be recorded costs the next start time, nothing more */
+		log_hold(true);
+		cst = cdigest_record(f, plan->phase->name, &p->hist, p->conn, before);
+		log_release(cst == ST_SIGNAL || cst == ST_CONNLOST);
+		if (cst != ST_SIGNAL && cst != ST_CONNLOST)
+			cst = ST_OK;
+	}
+	if (cst == ST_SIGNAL || cst == ST_CONNLOST)
+		*st = cst;
+	return cst == ST_OK;
+}
+
+/*
  * Nothing to apply: every file is applied (or moved here, or gone from the
- * folder), and every constraint it declares is present and valid (read as
- * converging reads, nothing logged of it: under the lock it is read again).
+ * folder), and every constraint it declares is present and valid
+ * (declared_settled; under the lock it is read again).
  */
 static bool dir_settled(struct phases *p, int i, enum status *st)
 {
@@ -61,16 +96,8 @@ static bool dir_settled(struct phases *p, int i, enum status *st)
 
 	for (int j = 0; j < plan->n; j++) {
 		const struct mfile *f = &plan->files[j];
-		enum status cst;
 		if (f->state == FILE_DECLARED) {
-			/* what it logs is what converging would: shown when nothing is to do */
-			log_hold(true);
-			cst = constraints_converge(f->cons, plan->phase, p->conn, NULL, CONS_CHECK,
-						   false, NULL);
-			log_release(cst == ST_OK || cst == ST_SIGNAL || cst == ST_CONNLOST);
-			if (cst == ST_SIGNAL || cst == ST_CONNLOST)
-				*st = cst;
-			if (cst != ST_OK)
+			if (!declared_settled(p, plan, f, st))
 				return false;
 		} else if (f->state != FILE_APPLIED && f->state != FILE_MOVED &&
 			   f->state != FILE_MISSING) {
