@@ -15,7 +15,7 @@
 #include "util.h"
 
 /*
- * $1: the relations the specs name, as to_regclass takes them; $2: what else
+ * $1: the relations the specs name (each once), as to_regclass takes them; $2: what else
  * the digest covers.  Every column that checking a spec reads, and the
  * names of the indexes, go in as text (a NULL as "" after a "t" saying so);
  * %s: the column that says NULLS NOT DISTINCT (PostgreSQL 15+), or false.
@@ -23,7 +23,7 @@
  */
 static const char sql_digest[] =
 	"WITH r AS (SELECT u.name, pg_catalog.to_regclass(u.name)::oid AS rel"
-	"   FROM (SELECT DISTINCT v.name FROM pg_catalog.unnest($1::text[]) AS v(name)) AS u)"
+	"   FROM pg_catalog.unnest($1::text[]) AS u(name))"
 	" SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.concat_ws("
 	"   E'\\n', $2::text, pg_catalog.current_setting('server_version_num'),"
 	"   (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', r.name, r.rel), ';'"
@@ -59,8 +59,16 @@ enum status cdigest_compute(const struct mfile *f, PGconn *conn, char out[65])
 	out[0] = '\0';
 	if (PQserverVersion(conn) < 110000) /* no sha256() */
 		return ST_OK;
-	for (int i = 0; i < cf->n; i++)
-		strv_push(&names, cspec_sql_regclass(&cf->specs[i]));
+	for (int i = 0; i < cf->n; i++) { /* each table once: specs come a few per table */
+		char *name = cspec_sql_regclass(&cf->specs[i]);
+		bool seen = false;
+		for (int j = names.n - 1; j >= 0 && !seen; j--)
+			seen = strcmp(names.v[j], name) == 0;
+		if (seen)
+			free(name);
+		else
+			strv_push(&names, name);
+	}
 	params[0] = cspec_sql_text_array(&names);
 	params[1] = what = xasprintf("pgprelude %s\n%s", PGPRELUDE_VERSION, f->checksum);
 	sql = xasprintf(sql_digest,
