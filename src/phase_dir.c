@@ -72,8 +72,7 @@ static bool dir_settled(struct phases *p, int i, enum status *st)
 				*st = cst;
 			if (cst != ST_OK)
 				return false;
-		} else if (f->state != FILE_APPLIED && f->state != FILE_MOVED &&
-			   f->state != FILE_MISSING) {
+		} else if (!migrate_file_settled(f)) {
 			return false;
 		}
 	}

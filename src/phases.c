@@ -282,11 +282,9 @@ enum status phases_recheck(struct phases *p)
 bool phases_files_pending(const struct phases *p)
 {
 	for (int i = 0; i < p->cfg->n_phases; i++)
-		for (int j = 0; j < p->plans[i].n; j++) {
-			enum file_state fs = p->plans[i].files[j].state;
-			if (fs != FILE_APPLIED && fs != FILE_MOVED && fs != FILE_MISSING)
+		for (int j = 0; j < p->plans[i].n; j++)
+			if (!migrate_file_settled(&p->plans[i].files[j]))
 				return true; /* to apply, or constraints to converge */
-		}
 	return false;
 }
 
