@@ -135,7 +135,6 @@ static void usage(FILE *out)
 
 /* ---- the commands, one function each ---- */
 
-/* The database part of the job: wait, lock, phases.  Leaves *conn open (lock held). */
 /* While waiting for the lock: whether the holder did all there was to do (read without it). */
 static bool done_meanwhile(void *arg)
 {
@@ -145,6 +144,7 @@ static bool done_meanwhile(void *arg)
 	return st == ST_OK && phases_settled(p, &st) && st == ST_OK;
 }
 
+/* The database part of the job: wait, lock, phases.  Leaves *conn open (lock held). */
 static enum status migrate(const struct config *cfg, PGconn **conn)
 {
 	struct phases p;
@@ -155,7 +155,7 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 	st = phases_wait(&p, conn);
 	/* What is there to do?  Read without the lock: a start with nothing to do takes none. */
 	if (st == ST_OK)
-		st = phases_prepare(&p, *conn, false);
+		st = phases_prepare(&p, *conn);
 	if (st == ST_OK && phases_settled(&p, &st)) {
 		log_info("nothing to do: every file is applied and every step up to date; the "
 			 "migration lock was not needed");
@@ -169,13 +169,14 @@ static enum status migrate(const struct config *cfg, PGconn **conn)
 				"migration lock was not needed");
 			goto out;
 		}
-		phases_free(&p);
-		phases_init(&p, cfg);
 		/* a session a killed run left applying a file must end before the history is read */
 		if (st == ST_OK && files)
 			st = migrate_begin_work(cfg, &p.work);
+		/* the history read again under the lock; the folders as read before it */
 		if (st == ST_OK)
-			st = phases_prepare(&p, *conn, true);
+			st = phases_recheck(&p);
+		if (st == ST_OK)
+			st = phases_prepare_locked(&p);
 		if (st == ST_OK)
 			st = phases_run(&p);
 	}

@@ -145,6 +145,16 @@ enum status migrate_apply(const struct mplan *plan, struct history *h, const str
 enum status migrate_begin_work(const struct config *cfg, PGconn **work)
 	__attribute__((warn_unused_result));
 
+/*
+ * Whether file f needs nothing done: applied, applied under another phase
+ * (moved), or gone from the folder.  A constraint file (FILE_DECLARED) is
+ * not: whether its constraints are there is the database's to say.
+ */
+static inline bool migrate_file_settled(const struct mfile *f)
+{
+	return f->state == FILE_APPLIED || f->state == FILE_MOVED || f->state == FILE_MISSING;
+}
+
 /* Name of a state, as status prints it ("applied", "pending", ...). */
 const char *migrate_state_name(enum file_state st);
 

@@ -22,7 +22,7 @@ static enum status open_locked(struct phases *p, const struct config *cfg, PGcon
 	if (st == ST_OK)
 		st = lock_acquire(*conn, cfg);
 	if (st == ST_OK)
-		st = phases_prepare(p, *conn, false);
+		st = phases_prepare(p, *conn);
 	if (st == ST_OK) {
 		lock_key(cfg, key, sizeof(key));
 		history_set_lock(&p->hist, key, lock_holder_pid());

@@ -99,8 +99,7 @@ static bool dir_settled(struct phases *p, int i, enum status *st)
 		if (f->state == FILE_DECLARED) {
 			if (!declared_settled(p, plan, f, st))
 				return false;
-		} else if (f->state != FILE_APPLIED && f->state != FILE_MOVED &&
-			   f->state != FILE_MISSING) {
+		} else if (!migrate_file_settled(f)) {
 			return false;
 		}
 	}

@@ -111,15 +111,20 @@ static enum status run_match(struct phases *p, int i)
 {
 	const struct phase *ph = &p->cfg->phases[i];
 	struct run_state *rs = &p->runs[i];
-	enum status st;
+	enum status st = ST_OK;
 
 	if (ph->inputs.n == 0) {
 		rs->verdict = RUN_ALWAYS;
 		return ST_OK;
 	}
-	st = fingerprint(ph, rs->fingerprint);
-	if (st != ST_OK)
-		return st;
+	/* the inputs are read once: matched again (phases_recheck), the step keeps its fingerprint */
+	if (!rs->fingerprint[0]) {
+		st = fingerprint(ph, rs->fingerprint);
+		if (st != ST_OK) {
+			rs->fingerprint[0] = '\0';
+			return st;
+		}
+	}
 	rs->row = history_find(&p->hist, ph->name, RUN_KEY);
 	if (!rs->row || history_row_failed(rs->row))
 		rs->verdict = RUN_FIRST;

@@ -87,7 +87,7 @@ enum status phases_wait(struct phases *p, PGconn **conn)
 	return st;
 }
 
-enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
+enum status phases_prepare(struct phases *p, PGconn *conn)
 {
 	const struct config *cfg = p->cfg;
 	enum status st;
@@ -96,14 +96,6 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 	st = history_load(conn, cfg, &p->hist);
 	/* What was read ahead is reported here, after the history, as if read now. */
 	log_release(st == ST_OK);
-	/* Under the lock: the history kept in public by earlier versions moves to its own schema. */
-	if (st == ST_OK && check)
-		st = history_adopt_legacy(conn, &p->hist);
-	if (st == ST_OK && check) {
-		char key[256];
-		lock_key(cfg, key, sizeof(key));
-		history_set_lock(&p->hist, key, lock_holder_pid());
-	}
 	if (st != ST_OK)
 		return st;
 	while (p->read_st == ST_OK && !read_all(p))
@@ -116,8 +108,21 @@ enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
 		if (st != ST_OK)
 			return st;
 	}
-	if (!check)
-		return ST_OK;
+	return ST_OK;
+}
+
+enum status phases_prepare_locked(struct phases *p)
+{
+	const struct config *cfg = p->cfg;
+	char key[256];
+	enum status st;
+
+	/* the history kept in public by earlier versions moves to its own schema */
+	st = history_adopt_legacy(p->conn, &p->hist);
+	if (st != ST_OK)
+		return st;
+	lock_key(cfg, key, sizeof(key));
+	history_set_lock(&p->hist, key, lock_holder_pid());
 	/* Check every phase before running any, so a drift stops the start-up before it changes anything. */
 	for (int i = 0; i < cfg->n_phases; i++) {
 		const struct phase_ops *k = phases_ops(cfg->phases[i].kind);
@@ -277,11 +282,9 @@ enum status phases_recheck(struct phases *p)
 bool phases_files_pending(const struct phases *p)
 {
 	for (int i = 0; i < p->cfg->n_phases; i++)
-		for (int j = 0; j < p->plans[i].n; j++) {
-			enum file_state fs = p->plans[i].files[j].state;
-			if (fs != FILE_APPLIED && fs != FILE_MOVED && fs != FILE_MISSING)
+		for (int j = 0; j < p->plans[i].n; j++)
+			if (!migrate_file_settled(&p->plans[i].files[j]))
 				return true; /* to apply, or constraints to converge */
-		}
 	return false;
 }
 
@@ -358,7 +361,7 @@ enum status phases_open(struct phases *p, const struct config *cfg, bool read_on
 	st = phases_wait(p, &conn);
 	if (st != ST_OK)
 		return st;
-	st = phases_prepare(p, conn, false);
+	st = phases_prepare(p, conn);
 	/* plan and verify change nothing: every transaction of the session is read-only */
 	if (st == ST_OK && read_only)
 		st = db_exec(conn, "SET default_transaction_read_only = on", NULL);

@@ -98,12 +98,20 @@ enum status phases_wait(struct phases *p, PGconn **conn) __attribute__((warn_unu
 
 /*
  * Load the history, read what is left of the dir phases' folders (reading
- * and checksumming every file), and give each file its state.  With check,
- * refuse changed files before anything runs.  Returns ST_OK or the failure
+ * and checksumming every file), and give each file its state; nothing
+ * refused yet (phases_prepare_locked does that).  Returns ST_OK or the failure
  * status after logging.
  */
-enum status phases_prepare(struct phases *p, PGconn *conn, bool check)
-	__attribute__((warn_unused_result));
+enum status phases_prepare(struct phases *p, PGconn *conn) __attribute__((warn_unused_result));
+
+/*
+ * Once the migration lock is held and the history read under it
+ * (phases_prepare or phases_recheck): move the history kept by earlier
+ * versions to its own schema, note the lock in p->hist, and refuse drift
+ * (every phase's check) before anything runs.  Returns ST_OK or the
+ * failure status after logging.
+ */
+enum status phases_prepare_locked(struct phases *p) __attribute__((warn_unused_result));
 
 /* Run every phase in order; stops at the first failure and returns it. */
 enum status phases_run(struct phases *p) __attribute__((warn_unused_result));

@@ -200,6 +200,17 @@ refused_tx() {
     assert_output --partial 'info: phase "pre": skipping "002.sql.bak"'
 }
 
+@test "a run that applies reads each folder once: what reading says is said once" {
+    two_phase_config
+    echo "CREATE TABLE t (a int);" | mig pre 001_a.sql
+    echo "CREATE TABLE u (a int);" | mig pre x.SQL
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_output --partial 'phase "pre": 1 file applied'
+    run grep -c 'skipping "x.SQL"' <<<"$output"
+    assert_output 1
+}
+
 @test "the changed-file hint names the accept command, the path quoted for a shell" {
     two_phase_config
     echo "CREATE TABLE t (a int);" | mig pre "001_o'brien.sql"

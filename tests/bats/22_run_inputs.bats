@@ -111,3 +111,12 @@ runs() {
     assert_output --partial 'it is a folder'
     [ "$(runs)" -eq 0 ]
 }
+
+@test "a run that runs the step reads its inputs once: what reading says is said once" {
+    step_config 'inputs = snap/none-*.yaml'
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    [ "$(runs)" -eq 1 ]
+    run grep -c 'inputs: nothing matches' <<<"$output"
+    assert_output 1
+}

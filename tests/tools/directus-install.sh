@@ -16,33 +16,8 @@ set -euo pipefail
 
 VERSION=${DIRECTUS_VERSION:-11.3.5}
 
-if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    echo "directus-install.sh: error: node and npm are needed (Debian: apt-get install nodejs npm)" >&2
-    exit 1
-fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
 
-parent=${PGPRELUDE_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgprelude}
-dir=$parent/directus-$VERSION
-stamp=$dir/.installed
-
-if [[ ! -f "$stamp" ]]; then
-    mkdir -p "$parent"
-    # Install into a fresh folder and move it into place only when complete,
-    # so that an interrupted install or two concurrent ones leave no half tree.
-    tmp=$(mktemp -d "$parent/.directus-$VERSION.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    echo "directus-install.sh: installing directus@$VERSION into $dir (a few minutes)" >&2
-    # stdout goes to stderr: this script's stdout is the folder's name.
-    npm install --no-audit --no-fund --no-save --loglevel=error --prefix "$tmp" "directus@$VERSION" >&2
-    [[ -f "$tmp/node_modules/@directus/api/dist/cli/run.js" ]] || {
-        echo "directus-install.sh: error: the install has no node_modules/@directus/api/dist/cli/run.js" >&2
-        exit 1
-    }
-    printf 'directus@%s\n' "$VERSION" >"$tmp/.installed"
-    if ! mv -T "$tmp" "$dir" 2>/dev/null; then
-        # Another run got there first: keep its tree if it is complete.
-        [[ -f "$stamp" ]] || { rm -rf "$dir" && mv -T "$tmp" "$dir"; }
-    fi
-fi
-
-printf '%s\n' "$dir"
+npm_install_cached "directus-$VERSION" node_modules/@directus/api/dist/cli/run.js "directus@$VERSION"

@@ -27,30 +27,9 @@ PACKAGES=(
     yaml@2.9.1
 )
 
-if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-    echo "k8s-tools.sh: error: node and npm are needed (Debian: apt-get install nodejs npm)" >&2
-    exit 1
-fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
 
-parent=${PGPRELUDE_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgprelude}
 key=$(printf '%s\n' "${PACKAGES[@]}" | sha256sum | cut -c1-12)
-dir=$parent/npm-k8s-$key
-stamp=$dir/.installed
-
-if [[ ! -f "$stamp" ]]; then
-    mkdir -p "$parent"
-    # Install into a fresh folder and move it into place only when complete,
-    # so that an interrupted install or two concurrent ones leave no half tree.
-    tmp=$(mktemp -d "$parent/.npm-k8s-$key.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    echo "k8s-tools.sh: installing ${PACKAGES[*]} into $dir" >&2
-    # stdout goes to stderr: this script's stdout is the folder's name.
-    npm install --no-audit --no-fund --no-save --loglevel=error --prefix "$tmp" "${PACKAGES[@]}" >&2
-    printf '%s\n' "${PACKAGES[@]}" >"$tmp/.installed"
-    if ! mv -T "$tmp" "$dir" 2>/dev/null; then
-        # Another run got there first: keep its tree if it is complete.
-        [[ -f "$stamp" ]] || { rm -rf "$dir" && mv -T "$tmp" "$dir"; }
-    fi
-fi
-
-printf '%s\n' "$dir"
+npm_install_cached "npm-k8s-$key" "" "${PACKAGES[@]}"

@@ -20,41 +20,10 @@
 # PgBouncer refuses to run as root, so when root it runs as `postgres`.
 set -euo pipefail
 
-PASSWORD=pgprelude-test-pw
-prog=pgbouncer.sh
+USAGE="start DIR CLUSTER [transaction|session|statement] | stop DIR"
 here=$(cd "$(dirname "$0")" && pwd)
-
-die() {
-    echo "$prog: error: $1" >&2
-    shift
-    for line in "$@"; do echo "$prog: $line" >&2; done
-    exit 1
-}
-
-usage() {
-    echo "usage: $prog start DIR CLUSTER [transaction|session|statement] | stop DIR" >&2
-    exit 2
-}
-
-as_pg() {
-    if ((EUID == 0)); then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-# close_inherited_fds: the daemon must not hold a caller's pipe open (bats'
-# TAP stream on fd 3): see pgcluster.sh.
-close_inherited_fds() {
-    local fd
-    for fd in /proc/self/fd/*; do
-        fd=${fd##*/}
-        if ((fd > 2 && fd < 255)); then
-            eval "exec $fd>&-" 2>/dev/null || true
-        fi
-    done
-}
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
 
 # running_pid DIR: print the pid of DIR's PgBouncer if it runs.
 running_pid() {
@@ -120,7 +89,7 @@ cmd_start() {
 
     # A port found free can be taken before PgBouncer binds it: try again.
     for attempt in 1 2 3; do
-        port=$("$here/pgcluster.sh" port)
+        port=$(pick_port)
         write_ini "$dir" "$port" "$backend" "$mode"
         logsize=$(stat -c %s "$dir/pgbouncer.log" 2>/dev/null || echo 0)
         rm -f "$dir/pgbouncer.pid"
@@ -176,7 +145,7 @@ cmd_stop() {
     return 0
 }
 
-PATH=/usr/lib/postgresql/15/bin:$PATH
+PATH=$PGBIN:$PATH
 action=${1:-}
 case "$action" in
 start)

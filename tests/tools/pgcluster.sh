@@ -30,52 +30,10 @@
 # initdb refuses to run as root, so when root everything runs as `postgres`.
 set -euo pipefail
 
-PGBIN=/usr/lib/postgresql/15/bin
-PASSWORD=pgprelude-test-pw
-prog=pgcluster.sh
-
-die() {
-    echo "$prog: error: $1" >&2
-    shift
-    for line in "$@"; do echo "$prog: $line" >&2; done
-    exit 1
-}
-
-usage() {
-    echo "usage: $prog start|stop|promote DIR | standby DIR PRIMARY | port" >&2
-    exit 2
-}
-
-# as_pg CMD...: run CMD as the cluster owner (postgres when we are root).
-as_pg() {
-    if ((EUID == 0)); then
-        runuser -u postgres -- "$@"
-    else
-        "$@"
-    fi
-}
-
-# port_free PORT: true when nothing listens on 127.0.0.1:PORT (or any address).
-port_free() {
-    local port=$1
-    if command -v ss >/dev/null 2>&1; then
-        [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        return 1
-    fi
-}
-
-pick_port() {
-    local i port
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
-        if port_free "$port"; then
-            echo "$port"
-            return 0
-        fi
-    done
-    die "could not find a free TCP port in 20000-60000 after 100 tries"
-}
+USAGE="start|stop|promote DIR | standby DIR PRIMARY | port"
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$here/lib.sh"
 
 is_running() {
     [[ -f "$1/data/PG_VERSION" ]] && as_pg "$PGBIN/pg_ctl" -D "$1/data" status >/dev/null 2>&1
@@ -143,20 +101,6 @@ CONF
     if ! grep -q "^include_if_exists = 'pgprelude-test.conf'" "$dir/data/postgresql.conf"; then
         as_pg sh -c "echo \"include_if_exists = 'pgprelude-test.conf'\" >>\"\$1\"" sh "$dir/data/postgresql.conf"
     fi
-}
-
-# close_inherited_fds: close every descriptor above 2 that we inherited, so
-# that the server (which pg_ctl leaves with them) does not hold a caller's
-# pipe open -- bats keeps its TAP stream on fd 3, and a reader of that pipe
-# would otherwise wait for the server to exit. Bash's own fd 255 is kept.
-close_inherited_fds() {
-    local fd
-    for fd in /proc/self/fd/*; do
-        fd=${fd##*/}
-        if ((fd > 2 && fd < 255)); then
-            eval "exec $fd>&-" 2>/dev/null || true
-        fi
-    done
 }
 
 cmd_start() {
