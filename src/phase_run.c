@@ -59,6 +59,16 @@ static const char *hash_file(EVP_MD_CTX *md, const char *path)
 	return NULL;
 }
 
+/* The error of the folder glob could not read (glob_failed), or 0. */
+static int glob_errno;
+
+static int glob_failed(const char *path, int err)
+{
+	(void)path;
+	glob_errno = err;
+	return 1; /* stop: GLOB_ERR stops anyway */
+}
+
 /*
  * The fingerprint of phase ph into out (64 hex digits).  ST_OK, or ST_USAGE
  * after logging an input that cannot be read.
@@ -78,12 +88,25 @@ static enum status fingerprint(const struct phase *ph, char out[65])
 		EVP_DigestUpdate(md, ph->argv.v[i], strlen(ph->argv.v[i]) + 1);
 	for (int i = 0; i < ph->inputs.n && st == ST_OK; i++) {
 		glob_t g;
-		int r = glob(ph->inputs.v[i], GLOB_ERR, NULL, &g);
+		int r;
 
+		glob_errno = 0;
+		r = glob(ph->inputs.v[i], GLOB_ERR, glob_failed, &g);
+		/* a folder on the way that is not there: nothing matches, as for a missing file */
+		if (r == GLOB_ABORTED && (glob_errno == ENOENT || glob_errno == ENOTDIR)) {
+			globfree(&g);
+			r = GLOB_NOMATCH;
+		}
 		EVP_DigestUpdate(md, "\0", 1);
-		if (r == GLOB_NOMATCH)
+		if (r == GLOB_NOMATCH) {
 			log_warning("phase \"%s\": inputs: nothing matches %s", ph->name,
 				    ph->inputs.v[i]);
+		} else if (r != 0) {
+			log_error("phase \"%s\": could not read the inputs %s: %s", ph->name,
+				  ph->inputs.v[i],
+				  glob_errno ? strerror(glob_errno) : "out of memory");
+			st = ST_USAGE;
+		}
 		for (size_t j = 0; r == 0 && j < g.gl_pathc && st == ST_OK; j++) {
 			const char *why;
 			EVP_DigestUpdate(md, g.gl_pathv[j], strlen(g.gl_pathv[j]) + 1);

@@ -120,3 +120,11 @@ runs() {
     run grep -c 'inputs: nothing matches' <<<"$output"
     assert_output 1
 }
+
+@test "an input glob under a folder that is not there matches nothing, and says so" {
+    step_config 'inputs = nofolder/*.yaml'
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    assert_output --regexp 'inputs: nothing matches [^ ]*/nofolder/\*\.yaml'
+    [ "$(runs)" -eq 1 ]
+}
