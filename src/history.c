@@ -255,9 +255,8 @@ enum status history_check_present(PGconn *conn, const struct history *h, const c
 	return ST_EXTERNAL;
 }
 
-void history_set_lock(struct history *h, const char *key, int pid)
+void history_set_lock(struct history *h, int pid)
 {
-	snprintf(h->lock_key, sizeof(h->lock_key), "%s", key);
 	snprintf(h->lock_pid, sizeof(h->lock_pid), "%d", pid);
 }
 

@@ -79,8 +79,8 @@ enum status history_check_present(PGconn *conn, const struct history *h, const c
 /* Create the table (and its schema) if it does not exist yet, or move the legacy one.  Logs on failure. */
 enum status history_ensure(PGconn *conn, struct history *h) __attribute__((warn_unused_result));
 
-/* Note the migration lock this run holds (key, holder's backend pid), for history_record. */
-void history_set_lock(struct history *h, const char *key, int pid);
+/* Note that this run holds the migration lock on backend pid, for history_record. */
+void history_set_lock(struct history *h, int pid);
 
 /*
  * Insert or update the row of (phase, file) inside the caller's open

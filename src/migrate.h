@@ -173,13 +173,13 @@ int migrate_name_cmp(const void *a, const void *b);
  */
 bool migrate_directives(const char *text, const char *path, struct directives *d, int *bad_line);
 
-/* Free what plan holds and zero it. */
 /*
  * Undo migrate_match (its MISSING entries, every file's state and rows), so
  * that plan can be matched again with a history read again.
  */
 void migrate_unmatch(struct mplan *plan);
 
+/* Free what plan holds and zero it. */
 void mplan_free(struct mplan *plan);
 
 #endif

@@ -14,7 +14,6 @@
 /* Connect, take the migration lock, read the history and the folders (drift is not refused). */
 static enum status open_locked(struct phases *p, const struct config *cfg, PGconn **conn)
 {
-	char key[256];
 	enum status st;
 
 	phases_init(p, cfg);
@@ -23,10 +22,8 @@ static enum status open_locked(struct phases *p, const struct config *cfg, PGcon
 		st = lock_acquire(*conn, cfg);
 	if (st == ST_OK)
 		st = phases_prepare(p, *conn);
-	if (st == ST_OK) {
-		lock_key(cfg, key, sizeof(key));
-		history_set_lock(&p->hist, key, lock_holder_pid());
-	}
+	if (st == ST_OK)
+		history_set_lock(&p->hist, lock_holder_pid());
 	return st;
 }
 

@@ -114,15 +114,13 @@ enum status phases_prepare(struct phases *p, PGconn *conn)
 enum status phases_prepare_locked(struct phases *p)
 {
 	const struct config *cfg = p->cfg;
-	char key[256];
 	enum status st;
 
 	/* the history kept in public by earlier versions moves to its own schema */
 	st = history_adopt_legacy(p->conn, &p->hist);
 	if (st != ST_OK)
 		return st;
-	lock_key(cfg, key, sizeof(key));
-	history_set_lock(&p->hist, key, lock_holder_pid());
+	history_set_lock(&p->hist, lock_holder_pid());
 	/* Check every phase before running any, so a drift stops the start-up before it changes anything. */
 	for (int i = 0; i < cfg->n_phases; i++) {
 		const struct phase_ops *k = phases_ops(cfg->phases[i].kind);
