@@ -15,13 +15,27 @@
 #include "constraints.h"
 #include "db.h"
 
-#define CONS_SHOW_KEYS 5 /* offending keys shown by a failed pre-flight */
+#define CONS_SHOW_KEYS 5    /* offending keys shown by a failed pre-flight */
+#define CONS_DDL_MAX 16	    /* statements of one spec */
+#define CONS_DDL_ALONE (-1) /* a statement run outside a transaction (concurrently) */
+
+/*
+ * The DDL a plan line stands for: what converge would send, in order, each
+ * statement with its transaction.  Consecutive statements of a spec with the
+ * same txn (counted from 0 in the spec) run in one transaction; those of
+ * CONS_DDL_ALONE one by one outside any, under timeouts set for the session.
+ */
+struct cons_ddl {
+	char *sql[CONS_DDL_MAX];
+	int txn[CONS_DDL_MAX];
+	int n;
+};
 
 /* A spec resolved against the catalog. */
 struct cons_resolved {
 	bool absent; /* CONS_PLAN/VERIFY: the table does not exist (yet) */
 	char relid[16];
-	char *qtable;	  /* "schema"."table" */
+	char *qtable;	  /* "schema"."table"; absent: the table as the file names it, quoted */
 	char *qschema;	  /* "schema" */
 	char *shown;	  /* schema.table, for messages */
 	char *attnums;	  /* "2 3", as pg_index.indkey prints */
@@ -71,7 +85,8 @@ struct cons_kind {
 	enum cspec_kind kind;
 	/*
 	 * Decide what s needs, and run its pre-flight when it needs DDL that a
-	 * pre-flight guards.  With CONS_PLAN, print the actions.  Returns ST_OK
+	 * pre-flight guards.  With CONS_PLAN, print the actions, each with the
+	 * DDL converge would run for it (cons_plan_line).  Returns ST_OK
 	 * (*pf_failed set when the pre-flight failed), ST_DRIFT, or a failure.
 	 * Sets r->uptodate when s needs nothing at all: converge then has
 	 * nothing to do or say as long as no DDL ran since.
@@ -90,6 +105,12 @@ struct cons_kind {
 	/* After s failed for good (not on a lost connection): what it left behind.  May be NULL. */
 	void (*after_failure)(struct cons_run *r, const struct cspec *s,
 			      const struct cons_resolved *rv);
+	/*
+	 * The DDL that converging s runs on rv's table, which does not exist
+	 * yet (rv->absent): all of it, into ddl (for the plan).
+	 */
+	void (*plan_absent)(const struct cspec *s, const struct cons_resolved *rv,
+			    struct cons_ddl *ddl);
 	/*
 	 * Queue (cons_queue) the catalog queries check will run for s on rv's
 	 * table (relid, qtable, qname and attnums set; pred unknown) that the
@@ -183,10 +204,6 @@ PGresult *cons_preflight_count(struct cons_run *r, const struct cspec *s, char *
 enum status cons_run_steps(struct cons_run *r, const struct cspec *s, char *const *steps, int n,
 			   bool in_tx) __attribute__((warn_unused_result));
 
-/* One statement (freed here) as its own step in a transaction, counted as a change when done. */
-enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *sql)
-	__attribute__((warn_unused_result));
-
 /*
  * Whether the role may run s's DDL on rv's table (it has the owner's
  * privileges).  When not, logs the error at s (a state to fix, not the
@@ -195,9 +212,23 @@ enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *s
 bool cons_check_owner(const struct cons_run *r, const struct cspec *s,
 		      const struct cons_resolved *rv);
 
+/* Append sql (taken) to d with its transaction txn; beyond CONS_DDL_MAX it is freed. */
+void cons_ddl_add(struct cons_ddl *d, char *sql, int txn);
+
+/* Free the statements of d and empty it. */
+void cons_ddl_free(struct cons_ddl *d);
+
 /* One line of the plan or of verify on stdout: "file:line: kind "name" on table: text". */
 void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * A line of the plan that stands for the DDL ddl (taken: emptied), which
+ * plan --sql and --json show with it (report_constraint).
+ */
+void cons_plan_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		    struct cons_ddl *ddl, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /*
  * One offending key for a message: "a = 1" or "(a, b) = ('x,y', NULL)",

@@ -127,10 +127,33 @@ static enum status preflight(struct cons_run *r, const struct cspec *s,
 	return log_null_rows(r, s, rv);
 }
 
+/*
+ * The statements that converge s from state ns on qtable, in order, into
+ * ddl: each step in a transaction of its own, but SET NOT NULL and the drop
+ * of the CHECK in one (with the CHECK validated, SET NOT NULL needs no scan
+ * of the table).  None when the column is NOT NULL and no CHECK is left.
+ */
+static void build_steps(const struct cspec *s, const char *qtable, const struct nstate *ns,
+			struct cons_ddl *ddl)
+{
+	int t = 0;
+
+	if (ns->notnull && !ns->check)
+		return;
+	if (!ns->notnull && !ns->check)
+		cons_ddl_add(ddl, cspec_sql_not_null(s, qtable, CSPEC_NN_ADD_CHECK), t++);
+	if (!ns->notnull && !ns->validated)
+		cons_ddl_add(ddl, cspec_sql_not_null(s, qtable, CSPEC_NN_VALIDATE), t++);
+	if (!ns->notnull)
+		cons_ddl_add(ddl, cspec_sql_not_null(s, qtable, CSPEC_NN_SET), t);
+	cons_ddl_add(ddl, cspec_sql_not_null(s, qtable, CSPEC_NN_DROP_CHECK), t);
+}
+
 static enum status check(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 			 bool *pf_failed)
 {
 	bool plan = r->mode == CONS_PLAN;
+	struct cons_ddl ddl = { .n = 0 };
 	struct nstate ns;
 	enum status st = load_state(r, s, rv, &ns);
 
@@ -144,21 +167,26 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 		st = ST_DRIFT;
 	} else if (ns.notnull) {
 		r->uptodate = !ns.check;
-		if (plan)
-			cons_out_line(r, s, rv,
-				      ns.check ? "drop the helper CHECK left by an interrupted run"
-					       : "nothing to do");
+		if (plan) {
+			build_steps(s, rv->qtable, &ns, &ddl);
+			cons_plan_line(r, s, rv, &ddl, "%s",
+				       ns.check ? "drop the helper CHECK left by an interrupted run"
+						: "nothing to do");
+		}
 	} else {
 		if (!ns.validated &&
 		    r->mode != CONS_CHECK) /* a check only asks whether work is due */
 			st = preflight(r, s, rv, pf_failed);
-		if (plan && st == ST_OK)
-			cons_out_line(r, s, rv, "%s%sSET NOT NULL, drop the CHECK; pre-flight: %s",
-				      ns.check ? "" : "add CHECK NOT VALID, ",
-				      ns.validated ? "" : "validate it, ",
-				      *pf_failed     ? "FAILED (NULLs, see above)"
-				      : ns.validated ? "not needed"
-						     : "no NULLs");
+		if (plan && st == ST_OK) {
+			build_steps(s, rv->qtable, &ns, &ddl);
+			cons_plan_line(r, s, rv, &ddl,
+				       "%s%sSET NOT NULL, drop the CHECK; pre-flight: %s",
+				       ns.check ? "" : "add CHECK NOT VALID, ",
+				       ns.validated ? "" : "validate it, ",
+				       *pf_failed     ? "FAILED (NULLs, see above)"
+				       : ns.validated ? "not needed"
+						      : "no NULLs");
+		}
 	}
 	/* any step to take needs the owner's privileges */
 	if (st == ST_OK && !(ns.check && !ns.ours) && !(ns.notnull && !ns.check) &&
@@ -171,25 +199,12 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 	return st;
 }
 
-/* The steps up to a validated CHECK (or a column already NOT NULL), each its own transaction. */
-static enum status converge_check(struct cons_run *r, const struct cspec *s,
-				  const struct cons_resolved *rv, const struct nstate *ns)
-{
-	enum status st = ST_OK;
-
-	if (!ns->notnull && !ns->check)
-		st = cons_run_one_step(r, s, cspec_sql_not_null(s, rv->qtable, CSPEC_NN_ADD_CHECK));
-	if (st == ST_OK && !ns->notnull && !ns->validated)
-		st = cons_run_one_step(r, s, cspec_sql_not_null(s, rv->qtable, CSPEC_NN_VALIDATE));
-	return st;
-}
-
 /* Converge one not_null, going on from the step the catalog shows it reached. */
 static enum status converge(struct cons_run *r, const struct cspec *s,
 			    const struct cons_resolved *rv)
 {
 	struct nstate ns = { 0 };
-	char *sql[2] = { NULL, NULL };
+	struct cons_ddl steps = { .n = 0 };
 	long start = clock_ms();
 	enum status st = load_state(r, s, rv, &ns);
 
@@ -212,16 +227,16 @@ static enum status converge(struct cons_run *r, const struct cspec *s,
 		       s->name, rv->shown);
 		goto out;
 	}
-	st = converge_check(r, s, rv, &ns);
+	build_steps(s, rv->qtable, &ns, &steps);
+	for (int i = 0, j; st == ST_OK && i < steps.n; i = j) {
+		for (j = i + 1; j < steps.n && steps.txn[j] == steps.txn[i]; j++)
+			; /* the statements of one transaction */
+		st = cons_run_steps(r, s, steps.sql + i, j - i, true);
+		if (st == ST_OK)
+			r->changes++;
+	}
 	if (st != ST_OK)
 		goto out;
-	/* With the CHECK validated, SET NOT NULL needs no scan of the table. */
-	sql[0] = cspec_sql_not_null(s, rv->qtable, CSPEC_NN_SET);
-	sql[1] = cspec_sql_not_null(s, rv->qtable, CSPEC_NN_DROP_CHECK);
-	st = cons_run_steps(r, s, ns.notnull ? sql + 1 : sql, ns.notnull ? 1 : 2, true);
-	if (st != ST_OK)
-		goto out;
-	r->changes++;
 	if (ns.notnull) {
 		log_at(LOG_INFO, r->cf->path, s->line, 0,
 		       "not_null \"%s\" on %s: dropped the helper CHECK left by an interrupted run",
@@ -235,8 +250,7 @@ static enum status converge(struct cons_run *r, const struct cspec *s,
 	}
 out:
 	free(ns.def);
-	free(sql[0]);
-	free(sql[1]);
+	cons_ddl_free(&steps);
 	return st;
 }
 
@@ -294,6 +308,14 @@ static void report_leftover(struct cons_run *r, const struct cspec *s,
 	free(ns.def);
 }
 
+/* The plan of s on a table that does not exist yet: every step. */
+static void plan_absent(const struct cspec *s, const struct cons_resolved *rv, struct cons_ddl *ddl)
+{
+	const struct nstate none = { .notnull = false };
+
+	build_steps(s, rv->qtable, &none, ddl);
+}
+
 /* What check reads for s, queued ahead: the column's state and the helper CHECK's. */
 static bool prefetch(struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		     int pass)
@@ -311,5 +333,6 @@ const struct cons_kind cons_not_null = {
 	.converge = converge,
 	.verify = verify,
 	.after_failure = report_leftover,
+	.plan_absent = plan_absent,
 	.prefetch = prefetch,
 };

@@ -251,12 +251,40 @@ static char *sql_drop(const struct cons_resolved *rv, const struct cspec_index *
 			      x->contype != 0, concurrently);
 }
 
+/* The statements that create s on qtable, into steps (at most 2); returns how many. */
+static int create_steps(const struct cspec *s, const char *qtable, char **steps)
+{
+	int n = 0;
+
+	steps[n++] = cspec_sql_create(s, qtable, s->concurrently);
+	if (s->concurrently && !s->where)
+		steps[n++] = cspec_sql_attach(s, qtable);
+	return n;
+}
+
+/* Statement sql (taken) of s into ddl: converge runs them all in one transaction, or none. */
+static void plan_sql(struct cons_ddl *ddl, const struct cspec *s, char *sql)
+{
+	cons_ddl_add(ddl, sql, s->concurrently ? CONS_DDL_ALONE : 0);
+}
+
+/* The plan's statements that create s on qtable, into ddl. */
+static void plan_create(struct cons_ddl *ddl, const struct cspec *s, const char *qtable)
+{
+	char *steps[2];
+	int n = create_steps(s, qtable, steps);
+
+	for (int i = 0; i < n; i++)
+		plan_sql(ddl, s, steps[i]);
+}
+
 /* The plan's lines for the decision d (ST_OK so far); runs the pre-flight of a create. */
 static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
 				     const struct cons_resolved *rv, const struct cspec_indexes *l,
 				     const struct cspec_udecision *d, bool *pf_failed)
 {
 	bool plan = r->mode == CONS_PLAN;
+	struct cons_ddl ddl = { .n = 0 };
 	enum status st = ST_OK;
 	char *want;
 
@@ -274,24 +302,30 @@ static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
 				      l->v[d->keep].name);
 		break;
 	case CSPEC_U_ATTACH:
-		if (plan)
-			cons_out_line(r, s, rv,
-				      "add the constraint using its existing unique index");
+		if (!plan)
+			break;
+		plan_sql(&ddl, s, cspec_sql_attach(s, rv->qtable));
+		cons_plan_line(r, s, rv, &ddl,
+			       "add the constraint using its existing unique index");
 		break;
 	case CSPEC_U_CREATE:
-		for (int i = 0; plan && i < d->n_invalid; i++)
-			cons_out_line(r, s, rv, "drop the INVALID index \"%s\" to rebuild it",
-				      l->v[d->invalid[i]].name);
+		for (int i = 0; plan && i < d->n_invalid; i++) {
+			const struct cspec_index *x = &l->v[d->invalid[i]];
+			plan_sql(&ddl, s, sql_drop(rv, x, s->concurrently));
+			cons_plan_line(r, s, rv, &ddl,
+				       "drop the INVALID index \"%s\" to rebuild it", x->name);
+		}
 		if (r->mode == CONS_CHECK) /* a check only asks whether work is due */
 			break;
 		st = preflight(r, s, rv, pf_failed);
+		if (!plan || st != ST_OK)
+			break;
 		want = cspec_describe(s);
-		if (plan && st == ST_OK)
-			cons_out_line(r, s, rv, "%s %s%s; pre-flight: %s",
-				      d->n_invalid ? "rebuild" : "create", want,
-				      s->concurrently ? " concurrently" : "",
-				      *pf_failed ? "FAILED (duplicates, see above)"
-						 : "no duplicates");
+		plan_create(&ddl, s, rv->qtable);
+		cons_plan_line(r, s, rv, &ddl, "%s %s%s; pre-flight: %s",
+			       d->n_invalid ? "rebuild" : "create", want,
+			       s->concurrently ? " concurrently" : "",
+			       *pf_failed ? "FAILED (duplicates, see above)" : "no duplicates");
 		free(want);
 		break;
 	}
@@ -379,8 +413,11 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 			check_state(r, s, rv, &l, &d, pf_failed);
 		r->uptodate = d.act == CSPEC_U_NOTHING && d.replaced < 0 && d.n_invalid == 0;
 	}
-	if (plan && st == ST_OK && d.replaced >= 0)
-		cons_out_line(r, s, rv, "then drop \"%s\" (replaced)", l.v[d.replaced].name);
+	if (plan && st == ST_OK && d.replaced >= 0) {
+		struct cons_ddl ddl = { .n = 0 };
+		plan_sql(&ddl, s, sql_drop(rv, &l.v[d.replaced], s->concurrently));
+		cons_plan_line(r, s, rv, &ddl, "then drop \"%s\" (replaced)", l.v[d.replaced].name);
+	}
 	cspec_indexes_free(&l);
 	return st;
 }
@@ -415,9 +452,7 @@ static int build_steps(const struct cons_run *r, const struct cspec *s,
 		steps[n++] = cspec_sql_attach(s, rv->qtable);
 		break;
 	case CSPEC_U_CREATE:
-		steps[n++] = cspec_sql_create(s, rv->qtable, conc);
-		if (conc && !s->where)
-			steps[n++] = cspec_sql_attach(s, rv->qtable);
+		n += create_steps(s, rv->qtable, steps + n);
 		break;
 	case CSPEC_U_DRIFT:
 		break;
@@ -554,6 +589,12 @@ static void report_leftover(struct cons_run *r, const struct cspec *s,
 	PQclear(res);
 }
 
+/* The plan of s on a table that does not exist yet: creating it. */
+static void plan_absent(const struct cspec *s, const struct cons_resolved *rv, struct cons_ddl *ddl)
+{
+	plan_create(ddl, s, rv->qtable);
+}
+
 /*
  * What check reads for s, queued ahead: the indexes and the name (pass 0),
  * then the normal forms that compare the predicates of the indexes that
@@ -599,5 +640,6 @@ const struct cons_kind cons_unique = {
 	.converge = converge,
 	.verify = verify,
 	.after_failure = report_leftover,
+	.plan_absent = plan_absent,
 	.prefetch = prefetch,
 };

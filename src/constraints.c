@@ -10,7 +10,6 @@
  */
 #include "constraints.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 #include "init.h"
 #include "log.h"
 #include "migrate.h"
-#include "report.h"
 #include "util.h"
 
 static const struct cons_kind *const kinds[] = { &cons_unique, &cons_not_null };
@@ -65,12 +63,16 @@ static void resolved_free(struct cons_resolved *rv)
 
 /* ---- the catalog -------------------------------------------------------- */
 
-/* The table of s is not there: fine for a plan with later_ok and for verify (rv->absent), else ST_USAGE. */
+/*
+ * The table of s, named (quoted) as the file writes it, is not there: fine
+ * for a plan with later_ok and for verify (rv->absent), else ST_USAGE.
+ */
 static enum status table_missing(const struct cons_run *r, const struct cspec *s,
-				 struct cons_resolved *rv, const char *written)
+				 struct cons_resolved *rv, const char *name, const char *written)
 {
 	if (r->mode != CONS_APPLY && (r->later_ok || r->mode == CONS_VERIFY)) {
 		rv->absent = true;
+		rv->qtable = xstrdup(name);
 		return ST_OK;
 	}
 	log_at(LOG_ERROR, r->cf->path, s->table_line, 0, "table \"%s\" does not exist", written);
@@ -141,7 +143,7 @@ static enum status resolve_table(struct cons_run *r, const struct cspec *s,
 	if (!res)
 		goto out;
 	if (PQntuples(res) == 0) {
-		st = table_missing(r, s, rv, written);
+		st = table_missing(r, s, rv, name, written);
 	} else if (strcmp(PQgetvalue(res, 0, 3), "r") != 0 &&
 		   strcmp(PQgetvalue(res, 0, 3), "p") != 0) {
 		log_at(LOG_ERROR, r->cf->path, s->table_line, 0, "\"%s\" is not a table", written);
@@ -436,91 +438,6 @@ enum status cons_run_steps(struct cons_run *r, const struct cspec *s, char *cons
 	return st;
 }
 
-enum status cons_run_one_step(struct cons_run *r, const struct cspec *s, char *sql)
-{
-	enum status st = cons_run_steps(r, s, &sql, 1, true);
-
-	free(sql);
-	if (st == ST_OK)
-		r->changes++;
-	return st;
-}
-
-void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
-		   const char *fmt, ...)
-{
-	char *msg;
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	if (report_as_data())
-		report_constraint(r, s, rv, msg); /* plan or verify with --json or --sql */
-	else
-		report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind),
-			    s->name, rv->shown ? rv->shown : s->table, msg);
-	free(msg);
-}
-
-/* Whether values of type oid print as SQL would read them without quotes: numbers, booleans. */
-static bool plain_type(Oid type)
-{
-	/* bool, int8, int2, int4, oid, float4, float8, numeric (pg_type.dat) */
-	static const Oid plain[] = { 16, 20, 21, 23, 26, 700, 701, 1700 };
-
-	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-		if (plain[i] == type)
-			return true;
-	return false;
-}
-
-/* text as an SQL string literal: 'it''s', so that 'NULL' is not NULL and a comma stays inside. */
-static void put_literal(struct sbuf *b, const char *text)
-{
-	sbuf_puts(b, "'");
-	for (const char *p = text; *p; p++) {
-		if (*p == '\'')
-			sbuf_putc(b, '\'');
-		sbuf_putc(b, *p);
-	}
-	sbuf_putc(b, '\'');
-}
-
-char *cons_key_text(const char *names, int ncols, const PGresult *res, int row)
-{
-	struct sbuf b = { 0 };
-
-	sbuf_printf(&b, ncols > 1 ? "(%s) = (" : "%s = ", names);
-	for (int c = 0; c < ncols; c++) {
-		sbuf_puts(&b, c ? ", " : "");
-		if (PQgetisnull(res, row, c))
-			sbuf_puts(&b, "NULL");
-		else if (plain_type(PQftype(res, c)))
-			sbuf_puts(&b, PQgetvalue(res, row, c));
-		else
-			put_literal(&b, PQgetvalue(res, row, c));
-	}
-	if (ncols > 1)
-		sbuf_puts(&b, ")");
-	return sbuf_take(&b);
-}
-
-bool cons_check_owner(const struct cons_run *r, const struct cspec *s,
-		      const struct cons_resolved *rv)
-{
-	if (rv->owned)
-		return true;
-	log_at(LOG_ERROR, r->cf->path, s->line, 0,
-	       "[%s %s]: the role \"%s\" may not alter %s, owned by \"%s\"",
-	       cspec_kind_word(s->kind), s->name, rv->role, rv->shown, rv->owner);
-	log_detail(
-		"Only the owner of a table (or a member of the owner's role) may add or drop its "
-		"constraints and indexes.");
-	log_hint("Connect as \"%s\" (or a member of it), or change the table's owner.", rv->owner);
-	return false;
-}
-
 /* ---- the order ---------------------------------------------------------- */
 
 /*
@@ -573,8 +490,11 @@ static enum status check_spec(struct cons_run *r, const struct cons_kind *k, con
 
 	*pf_failed = false;
 	if (rv->absent) {
-		cons_out_line(
-			r, s, rv,
+		struct cons_ddl ddl = { .n = 0 };
+		if (r->mode == CONS_PLAN && k->plan_absent)
+			k->plan_absent(s, rv, &ddl);
+		cons_plan_line(
+			r, s, rv, &ddl,
 			"the table does not exist yet: decided when the earlier pending steps have run");
 		return ST_OK;
 	}

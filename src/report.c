@@ -73,10 +73,7 @@ struct data {
 	int nseen, capseen;
 	/* SQL: the DDL of the spec being shown, printed when the next one starts */
 	const struct cspec *spec;
-	char *ddl[DDL_MAX];
-	int txn[DDL_MAX]; /* the transaction each statement runs in (not autocommit) */
-	int nddl;
-	bool autocommit;
+	struct cons_ddl ddl;
 	long lock_timeout_ms, statement_timeout_ms;
 };
 
@@ -185,25 +182,20 @@ static void sql_reset(void)
 /* Print the DDL of the spec shown last, as converge sends it, and forget it. */
 static void sql_flush_spec(struct data *d)
 {
-	int t = -1;
+	const struct cons_ddl *x = &d->ddl;
 
-	for (int i = 0; i < d->nddl; i++) {
-		if (d->autocommit && i == 0)
-			sql_setup(false, d->lock_timeout_ms, d->statement_timeout_ms);
-		else if (!d->autocommit && d->txn[i] != t) {
-			if (t >= 0)
-				sbuf_printf(&data->sql, "COMMIT;\n");
-			t = d->txn[i];
-			sql_setup(true, d->lock_timeout_ms, d->statement_timeout_ms);
-		}
-		sbuf_printf(&data->sql, "%s;\n", d->ddl[i]);
-		free(d->ddl[i]);
+	for (int i = 0; i < x->n; i++) {
+		bool last = i + 1 == x->n || x->txn[i + 1] != x->txn[i];
+		if (i == 0 || x->txn[i] != x->txn[i - 1])
+			sql_setup(x->txn[i] != CONS_DDL_ALONE, d->lock_timeout_ms,
+				  d->statement_timeout_ms);
+		sbuf_printf(&data->sql, "%s;\n", x->sql[i]);
+		if (last && x->txn[i] == CONS_DDL_ALONE)
+			sql_reset();
+		else if (last)
+			sbuf_puts(&data->sql, "COMMIT;\n");
 	}
-	if (d->nddl > 0 && d->autocommit)
-		sql_reset();
-	else if (d->nddl > 0)
-		sbuf_puts(&data->sql, "COMMIT;\n");
-	d->nddl = 0;
+	cons_ddl_free(&d->ddl);
 	d->spec = NULL;
 }
 
@@ -328,25 +320,20 @@ static void json_item_head(struct sbuf *b, const char *path, const struct cspec 
 }
 
 void report_constraint(const struct cons_run *r, const struct cspec *s,
-		       const struct cons_resolved *rv, const char *text)
+		       const struct cons_resolved *rv, const char *text, struct cons_ddl *ddl)
 {
 	struct data *d = data;
 	char *action = xstrdup(text);
 	char *pf = strstr(action, "; pre-flight: ");
 	const char *pf_text = pf ? pf + strlen("; pre-flight: ") : NULL;
 	const char *table = rv->shown ? rv->shown : s->table;
-	char *ddl[DDL_MAX];
-	int txn[DDL_MAX];
-	int n;
 
 	if (pf)
 		*pf = '\0';
-	n = r->mode == CONS_PLAN ? report_line_ddl(data->conn, s, rv, action, ddl, txn) : 0;
 	if (d->fmt == REPORT_SQL) {
 		if (d->spec != s)
 			sql_flush_spec(d);
 		d->spec = s;
-		d->autocommit = s->kind == CSPEC_UNIQUE && s->concurrently;
 		d->lock_timeout_ms =
 			s->lock_timeout_ms >= 0 ? s->lock_timeout_ms : r->ph->lock_timeout_ms;
 		d->statement_timeout_ms = s->statement_timeout_ms >= 0
@@ -354,10 +341,9 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 						  : r->ph->statement_timeout_ms;
 		sql_comment("%s:%d: %s \"%s\" on %s: %s", r->cf->path, s->line,
 			    cspec_kind_word(s->kind), s->name, table, text);
-		/* a not_null's steps count their transactions from 0: after what came before */
-		for (int i = 0, base = d->nddl ? d->txn[d->nddl - 1] + 1 : 0; i < n; i++)
-			report_ddl_add(d->ddl, d->txn, &d->nddl, ddl[i],
-				       s->kind == CSPEC_UNIQUE ? 0 : base + txn[i]);
+		for (int i = 0; i < ddl->n; i++)
+			cons_ddl_add(&d->ddl, ddl->sql[i], ddl->txn[i]);
+		ddl->n = 0;
 		free(action);
 		return;
 	}
@@ -375,11 +361,10 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 			    strncmp(action, "cannot run", 10) == 0 ? "true" : "false",
 			    rv->absent ? "true" : "false");
 		sbuf_puts(&d->items, ",\"sql\":[");
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < ddl->n; i++) {
 			if (i)
 				sbuf_putc(&d->items, ',');
-			sbuf_put_json(&d->items, ddl[i]);
-			free(ddl[i]);
+			sbuf_put_json(&d->items, ddl->sql[i]);
 		}
 		sbuf_puts(&d->items, "],\"preflight\":");
 		if (!pf_text) {
@@ -397,6 +382,7 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 		}
 	}
 	sbuf_putc(&d->items, '}');
+	cons_ddl_free(ddl);
 	free(action);
 }
 

@@ -279,6 +279,54 @@ EOF
     assert_equal "$(schema_of "$other")" "$(schema_of "$PGDATABASE")"
 }
 
+@test "plan --sql on what interrupted runs left: psql with it builds what migrate builds" {
+    mig post 010_left.ini <<'EOF'
+[unique t_a_key]
+table = t
+columns = a
+concurrently = true
+
+[unique t_ab_key]
+table = t
+columns = a, b
+concurrently = true
+
+[not_null t_n_nn]
+table = t
+column = n
+
+[not_null t_m_nn]
+table = t
+column = m
+EOF
+    other=$(fresh_db)
+    for db in "$PGDATABASE" "$other"; do
+        sql "CREATE TABLE t (id int PRIMARY KEY, a int, b int, n int, m int NOT NULL);
+             INSERT INTO t VALUES (1, 1, 1, 1, 1), (2, 1, 2, 2, 2);
+             CREATE UNIQUE INDEX t_ab_key ON t (a, b);
+             ALTER TABLE t ADD CONSTRAINT t_n_nn CHECK (n IS NOT NULL) NOT VALID;
+             ALTER TABLE t ADD CONSTRAINT t_m_nn CHECK (m IS NOT NULL)" -d "$db"
+        # a concurrent build that failed on a duplicate leaves its index INVALID
+        run sql "CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a)" -d "$db"
+        assert_failure
+        sql "UPDATE t SET a = 2 WHERE id = 2" -d "$db"
+    done
+    run sql "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
+    assert_output 1
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --sql
+    assert_success
+    printf '%s\n' "$output" >"$W/plan.sql"
+    run grep -v '^--' "$W/plan.sql"
+    assert_line 'DROP INDEX CONCURRENTLY "public"."t_a_key";'
+    assert_line 'ALTER TABLE "public"."t" ADD CONSTRAINT "t_ab_key" UNIQUE USING INDEX "t_ab_key";'
+    assert_line 'ALTER TABLE "public"."t" VALIDATE CONSTRAINT "t_n_nn";'
+    assert_line 'ALTER TABLE "public"."t" DROP CONSTRAINT "t_m_nn";'
+    refute_line --partial 'CHECK ("n" IS NOT NULL) NOT VALID'
+    "$PGPRELUDE" -c "$CFG" migrate 2>/dev/null
+    "$PSQL" -X -q -v ON_ERROR_STOP=1 -d "$other" -f "$W/plan.sql" 2>&1
+    assert_equal "$(schema_of "$other")" "$(schema_of "$PGDATABASE")"
+}
+
 @test "plan --sql with [database] role: every step after SET ROLE, as migrate sends it" {
     printf '%s\n' '[database]' 'url = ${DATABASE_URL}' 'role = App Owner' 'wait_timeout = 5s' \
         '[phase pre]' 'dir = pre' >"$CFG"

@@ -1,0 +1,129 @@
+/*
+ * cons_out.c — what the kinds of constraint show (see cons_kind.h): the
+ * lines of plan and verify, with the DDL a plan line stands for, handed to
+ * report.c as data for plan --sql and --json; an offending key of a failed
+ * pre-flight; a role that may not alter a table.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "cons_kind.h"
+#include "log.h"
+#include "report.h"
+#include "util.h"
+
+void cons_ddl_add(struct cons_ddl *d, char *sql, int txn)
+{
+	if (d->n >= CONS_DDL_MAX) {
+		free(sql);
+		return;
+	}
+	d->sql[d->n] = sql;
+	d->txn[d->n] = txn;
+	d->n++;
+}
+
+void cons_ddl_free(struct cons_ddl *d)
+{
+	for (int i = 0; i < d->n; i++)
+		free(d->sql[i]);
+	d->n = 0;
+}
+
+/* The line msg (taken) of s, standing for ddl (taken; NULL: none). */
+static void out_line(const struct cons_run *r, const struct cspec *s,
+		     const struct cons_resolved *rv, struct cons_ddl *ddl, char *msg)
+{
+	struct cons_ddl none = { .n = 0 };
+
+	if (report_as_data()) /* plan or verify with --json or --sql */
+		report_constraint(r, s, rv, msg, ddl ? ddl : &none);
+	else
+		report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind),
+			    s->name, rv->shown ? rv->shown : s->table, msg);
+	if (ddl)
+		cons_ddl_free(ddl);
+	free(msg);
+}
+
+void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		   const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	out_line(r, s, rv, NULL, msg);
+}
+
+void cons_plan_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
+		    struct cons_ddl *ddl, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	out_line(r, s, rv, ddl, msg);
+}
+
+/* Whether values of type oid print as SQL would read them without quotes: numbers, booleans. */
+static bool plain_type(Oid type)
+{
+	/* bool, int8, int2, int4, oid, float4, float8, numeric (pg_type.dat) */
+	static const Oid plain[] = { 16, 20, 21, 23, 26, 700, 701, 1700 };
+
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+		if (plain[i] == type)
+			return true;
+	return false;
+}
+
+/* text as an SQL string literal: 'it''s', so that 'NULL' is not NULL and a comma stays inside. */
+static void put_literal(struct sbuf *b, const char *text)
+{
+	sbuf_puts(b, "'");
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			sbuf_putc(b, '\'');
+		sbuf_putc(b, *p);
+	}
+	sbuf_putc(b, '\'');
+}
+
+char *cons_key_text(const char *names, int ncols, const PGresult *res, int row)
+{
+	struct sbuf b = { 0 };
+
+	sbuf_printf(&b, ncols > 1 ? "(%s) = (" : "%s = ", names);
+	for (int c = 0; c < ncols; c++) {
+		sbuf_puts(&b, c ? ", " : "");
+		if (PQgetisnull(res, row, c))
+			sbuf_puts(&b, "NULL");
+		else if (plain_type(PQftype(res, c)))
+			sbuf_puts(&b, PQgetvalue(res, row, c));
+		else
+			put_literal(&b, PQgetvalue(res, row, c));
+	}
+	if (ncols > 1)
+		sbuf_puts(&b, ")");
+	return sbuf_take(&b);
+}
+
+bool cons_check_owner(const struct cons_run *r, const struct cspec *s,
+		      const struct cons_resolved *rv)
+{
+	if (rv->owned)
+		return true;
+	log_at(LOG_ERROR, r->cf->path, s->line, 0,
+	       "[%s %s]: the role \"%s\" may not alter %s, owned by \"%s\"",
+	       cspec_kind_word(s->kind), s->name, rv->role, rv->shown, rv->owner);
+	log_detail(
+		"Only the owner of a table (or a member of the owner's role) may add or drop its "
+		"constraints and indexes.");
+	log_hint("Connect as \"%s\" (or a member of it), or change the table's owner.", rv->owner);
+	return false;
+}
