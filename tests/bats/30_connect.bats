@@ -129,6 +129,69 @@ config() {
     assert_success
 }
 
+# hold_lock: another session holds the migration lock until it is ended; HOLDER is its psql.
+hold_lock() {
+    "$PSQL" -X -q -c "SET application_name = 'lock-holder'" \
+        -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
+        -c "SELECT pg_sleep(120)" >/dev/null 2>&1 3>&- &
+    HOLDER=$!
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
+}
+
+end_holder() {
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
+    wait "$HOLDER" || true
+}
+
+# waiting_in_server: a pgprelude session of this database waits for an advisory lock in the server.
+waiting_in_server() {
+    sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                AND application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+}
+
+@test "lock: a waiter waits in the server and takes the lock once the holder lets go, then applies" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    pid=$!
+    # blocked on the lock itself, not asking for it again and again
+    wait_until 10 waiting_in_server
+    end_holder
+    status=0
+    wait "$pid" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 0 ]
+    grep -q 'waiting for the migration lock (0 s): held by pid [0-9]*, user postgres, application "lock-holder"' "$W/out.log"
+    grep -q 'applied pre/001.sql' "$W/out.log"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE file = '001.sql'"
+    assert_output 1
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
+    assert_output 0
+}
+
+@test "lock: a TERM while waiting for the lock in the server ends the run with 128+15 and its session" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    pid=$!
+    wait_until 10 waiting_in_server
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 143 ]
+    grep -q 'stopped by signal 15 (Terminated) before the hand-over' "$W/out.log"
+    assert_no_pgprelude_session
+    # the holder was not disturbed, and nothing ran
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
+    assert_output 1
+    run sql "SELECT to_regclass('a') IS NULL"
+    assert_output t
+    end_holder
+}
+
 @test "lock: replicas started together apply every file exactly once" {
     config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
     echo "CREATE TABLE runs (n int); INSERT INTO runs VALUES (1); SELECT pg_sleep(0.5);" | mig pre 001.sql
