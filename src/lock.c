@@ -25,23 +25,25 @@ struct lock_def {
 /*
  * How a wait for a lock holder is done: in the server, which wakes the
  * waiter the moment the lock is let go (by the holder's release or the end
- * of its session).  The statement takes the lock in shared mode, which
- * every other waiter can hold too, so that all of them wake together, and
- * lets go of it at once, in the same statement: a shared hold never
- * outlives it, nor does the lock_timeout that bounds the wait (set_config
- * local to the statement's transaction).  The nested subqueries (OFFSET 0:
- * not flattened; volatile: not dropped) fix the order: the timeout, then
- * the lock, then the unlock.
+ * of its session, killed or not).  The statement takes the lock in shared
+ * mode, which every other waiter can hold too, so that all of them wake
+ * together, and lets go of it at once, in the same statement: a shared hold
+ * never outlives it, nor does the lock_timeout that bounds the wait
+ * (set_config local to the statement's transaction).  The nested subqueries
+ * (OFFSET 0: not flattened; volatile: not dropped) fix the order: the
+ * timeout, then the lock, then the unlock.
+ *
+ * A wait that runs out of time is an error in the server's log; so that a
+ * long migration fills it with few of them, a wait lasts until the next
+ * progress line (every PROGRESS_MS) or the timeout.
  */
 #define WAIT_FREE_SQL(classid)                                              \
 	"SELECT pg_advisory_unlock_shared(" classid ", hashtext($1))"       \
 	"  FROM (SELECT pg_advisory_lock_shared(" classid ", hashtext($1))" \
 	"          FROM (SELECT set_config('lock_timeout', $2, true)) t OFFSET 0) w OFFSET 0"
 
-/* The longest single wait in the server, so that the timeout and progress lines are seen to. */
-#define WAIT_SLICE_MS 500
-/* While the lock is held, done is asked at most this often (and each time it is let go). */
-#define RECHECK_MS 500
+/* Interval of the progress lines while waiting for a lock. */
+#define PROGRESS_MS 5000
 
 /*
  * The second key: the history table's name, hashed by the server.  The
@@ -93,12 +95,10 @@ static enum status try_once(PGconn *conn, const struct lock_def *d, const char *
 
 /*
  * Wait in the server, at most ms, until no one holds d's lock (it is not
- * taken).  ST_OK with *freed true when it was let go, false when the time
- * ran out; else the failed query's status, logged (ST_SIGNAL: a stop signal
- * cancelled the wait).
+ * taken).  ST_OK when it was let go or the time ran out; else the failed
+ * query's status, logged (ST_SIGNAL: a stop signal cancelled the wait).
  */
-static enum status wait_free(PGconn *conn, const struct lock_def *d, const char *name, long ms,
-			     bool *freed)
+static enum status wait_free(PGconn *conn, const struct lock_def *d, const char *name, long ms)
 {
 	char most[24];
 	const char *params[2] = { name, most };
@@ -108,9 +108,8 @@ static enum status wait_free(PGconn *conn, const struct lock_def *d, const char 
 
 	snprintf(most, sizeof(most), "%ld", ms);
 	res = db_query_run(conn, d->wait_sql, 2, params, &run, &st);
-	*freed = res != NULL;
 	PQclear(res);
-	if (*freed)
+	if (res)
 		return ST_OK;
 	if (st == ST_SQL && strcmp(run.sqlstate, "55P03") == 0)
 		return ST_OK; /* its lock_timeout: still held */
@@ -121,15 +120,14 @@ static enum status wait_free(PGconn *conn, const struct lock_def *d, const char 
  * Take d's lock on conn: try it, and while another session holds it, wait in
  * the server for it to be let go and try again; until it is granted, the
  * wait times out, or a stop signal comes.  unless (NULL: none) is asked
- * whenever the lock was let go, and every RECHECK_MS between.
+ * after each wait: when the lock was let go, and every PROGRESS_MS while it
+ * is held (the caller has just read before the first try).
  */
 static enum status take(PGconn *conn, const struct config *cfg, const struct lock_def *d,
 			struct lock_unless *unless)
 {
-	struct waiter w = { .timeout_ms = cfg->lock_wait_timeout_ms, .report_ms = 5000 };
+	struct waiter w = { .timeout_ms = cfg->lock_wait_timeout_ms, .report_ms = PROGRESS_MS };
 	char name[256];
-	long checked = 0;   /* when unless was last asked (the caller has just read) */
-	bool freed = false; /* the last wait ended because the lock was let go */
 	enum status st;
 
 	lock_key(cfg, name, sizeof(name));
@@ -137,14 +135,9 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 	for (;;) {
 		bool got;
 
-		/* the holder may have done all there was to do: then the lock is not needed */
-		if (unless && (freed || waiter_elapsed(&w) - checked >= RECHECK_MS)) {
-			checked = waiter_elapsed(&w);
-			if (unless->done(unless->arg)) {
-				unless->ended = true;
-				return ST_OK;
-			}
-		}
+		/* a stop signal that came while done or report read: their queries took it */
+		if (init_stop_signal())
+			return ST_SIGNAL;
 		st = try_once(conn, d, name, &got);
 		if (st != ST_OK)
 			return st;
@@ -159,12 +152,16 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 		}
 		if (waiter_report_due(&w))
 			d->report(conn, name, waiter_elapsed(&w), false);
-		/* a stop signal that came while done or report read: their queries took it */
 		if (init_stop_signal())
 			return ST_SIGNAL;
-		st = wait_free(conn, d, name, waiter_next_ms(&w, WAIT_SLICE_MS), &freed);
+		st = wait_free(conn, d, name, waiter_next_ms(&w, PROGRESS_MS));
 		if (st != ST_OK)
 			return st;
+		/* the holder may have done all there was to do: then the lock is not needed */
+		if (unless && unless->done(unless->arg)) {
+			unless->ended = true;
+			return ST_OK;
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 
 /*
  * lock_acquire, asking done(arg) while the lock is held by another session:
- * each time that session lets go of it, and every half second between.
+ * each time that session lets go of it, and every few seconds between.
  * When done says the work is done (the holder did it all), the wait ends
  * without the lock, ST_OK with *taken false.
  */
