@@ -7,6 +7,13 @@ load test_helper/pgprelude
 setup() {
     new_db
     setup_layout
+    WAITER=
+}
+
+teardown() {
+    if [[ -n "$WAITER" ]]; then kill -9 "$WAITER" 2>/dev/null || true; fi
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name IN ('lock-holder', 'history-locker')" >/dev/null
 }
 
 # config URL [LINES...]: a [database] section with the given url (and short
@@ -143,10 +150,19 @@ end_holder() {
     wait "$HOLDER" || true
 }
 
-# waiting_in_server: a pgprelude session of this database waits for an advisory lock in the server.
+# waiting_in_server [EVENT]: a pgprelude session of this database waits in the server for a
+# lock: an advisory one, or of the EVENT kind (relation, ...).
 waiting_in_server() {
     sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                AND application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                AND application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock'
+                AND wait_event = '${1:-advisory}'"
+}
+
+# exited PID: the process has ended (a zombie not yet waited for counts).
+exited() {
+    local stat
+    stat=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+    [[ "$stat" == Z* ]]
 }
 
 @test "lock: a waiter waits in the server and takes the lock once the holder lets go, then applies" {
@@ -154,12 +170,12 @@ waiting_in_server() {
     echo "CREATE TABLE a (x int);" | mig pre 001.sql
     hold_lock
     "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
-    pid=$!
+    WAITER=$!
     # blocked on the lock itself, not asking for it again and again
     wait_until 10 waiting_in_server
     end_holder
     status=0
-    wait "$pid" || status=$?
+    wait "$WAITER" || status=$?
     cat "$W/out.log"
     [ "$status" -eq 0 ]
     grep -q 'waiting for the migration lock (0 s): held by pid [0-9]*, user postgres, application "lock-holder"' "$W/out.log"
@@ -175,11 +191,11 @@ waiting_in_server() {
     echo "CREATE TABLE a (x int);" | mig pre 001.sql
     hold_lock
     "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
-    pid=$!
+    WAITER=$!
     wait_until 10 waiting_in_server
-    kill -TERM "$pid"
+    kill -TERM "$WAITER"
     status=0
-    wait "$pid" || status=$?
+    wait "$WAITER" || status=$?
     cat "$W/out.log"
     [ "$status" -eq 143 ]
     grep -q 'stopped by signal 15 (Terminated) before the hand-over' "$W/out.log"
@@ -190,6 +206,36 @@ waiting_in_server() {
     run sql "SELECT to_regclass('a') IS NULL"
     assert_output t
     end_holder
+}
+
+@test "lock: a TERM while a waiter reads the history again, after the holder let go, ends the run" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    echo "CREATE TABLE b (x int);" | mig pre 002.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    WAITER=$!
+    wait_until 10 waiting_in_server
+    # the history is locked, then the holder lets go: the waiter's new read of it waits
+    "$PSQL" -X -q -c "SET application_name = 'history-locker'" -c "BEGIN" \
+        -c "LOCK TABLE pgprelude.history IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(120)" \
+        >/dev/null 2>&1 3>&- &
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'history-locker'
+                             AND query LIKE 'SELECT pg_sleep%'"
+    end_holder
+    wait_until 10 waiting_in_server relation
+    kill -TERM "$WAITER"
+    # it stops there, rather than taking the lock and going on once the history is free
+    wait_until 10 exited "$WAITER"
+    status=0
+    wait "$WAITER" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 143 ]
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'history-locker'" >/dev/null
+    run sql "SELECT to_regclass('b') IS NULL"
+    assert_output t
 }
 
 @test "lock: replicas started together apply every file exactly once" {
