@@ -520,6 +520,7 @@ PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *c
 	struct waiting w;
 
 	run->blocker[0] = '\0';
+	run->sqlstate[0] = '\0';
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
 		char buf[256];
 		one_line(buf, sizeof(buf), PQerrorMessage(conn));
@@ -544,12 +545,16 @@ PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *c
 		*st = ST_OK;
 		return res;
 	}
-	if (res)
-		db_report_error(res, NULL);
-	else
+	if (res) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		snprintf(run->sqlstate, sizeof(run->sqlstate), "%s", state ? state : "");
+		if (!(run->quiet_lock_timeout && strcmp(run->sqlstate, "55P03") == 0))
+			db_report_error(res, NULL);
+	} else {
 		log_error("query failed: %s", PQstatus(conn) == CONNECTION_BAD
 						      ? "the connection was lost"
 						      : "out of memory");
+	}
 	PQclear(res);
 	*st = db_failure_status(conn);
 	return NULL;

@@ -169,6 +169,8 @@ enum status db_run(PGconn *conn, const char *sql, struct db_run *run)
 /*
  * db_query, with run's file, sent_line and sent_col for its progress lines,
  * and run->watch and run->lock_poll_ms to name who holds a lock it waits for.
+ * A failure's SQLSTATE goes to run->sqlstate; a lock_timeout one is not
+ * logged when run->quiet_lock_timeout is set.
  */
 PGresult *db_query_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
 		       struct db_run *run, enum status *st) __attribute__((warn_unused_result));

@@ -7,18 +7,43 @@
 
 #include "db.h"
 #include "history.h"
+#include "init.h"
 #include "log.h"
 #include "wait.h"
 
 /* One of the two locks: its first key, and what its waits say. */
 struct lock_def {
 	const char *try_sql;
+	const char *wait_sql; /* wait_free's statement: $1 the key's name, $2 the most ms */
 	const char *unlock_sql;
 	/* who holds it, logged while waiting (final: when giving up) */
 	void (*report)(PGconn *conn, const char *name, long waited_ms, bool final);
 	void (*got)(long waited_ms);
 	void (*give_up)(long waited_ms);
 };
+
+/*
+ * How a wait for a lock holder is done: in the server, which wakes the
+ * waiter the moment the lock is let go (by the holder's release or the end
+ * of its session, killed or not).  The statement takes the lock in shared
+ * mode, which every other waiter can hold too, so that all of them wake
+ * together, and lets go of it at once, in the same statement: a shared hold
+ * never outlives it, nor does the lock_timeout that bounds the wait
+ * (set_config local to the statement's transaction).  The nested subqueries
+ * (OFFSET 0: not flattened; volatile: not dropped) fix the order: the
+ * timeout, then the lock, then the unlock.
+ *
+ * A wait that runs out of time is an error in the server's log; so that a
+ * long migration fills it with few of them, a wait lasts until the next
+ * progress line (every PROGRESS_MS) or the timeout.
+ */
+#define WAIT_FREE_SQL(classid)                                              \
+	"SELECT pg_advisory_unlock_shared(" classid ", hashtext($1))"       \
+	"  FROM (SELECT pg_advisory_lock_shared(" classid ", hashtext($1))" \
+	"          FROM (SELECT set_config('lock_timeout', $2, true)) t OFFSET 0) w OFFSET 0"
+
+/* Interval of the progress lines while waiting for a lock. */
+#define PROGRESS_MS 5000
 
 /*
  * The second key: the history table's name, hashed by the server.  The
@@ -51,34 +76,71 @@ struct lock_unless {
 	bool ended; /* done said so: the lock was not taken */
 };
 
-/* Poll d's lock on conn until it is granted, the wait times out, or a stop signal comes. */
+/* Try d's lock once: *got says whether it was granted.  ST_OK or the failed query's status. */
+static enum status try_once(PGconn *conn, const struct lock_def *d, const char *name, bool *got)
+{
+	const char *params[1] = { name };
+	enum status st;
+	PGresult *res = db_query(conn, d->try_sql, 1, params, &st);
+
+	*got = false;
+	if (!res)
+		return st;
+	*got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (*got && d == &migration_lock)
+		holder_pid = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return ST_OK;
+}
+
+/*
+ * Wait in the server, at most ms, until no one holds d's lock (it is not
+ * taken).  ST_OK when it was let go or the time ran out; else the failed
+ * query's status, logged (ST_SIGNAL: a stop signal cancelled the wait).
+ */
+static enum status wait_free(PGconn *conn, const struct lock_def *d, const char *name, long ms)
+{
+	char most[24];
+	const char *params[2] = { name, most };
+	struct db_run run = { .quiet_lock_timeout = true };
+	enum status st;
+	PGresult *res;
+
+	snprintf(most, sizeof(most), "%ld", ms);
+	res = db_query_run(conn, d->wait_sql, 2, params, &run, &st);
+	PQclear(res);
+	if (res)
+		return ST_OK;
+	if (st == ST_SQL && strcmp(run.sqlstate, "55P03") == 0)
+		return ST_OK; /* its lock_timeout: still held */
+	return st;
+}
+
+/*
+ * Take d's lock on conn: try it, and while another session holds it, wait in
+ * the server for it to be let go and try again; until it is granted, the
+ * wait times out, or a stop signal comes.  unless (NULL: none) is asked
+ * after each wait: when the lock was let go, and every PROGRESS_MS while it
+ * is held (the caller has just read before the first try).
+ */
 static enum status take(PGconn *conn, const struct config *cfg, const struct lock_def *d,
 			struct lock_unless *unless)
 {
-	/* At most 200 ms between tries: a replica learns soon after the holder is done
-	 * (the holder's own no-op run takes ~10 ms), and even many waiting replicas
-	 * send the server only a few cheap queries a second each. */
-	struct waiter w = { .timeout_ms = cfg->lock_wait_timeout_ms,
-			    .backoff_ms = 50,
-			    .backoff_max_ms = 200,
-			    .jitter = true,
-			    .report_ms = 5000 };
+	struct waiter w = { .timeout_ms = cfg->lock_wait_timeout_ms, .report_ms = PROGRESS_MS };
 	char name[256];
-	const char *params[1] = { name };
 	enum status st;
 
 	lock_key(cfg, name, sizeof(name));
 	waiter_start(&w);
 	for (;;) {
-		PGresult *res = db_query(conn, d->try_sql, 1, params, &st);
 		bool got;
 
-		if (!res)
+		/* a stop signal that came while done or report read: their queries took it */
+		if (init_stop_signal())
+			return ST_SIGNAL;
+		st = try_once(conn, d, name, &got);
+		if (st != ST_OK)
 			return st;
-		got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-		if (got && d == &migration_lock)
-			holder_pid = atoi(PQgetvalue(res, 0, 1));
-		PQclear(res);
 		if (got) {
 			d->got(waiter_elapsed(&w));
 			return ST_OK;
@@ -88,16 +150,18 @@ static enum status take(PGconn *conn, const struct config *cfg, const struct loc
 			d->report(conn, name, waiter_elapsed(&w), true);
 			return ST_LOCK;
 		}
+		if (waiter_report_due(&w))
+			d->report(conn, name, waiter_elapsed(&w), false);
+		if (init_stop_signal())
+			return ST_SIGNAL;
+		st = wait_free(conn, d, name, waiter_next_ms(&w, PROGRESS_MS));
+		if (st != ST_OK)
+			return st;
 		/* the holder may have done all there was to do: then the lock is not needed */
 		if (unless && unless->done(unless->arg)) {
 			unless->ended = true;
 			return ST_OK;
 		}
-		if (waiter_report_due(&w))
-			d->report(conn, name, waiter_elapsed(&w), false);
-		st = waiter_sleep(&w);
-		if (st != ST_OK)
-			return st;
 	}
 }
 
@@ -128,8 +192,9 @@ static void migration_report(PGconn *conn, const char *name, long waited_ms, boo
 		"       coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '?'),"
 		"       coalesce(a.state, '?')"
 		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-		" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2"
-		"   AND l.classid = " LOCK_CLASSID "   AND l.objid = hashtext($1)::oid"
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock'"
+		"   AND l.objsubid = 2 AND l.classid = " LOCK_CLASSID
+		"   AND l.objid = hashtext($1)::oid"
 		" LIMIT 1";
 	const char *params[1] = { name };
 	enum status st;
@@ -166,6 +231,7 @@ static void migration_give_up(long waited_ms)
 
 static const struct lock_def migration_lock = {
 	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_CLASSID ", hashtext($1)), pg_backend_pid()",
+	.wait_sql = WAIT_FREE_SQL(LOCK_CLASSID),
 	.unlock_sql = "SELECT pg_advisory_unlock(" LOCK_CLASSID ", hashtext($1))",
 	.report = migration_report,
 	.got = migration_got,
@@ -262,7 +328,8 @@ static void work_report(PGconn *conn, const char *name, long waited_ms, bool fin
 		"       coalesce(to_char(a.query_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '-'),"
 		"       left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 80))"
 		"  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = " LOCK_WORK_CLASSID
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock'"
+		"   AND l.classid = " LOCK_WORK_CLASSID
 		"   AND l.objid = hashtext($1)::oid AND l.objsubid = 2 LIMIT 1";
 	const char *params[1] = { name };
 	enum status st;
@@ -298,6 +365,7 @@ static void work_give_up(long waited_ms)
 
 static const struct lock_def work_lock = {
 	.try_sql = "SELECT pg_try_advisory_lock(" LOCK_WORK_CLASSID ", hashtext($1))",
+	.wait_sql = WAIT_FREE_SQL(LOCK_WORK_CLASSID),
 	.unlock_sql = "SELECT pg_advisory_unlock(" LOCK_WORK_CLASSID ", hashtext($1))",
 	.report = work_report,
 	.got = work_got,

@@ -28,9 +28,10 @@
 #define LOCK_WORK_CLASSID "1885827187"
 
 /*
- * Take the migration lock, polling with pg_try_advisory_lock.  While another
- * session holds it, logs every few seconds which backend does (pid, user,
- * application, client, since when).  Returns ST_OK, ST_LOCK after
+ * Take the migration lock: pg_try_advisory_lock, and while another session
+ * holds it, a wait in the server until it lets go (a stop signal cancels
+ * it), then another try.  While waiting, logs every few seconds which
+ * backend holds it (pid, user, application, client, since when).  Returns ST_OK, ST_LOCK after
  * cfg->lock_wait_timeout_ms, ST_CONNLOST or ST_SQL on a failed query,
  * ST_SIGNAL when interrupted; logs in every case.
  */
@@ -38,8 +39,9 @@ enum status lock_acquire(PGconn *conn, const struct config *cfg)
 	__attribute__((warn_unused_result));
 
 /*
- * lock_acquire, asking done(arg) after each try that found the lock held:
- * when it says the work is done (the holder did it all), the wait ends
+ * lock_acquire, asking done(arg) while the lock is held by another session:
+ * each time that session lets go of it, and every few seconds between.
+ * When done says the work is done (the holder did it all), the wait ends
  * without the lock, ST_OK with *taken false.
  */
 enum status lock_acquire_unless(PGconn *conn, const struct config *cfg, bool (*done)(void *arg),

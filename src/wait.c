@@ -64,6 +64,17 @@ bool waiter_report_due(struct waiter *w)
 	return true;
 }
 
+long waiter_next_ms(const struct waiter *w, long most)
+{
+	long now = clock_ms(), ms = most;
+
+	if (w->timeout_ms > 0 && w->start + w->timeout_ms - now < ms)
+		ms = w->start + w->timeout_ms - now;
+	if (w->next_report - now < ms)
+		ms = w->next_report - now;
+	return ms > 0 ? ms : 1;
+}
+
 enum status waiter_sleep(struct waiter *w)
 {
 	long ms = w->backoff_ms;

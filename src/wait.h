@@ -53,6 +53,12 @@ bool waiter_expired(const struct waiter *w);
 bool waiter_report_due(struct waiter *w);
 
 /*
+ * How long to wait before looking again: until the timeout or the next
+ * progress line, whichever comes first, and at most most; at least 1 ms.
+ */
+long waiter_next_ms(const struct waiter *w, long most);
+
+/*
  * Sleep the backoff (jittered, never past the timeout), then double it up
  * to its maximum.  ST_OK, or ST_SIGNAL when a stop signal arrived.
  */

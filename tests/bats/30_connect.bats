@@ -7,6 +7,13 @@ load test_helper/pgprelude
 setup() {
     new_db
     setup_layout
+    WAITER=
+}
+
+teardown() {
+    if [[ -n "$WAITER" ]]; then kill -9 "$WAITER" 2>/dev/null || true; fi
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name IN ('lock-holder', 'history-locker')" >/dev/null
 }
 
 # config URL [LINES...]: a [database] section with the given url (and short
@@ -127,6 +134,108 @@ config() {
     wait "$holder"
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
+}
+
+# hold_lock: another session holds the migration lock until it is ended; HOLDER is its psql.
+hold_lock() {
+    "$PSQL" -X -q -c "SET application_name = 'lock-holder'" \
+        -c "SELECT pg_advisory_lock(1885827186, hashtext('public.pgprelude_history'))" \
+        -c "SELECT pg_sleep(120)" >/dev/null 2>&1 3>&- &
+    HOLDER=$!
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
+}
+
+end_holder() {
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lock-holder'" >/dev/null
+    wait "$HOLDER" || true
+}
+
+# waiting_in_server [EVENT]: a pgprelude session of this database waits in the server for a
+# lock: an advisory one, or of the EVENT kind (relation, ...).
+waiting_in_server() {
+    sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                AND application_name LIKE 'pgprelude%' AND wait_event_type = 'Lock'
+                AND wait_event = '${1:-advisory}'"
+}
+
+# exited PID: the process has ended (a zombie not yet waited for counts).
+exited() {
+    local stat
+    stat=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+    [[ "$stat" == Z* ]]
+}
+
+@test "lock: a waiter waits in the server and takes the lock once the holder lets go, then applies" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    WAITER=$!
+    # blocked on the lock itself, not asking for it again and again
+    wait_until 10 waiting_in_server
+    end_holder
+    status=0
+    wait "$WAITER" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 0 ]
+    grep -q 'waiting for the migration lock (0 s): held by pid [0-9]*, user postgres, application "lock-holder"' "$W/out.log"
+    grep -q 'applied pre/001.sql' "$W/out.log"
+    run sql "SELECT count(*) FROM pgprelude.history WHERE file = '001.sql'"
+    assert_output 1
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY"
+    assert_output 0
+}
+
+@test "lock: a TERM while waiting for the lock in the server ends the run with 128+15 and its session" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    WAITER=$!
+    wait_until 10 waiting_in_server
+    kill -TERM "$WAITER"
+    status=0
+    wait "$WAITER" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 143 ]
+    grep -q 'stopped by signal 15 (Terminated) before the hand-over' "$W/out.log"
+    assert_no_pgprelude_session
+    # the holder was not disturbed, and nothing ran
+    run sql "SELECT count(*) FROM pg_locks WHERE $ADVISORY AND granted"
+    assert_output 1
+    run sql "SELECT to_regclass('a') IS NULL"
+    assert_output t
+    end_holder
+}
+
+@test "lock: a TERM while a waiter reads the history again, after the holder let go, ends the run" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    run "$PGPRELUDE" -c "$CFG" migrate
+    assert_success
+    echo "CREATE TABLE b (x int);" | mig pre 002.sql
+    hold_lock
+    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
+    WAITER=$!
+    wait_until 10 waiting_in_server
+    # the history is locked, then the holder lets go: the waiter's new read of it waits
+    "$PSQL" -X -q -c "SET application_name = 'history-locker'" -c "BEGIN" \
+        -c "LOCK TABLE pgprelude.history IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(120)" \
+        >/dev/null 2>&1 3>&- &
+    wait_until 5 sql_is 1 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'history-locker'
+                             AND query LIKE 'SELECT pg_sleep%'"
+    end_holder
+    wait_until 10 waiting_in_server relation
+    kill -TERM "$WAITER"
+    # it stops there, rather than taking the lock and going on once the history is free
+    wait_until 10 exited "$WAITER"
+    status=0
+    wait "$WAITER" || status=$?
+    cat "$W/out.log"
+    [ "$status" -eq 143 ]
+    sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'history-locker'" >/dev/null
+    run sql "SELECT to_regclass('b') IS NULL"
+    assert_output t
 }
 
 @test "lock: replicas started together apply every file exactly once" {
