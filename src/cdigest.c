@@ -116,7 +116,7 @@ enum status cdigest_record(const struct mfile *f, const char *phase, struct hist
 		return st;
 	if (!before)
 		st = history_ensure(conn, h);
-	else if (!h->exists)
+	else if (!h->exists || h->legacy) /* made, or moved, under the lock only */
 		return ST_OK;
 	if (st == ST_OK)
 		st = history_record_digest(conn, h, phase, f->name, digest, row);

@@ -260,11 +260,15 @@ void history_set_lock(struct history *h, int pid)
 	snprintf(h->lock_pid, sizeof(h->lock_pid), "%d", pid);
 }
 
-/* The migration lock, held by the backend h->lock_pid: the condition over pg_locks ($1, $2). */
-#define LOCK_HELD                                                                           \
+/* The migration lock, granted to a backend whose pid is (pidcond) $2; $1 its key. */
+#define LOCK_GRANTED(pidcond)                                                               \
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted" \
 	" AND classid = " LOCK_CLASSID " AND objid = hashtext($1)::oid AND objsubid = 2"    \
-	" AND pid = $2::integer)"
+	" AND pid " pidcond " $2::integer)"
+/* held by the backend h->lock_pid ($2) */
+#define LOCK_HELD LOCK_GRANTED("=")
+/* held by another backend than $2: a run is at work */
+#define LOCK_ELSEWHERE LOCK_GRANTED("<>")
 
 /* After a row was not written: say why (the lock is gone, or another run wrote it). */
 static enum status explain_unrecorded(PGconn *conn, const struct history *h, const char *phase,
@@ -291,12 +295,6 @@ static enum status explain_unrecorded(PGconn *conn, const struct history *h, con
 	}
 	return ST_CONNLOST;
 }
-
-/* Another backend than $2 holds the migration lock: a run is at work ($1, $2). */
-#define LOCK_ELSEWHERE                                                                      \
-	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND granted" \
-	" AND classid = " LOCK_CLASSID " AND objid = hashtext($1)::oid AND objsubid = 2"    \
-	" AND pid <> $2::integer)"
 
 /*
  * Insert or update the row of (phase, file) where guard (over $1 = the lock
