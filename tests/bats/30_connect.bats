@@ -165,14 +165,20 @@ exited() {
     [[ "$stat" == Z* ]]
 }
 
-@test "lock: a waiter waits in the server and takes the lock once the holder lets go, then applies" {
-    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
-    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+# start_waiter: with the migration lock held (hold_lock), a migrate in the background (output in
+# $W/out.log, WAITER its pid) that is waiting for it in the server.
+start_waiter() {
     hold_lock
     "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
     WAITER=$!
-    # blocked on the lock itself, not asking for it again and again
     wait_until 10 waiting_in_server
+}
+
+@test "lock: a waiter waits in the server and takes the lock once the holder lets go, then applies" {
+    config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
+    echo "CREATE TABLE a (x int);" | mig pre 001.sql
+    # blocked on the lock itself, not asking for it again and again
+    start_waiter
     end_holder
     status=0
     wait "$WAITER" || status=$?
@@ -189,10 +195,7 @@ exited() {
 @test "lock: a TERM while waiting for the lock in the server ends the run with 128+15 and its session" {
     config "\${DATABASE_URL}" 'lock_wait_timeout = 60s' '[phase pre]' 'dir = pre'
     echo "CREATE TABLE a (x int);" | mig pre 001.sql
-    hold_lock
-    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
-    WAITER=$!
-    wait_until 10 waiting_in_server
+    start_waiter
     kill -TERM "$WAITER"
     status=0
     wait "$WAITER" || status=$?
@@ -214,10 +217,7 @@ exited() {
     run "$PGPRELUDE" -c "$CFG" migrate
     assert_success
     echo "CREATE TABLE b (x int);" | mig pre 002.sql
-    hold_lock
-    "$PGPRELUDE" -c "$CFG" migrate >"$W/out.log" 2>&1 3>&- &
-    WAITER=$!
-    wait_until 10 waiting_in_server
+    start_waiter
     # the history is locked, then the holder lets go: the waiter's new read of it waits
     "$PSQL" -X -q -c "SET application_name = 'history-locker'" -c "BEGIN" \
         -c "LOCK TABLE pgprelude.history IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(120)" \
