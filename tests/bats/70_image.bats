@@ -9,26 +9,12 @@
 # whole Dockerfile, build stage included.
 
 load test_helper/common
+load test_helper/image
 
 IMAGE=localhost/pgprelude:bats-test
-STATIC=${PGPRELUDE_STATIC:-$REPO/build/pgprelude-static}
 
 setup_file() {
-    export CONTAINERS_CONF=${CONTAINERS_CONF:-$REPO/build/image/containers.conf}
-    if ! command -v podman >/dev/null 2>&1; then
-        echo "podman is not installed (tests/tools/deps.sh installs it)" >"$BATS_FILE_TMPDIR/skip"
-        return 0
-    fi
-    if [[ ! -x "$STATIC" ]]; then
-        echo "70_image.bats: $STATIC is missing; build it with: make static" >&2
-        return 1
-    fi
-    "$REPO/tests/tools/image-build.sh" --prebuilt "$STATIC" -t "$IMAGE" >/dev/null
-    # Can containers run here at all? (No user namespaces, no cgroups...)
-    local out
-    if ! out=$(podman run --rm --network host --entrypoint /usr/local/bin/pgprelude "$IMAGE" --version 2>&1); then
-        printf 'podman cannot run a container here: %s\n' "$(tail -n 1 <<<"$out")" >"$BATS_FILE_TMPDIR/skip"
-    fi
+    image_prepare "$IMAGE" podman
 }
 
 teardown_file() {
@@ -39,10 +25,7 @@ teardown_file() {
 }
 
 setup() {
-    if [[ -f "$BATS_FILE_TMPDIR/skip" ]]; then
-        skip "$(cat "$BATS_FILE_TMPDIR/skip")"
-    fi
-    export CONTAINERS_CONF=${CONTAINERS_CONF:-$REPO/build/image/containers.conf}
+    skip_without_image
     new_db
     NAME=pgprelude-bats-$BATS_SUITE_TEST_NUMBER-$RANDOM
 }

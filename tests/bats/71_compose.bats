@@ -17,33 +17,16 @@
 # sequence: each test continues from the one before.
 
 load test_helper/common
+load test_helper/image
 
 # One name for this run of the file, also lowercase (podman's image names).
 PROJECT=pgprelude-bats-compose-$(cksum <<<"$BATS_FILE_TMPDIR" | cut -d ' ' -f 1)
 APP_IMAGE=localhost/${PROJECT}_app
 PG_IMAGE=localhost/pgprelude-compose-postgres:bats-test
-STATIC=${PGPRELUDE_STATIC:-$REPO/build/pgprelude-static}
 
 setup_file() {
-    export CONTAINERS_CONF=${CONTAINERS_CONF:-$REPO/build/image/containers.conf}
-    local tool
-    for tool in podman podman-compose; do
-        if ! command -v "$tool" >/dev/null 2>&1; then
-            echo "$tool is not installed (tests/tools/deps.sh installs it)" >"$BATS_FILE_TMPDIR/skip"
-            return 0
-        fi
-    done
-    if [[ ! -x "$STATIC" ]]; then
-        echo "71_compose.bats: $STATIC is missing; build it with: make static" >&2
-        return 1
-    fi
-    "$REPO/tests/tools/image-build.sh" --prebuilt "$STATIC" -t "$APP_IMAGE" >/dev/null
-    # Can containers run here at all? (No user namespaces, no cgroups...)
-    local out
-    if ! out=$(podman run --rm --network host --entrypoint /usr/local/bin/pgprelude "$APP_IMAGE" --version 2>&1); then
-        printf 'podman cannot run a container here: %s\n' "$(tail -n 1 <<<"$out")" >"$BATS_FILE_TMPDIR/skip"
-        return 0
-    fi
+    image_prepare "$APP_IMAGE" podman podman-compose || return 1
+    ! image_skipped || return 0
     "$REPO/tests/tools/compose-postgres-image.sh" -t "$PG_IMAGE" >/dev/null
     compose_network
     DB_HOST_PORT=$(closed_port)
@@ -64,9 +47,7 @@ teardown_file() {
 }
 
 setup() {
-    if [[ -f "$BATS_FILE_TMPDIR/skip" ]]; then
-        skip "$(cat "$BATS_FILE_TMPDIR/skip")"
-    fi
+    skip_without_image
 }
 
 # compose_network: make the project's network before podman-compose does
