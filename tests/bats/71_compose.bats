@@ -144,6 +144,11 @@ host_sql() {
 
 show_logs() {
     local s
+    echo "--- podman-compose" >&2
+    cat "$BATS_FILE_TMPDIR/compose.log" >&2 || true
+    echo "--- containers" >&2
+    podman ps -a --filter "label=io.podman.compose.project=$PROJECT" \
+        --format '{{.Names}} {{.Status}}' >&2 || true
     for s in db schema app; do
         echo "--- $s" >&2
         podman logs "$(container "$s")" >&2 2>&1 || true
@@ -160,6 +165,8 @@ show_logs() {
     # one name server: the network's (compose_network)
     run podman exec "$(container app)" grep -c '^nameserver' /etc/resolv.conf
     assert_output 1
+    # the database's container runs (podman-compose goes on when one does not start)
+    wait_until 30 state_is db running || { show_logs; false; }
     # (or until the container ended: pgprelude stopped, its log says why)
     wait_until 60 over_or_exited app 1 || { show_logs; false; }
     wait_until 10 logged app '^app: started' || { show_logs; false; }

@@ -343,8 +343,7 @@ print("dir = pre")' >"$CFG"
 }
 
 @test "connect: a closed loopback port, wait_timeout 1s: exit 3 after about a second" {
-    port=$(shuf -i 20000-60000 -n 1)
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$(shuf -i 20000-60000 -n 1); done
+    port=$(closed_port)
     cfg_url "postgresql://postgres@127.0.0.1:$port/$PGDATABASE"
     SECONDS=0
     run "$PGPRELUDE" -c "$CFG" migrate

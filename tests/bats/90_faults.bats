@@ -79,9 +79,7 @@ teardown() {
 @test "kill -9 while waiting for the database: the next run converges" {
     echo "CREATE TABLE t (k text); INSERT INTO t VALUES ('001');" | mig pre 001.sql
     # a server that is not there yet: a port nothing listens on
-    port=$(for p in $(shuf -i 20000-60000 -n 50); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; break; }
-    done)
+    port=$(closed_port)
     printf '%s\n' '[database]' "url = postgresql://postgres@127.0.0.1:$port/x" 'wait_timeout = 60s' \
         '[phase pre]' 'dir = pre' >"$CFG"
     start_bg -c "$CFG" migrate

@@ -15,7 +15,7 @@ packages=(
     libpq-dev libinih-dev libssl-dev libcmocka-dev
     postgresql-15 postgresql-client-15
     bats bats-support bats-assert bats-file
-    procps util-linux
+    procps util-linux iproute2
     tini python3 socat
     # tests/bats/test_helper/servers.bash: a German server (localedef),
     # PgBouncer in front of the suite's cluster

@@ -39,27 +39,27 @@ as_pg() {
     fi
 }
 
-# port_free PORT: true when nothing listens on 127.0.0.1:PORT (or any address).
+# port_free PORT: true when no TCP socket on this machine uses PORT, whether
+# listening or connected (a connection's own end blocks a listener's bind).
 port_free() {
-    local port=$1
-    if command -v ss >/dev/null 2>&1; then
-        [[ -z "$(ss -Hltn "sport = :$port" 2>/dev/null)" ]]
-    elif (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        return 1
-    fi
+    [[ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]]
 }
 
-# pick_port: print a TCP port in 20000-60000 that nothing listens on.
+# pick_port: print a free TCP port (port_free) below the kernel's range of
+# ephemeral ports (ip_local_port_range), so that no connection made meanwhile
+# takes it as its own end before the server binds it.
 pick_port() {
-    local i port
+    local low=32768 first=10000 i port
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range || true
+    ((low - first >= 1000)) || first=1024
     for ((i = 0; i < 100; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+        port=$((first + (RANDOM * 32768 + RANDOM) % (low - first)))
         if port_free "$port"; then
             echo "$port"
             return 0
         fi
     done
-    die "could not find a free TCP port in 20000-60000 after 100 tries"
+    die "could not find a free TCP port in $first-$((low - 1)) after 100 tries"
 }
 
 # close_inherited_fds: close every descriptor above 2 that we inherited, so

@@ -19,7 +19,7 @@
 #                    SECONDS); its last status is the result
 #   sql_is VALUE QUERY  whether QUERY (in $PGDATABASE) returns VALUE
 #   file_has FILE ERE   whether a line of FILE matches ERE
-#   closed_port         a loopback port nothing listens on
+#   closed_port         a loopback port no socket uses (tests/tools/lib.sh pick_port)
 #   ADVISORY            the SQL condition for advisory locks in this test's
 #                       database (other tests' sessions may still be ending)
 # The cluster itself comes from setup_suite.bash (PGHOST, PGPORT, PGUSER,
@@ -126,12 +126,5 @@ file_has() {
 }
 
 closed_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    return 1
+    bash -c 'source "$1/tests/tools/lib.sh" && pick_port' closed_port "$REPO"
 }
