@@ -218,9 +218,38 @@ void cons_ddl_add(struct cons_ddl *d, char *sql, int txn);
 /* Free the statements of d and empty it. */
 void cons_ddl_free(struct cons_ddl *d);
 
+/* What a line of plan says of its spec, beside its text (plan --json). */
+enum cons_verdict {
+	CONS_SAYS,    /* what is, or what converge will do */
+	CONS_DRIFT,   /* "drift: ...": the database has another definition */
+	CONS_REFUSED, /* "cannot run: ...": what the database's state forbids */
+};
+
+/* The pre-flight a line of plan names ("...; pre-flight: TEXT"). */
+enum cons_pf {
+	CONS_PF_NONE, /* the line names none */
+	CONS_PF_PASSED,
+	CONS_PF_NOT_NEEDED,
+	CONS_PF_FAILED,
+};
+
+/* One line of plan or verify, as report_constraint is handed it. */
+struct cons_line {
+	const char *text;   /* all of it, after "kind "name" on table: " */
+	const char *action; /* text without the pre-flight part */
+	enum cons_verdict verdict;
+	enum cons_pf pf;
+	const char *pf_text; /* after "; pre-flight: " (CONS_PF_NONE: NULL) */
+};
+
 /* One line of the plan or of verify on stdout: "file:line: kind "name" on table: text". */
 void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A line of the plan, "drift: TEXT" (CONS_DRIFT) or "cannot run: TEXT" (CONS_REFUSED). */
+void cons_verdict_line(const struct cons_run *r, const struct cspec *s,
+		       const struct cons_resolved *rv, enum cons_verdict verdict, const char *fmt,
+		       ...) __attribute__((format(printf, 5, 6)));
 
 /*
  * A line of the plan that stands for the DDL ddl (taken: emptied), which
@@ -229,6 +258,16 @@ void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct
 void cons_plan_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		    struct cons_ddl *ddl, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/*
+ * cons_plan_line for DDL behind a pre-flight pf, whose rows are what:
+ * the line ends "; pre-flight: no WHAT", "not needed" or "FAILED (WHAT, see
+ * above)".
+ */
+void cons_preflight_line(const struct cons_run *r, const struct cspec *s,
+			 const struct cons_resolved *rv, struct cons_ddl *ddl, enum cons_pf pf,
+			 const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
 
 /*
  * One offending key for a message: "a = 1" or "(a, b) = ('x,y', NULL)",

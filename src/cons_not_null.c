@@ -163,7 +163,8 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 		log_taken(r, s, rv);
 		log_detail("The database has: %s.", ns.def);
 		if (plan)
-			cons_out_line(r, s, rv, "drift: the name is used by another constraint");
+			cons_verdict_line(r, s, rv, CONS_DRIFT,
+					  "the name is used by another constraint");
 		st = ST_DRIFT;
 	} else if (ns.notnull) {
 		r->uptodate = !ns.check;
@@ -179,20 +180,21 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 			st = preflight(r, s, rv, pf_failed);
 		if (plan && st == ST_OK) {
 			build_steps(s, rv->qtable, &ns, &ddl);
-			cons_plan_line(r, s, rv, &ddl,
-				       "%s%sSET NOT NULL, drop the CHECK; pre-flight: %s",
-				       ns.check ? "" : "add CHECK NOT VALID, ",
-				       ns.validated ? "" : "validate it, ",
-				       *pf_failed     ? "FAILED (NULLs, see above)"
-				       : ns.validated ? "not needed"
-						      : "no NULLs");
+			cons_preflight_line(r, s, rv, &ddl,
+					    *pf_failed	   ? CONS_PF_FAILED
+					    : ns.validated ? CONS_PF_NOT_NEEDED
+							   : CONS_PF_PASSED,
+					    "NULLs", "%s%sSET NOT NULL, drop the CHECK",
+					    ns.check ? "" : "add CHECK NOT VALID, ",
+					    ns.validated ? "" : "validate it, ");
 		}
 	}
 	/* any step to take needs the owner's privileges */
 	if (st == ST_OK && !(ns.check && !ns.ours) && !(ns.notnull && !ns.check) &&
 	    !cons_check_owner(r, s, rv)) {
 		if (plan)
-			cons_out_line(r, s, rv, "cannot run: the role may not alter the table");
+			cons_verdict_line(r, s, rv, CONS_REFUSED,
+					  "the role may not alter the table");
 		*pf_failed = true;
 	}
 	free(ns.def);

@@ -30,44 +30,88 @@ void cons_ddl_free(struct cons_ddl *d)
 	d->n = 0;
 }
 
-/* The line msg (taken) of s, standing for ddl (taken; NULL: none). */
+/*
+ * The line of s: fmt's text after the verdict's word, then the pre-flight
+ * pf of rows what; standing for ddl (taken; NULL: none).
+ */
 static void out_line(const struct cons_run *r, const struct cspec *s,
-		     const struct cons_resolved *rv, struct cons_ddl *ddl, char *msg)
+		     const struct cons_resolved *rv, struct cons_ddl *ddl,
+		     enum cons_verdict verdict, enum cons_pf pf, const char *what, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 8, 0)));
+
+static void out_line(const struct cons_run *r, const struct cspec *s,
+		     const struct cons_resolved *rv, struct cons_ddl *ddl,
+		     enum cons_verdict verdict, enum cons_pf pf, const char *what, const char *fmt,
+		     va_list ap)
 {
+	static const char *const word[] = {
+		[CONS_SAYS] = "", [CONS_DRIFT] = "drift: ", [CONS_REFUSED] = "cannot run: "
+	};
 	struct cons_ddl none = { .n = 0 };
+	char *said = xvasprintf(fmt, ap);
+	char *action = xasprintf("%s%s", word[verdict], said);
+	char *pf_text = pf == CONS_PF_FAILED	   ? xasprintf("FAILED (%s, see above)", what)
+			: pf == CONS_PF_NOT_NEEDED ? xstrdup("not needed")
+			: pf == CONS_PF_PASSED	   ? xasprintf("no %s", what)
+						   : NULL;
+	char *text = pf_text ? xasprintf("%s; pre-flight: %s", action, pf_text) : xstrdup(action);
+	struct cons_line line = {
+		.text = text, .action = action, .verdict = verdict, .pf = pf, .pf_text = pf_text
+	};
 
 	if (report_as_data()) /* plan or verify with --json or --sql */
-		report_constraint(r, s, rv, msg, ddl ? ddl : &none);
+		report_constraint(r, s, rv, &line, ddl ? ddl : &none);
 	else
 		report_line(r->cf->path, s->line, "%s \"%s\" on %s: %s", cspec_kind_word(s->kind),
-			    s->name, rv->shown ? rv->shown : s->table, msg);
+			    s->name, rv->shown ? rv->shown : s->table, text);
 	if (ddl)
 		cons_ddl_free(ddl);
-	free(msg);
+	free(text);
+	free(pf_text);
+	free(action);
+	free(said);
 }
 
 void cons_out_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		   const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	out_line(r, s, rv, NULL, CONS_SAYS, CONS_PF_NONE, NULL, fmt, ap);
 	va_end(ap);
-	out_line(r, s, rv, NULL, msg);
+}
+
+void cons_verdict_line(const struct cons_run *r, const struct cspec *s,
+		       const struct cons_resolved *rv, enum cons_verdict verdict, const char *fmt,
+		       ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_line(r, s, rv, NULL, verdict, CONS_PF_NONE, NULL, fmt, ap);
+	va_end(ap);
 }
 
 void cons_plan_line(const struct cons_run *r, const struct cspec *s, const struct cons_resolved *rv,
 		    struct cons_ddl *ddl, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
 
 	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
+	out_line(r, s, rv, ddl, CONS_SAYS, CONS_PF_NONE, NULL, fmt, ap);
 	va_end(ap);
-	out_line(r, s, rv, ddl, msg);
+}
+
+void cons_preflight_line(const struct cons_run *r, const struct cspec *s,
+			 const struct cons_resolved *rv, struct cons_ddl *ddl, enum cons_pf pf,
+			 const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	out_line(r, s, rv, ddl, CONS_SAYS, pf, what, fmt, ap);
+	va_end(ap);
 }
 
 /* Whether values of type oid print as SQL would read them without quotes: numbers, booleans. */

@@ -322,10 +322,9 @@ static enum status plan_or_preflight(struct cons_run *r, const struct cspec *s,
 			break;
 		want = cspec_describe(s);
 		plan_create(&ddl, s, rv->qtable);
-		cons_plan_line(r, s, rv, &ddl, "%s %s%s; pre-flight: %s",
-			       d->n_invalid ? "rebuild" : "create", want,
-			       s->concurrently ? " concurrently" : "",
-			       *pf_failed ? "FAILED (duplicates, see above)" : "no duplicates");
+		cons_preflight_line(r, s, rv, &ddl, *pf_failed ? CONS_PF_FAILED : CONS_PF_PASSED,
+				    "duplicates", "%s %s%s", d->n_invalid ? "rebuild" : "create",
+				    want, s->concurrently ? " concurrently" : "");
 		free(want);
 		break;
 	}
@@ -380,13 +379,14 @@ static void check_state(struct cons_run *r, const struct cspec *s, const struct 
 			"Make those foreign keys reference the new unique first (drop and add them again "
 			"once it exists), or remove the \"replaces\".");
 		if (plan)
-			cons_out_line(r, s, rv, "cannot run: foreign keys depend on \"%s\"",
-				      x->name);
+			cons_verdict_line(r, s, rv, CONS_REFUSED, "foreign keys depend on \"%s\"",
+					  x->name);
 		*pf_failed = true;
 	}
 	if (ddl && !cons_check_owner(r, s, rv)) {
 		if (plan)
-			cons_out_line(r, s, rv, "cannot run: the role may not alter the table");
+			cons_verdict_line(r, s, rv, CONS_REFUSED,
+					  "the role may not alter the table");
 		*pf_failed = true;
 	}
 }
@@ -404,7 +404,7 @@ static enum status check(struct cons_run *r, const struct cspec *s, const struct
 	if (d.act == CSPEC_U_DRIFT) {
 		log_drift(r, s, rv, &l, &d);
 		if (plan)
-			cons_out_line(r, s, rv, "drift: exists with another definition");
+			cons_verdict_line(r, s, rv, CONS_DRIFT, "exists with another definition");
 		st = ST_DRIFT;
 	} else {
 		log_replaces_unmatched(r, s, rv, &l, &d);

@@ -320,16 +320,15 @@ static void json_item_head(struct sbuf *b, const char *path, const struct cspec 
 }
 
 void report_constraint(const struct cons_run *r, const struct cspec *s,
-		       const struct cons_resolved *rv, const char *text, struct cons_ddl *ddl)
+		       const struct cons_resolved *rv, const struct cons_line *line,
+		       struct cons_ddl *ddl)
 {
+	static const char *const pf_result[] = { [CONS_PF_PASSED] = "passed",
+						 [CONS_PF_NOT_NEEDED] = "not-needed",
+						 [CONS_PF_FAILED] = "failed" };
 	struct data *d = data;
-	char *action = xstrdup(text);
-	char *pf = strstr(action, "; pre-flight: ");
-	const char *pf_text = pf ? pf + strlen("; pre-flight: ") : NULL;
 	const char *table = rv->shown ? rv->shown : s->table;
 
-	if (pf)
-		*pf = '\0';
 	if (d->fmt == REPORT_SQL) {
 		if (d->spec != s)
 			sql_flush_spec(d);
@@ -340,14 +339,13 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 						  ? s->statement_timeout_ms
 						  : r->ph->statement_timeout_ms;
 		sql_comment("%s:%d: %s \"%s\" on %s: %s", r->cf->path, s->line,
-			    cspec_kind_word(s->kind), s->name, table, text);
+			    cspec_kind_word(s->kind), s->name, table, line->text);
 		for (int i = 0; i < ddl->n; i++)
 			cons_ddl_add(&d->ddl, ddl->sql[i], ddl->txn[i]);
 		ddl->n = 0;
-		free(action);
 		return;
 	}
-	json_item_head(&d->items, r->cf->path, s, table, action);
+	json_item_head(&d->items, r->cf->path, s, table, line->action);
 	if (r->mode == CONS_VERIFY) {
 		sbuf_puts(&d->items, ",\"ok\":true");
 		if (d->nseen == d->capseen) {
@@ -357,8 +355,8 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 		d->seen[d->nseen++] = s->line;
 	} else {
 		sbuf_printf(&d->items, ",\"drift\":%s,\"refused\":%s,\"decided_later\":%s",
-			    strncmp(action, "drift", 5) == 0 ? "true" : "false",
-			    strncmp(action, "cannot run", 10) == 0 ? "true" : "false",
+			    line->verdict == CONS_DRIFT ? "true" : "false",
+			    line->verdict == CONS_REFUSED ? "true" : "false",
 			    rv->absent ? "true" : "false");
 		sbuf_puts(&d->items, ",\"sql\":[");
 		for (int i = 0; i < ddl->n; i++) {
@@ -367,23 +365,18 @@ void report_constraint(const struct cons_run *r, const struct cspec *s,
 			sbuf_put_json(&d->items, ddl->sql[i]);
 		}
 		sbuf_puts(&d->items, "],\"preflight\":");
-		if (!pf_text) {
+		if (line->pf == CONS_PF_NONE) {
 			sbuf_puts(&d->items, "null");
 		} else {
-			bool failed = strncmp(pf_text, "FAILED", 6) == 0;
-			sbuf_printf(&d->items, "{\"result\":\"%s\",\"text\":",
-				    failed				      ? "failed"
-				    : strncmp(pf_text, "not needed", 10) == 0 ? "not-needed"
-									      : "passed");
-			sbuf_put_json(&d->items, pf_text);
-			if (failed)
+			sbuf_printf(&d->items, "{\"result\":\"%s\",\"text\":", pf_result[line->pf]);
+			sbuf_put_json(&d->items, line->pf_text);
+			if (line->pf == CONS_PF_FAILED)
 				json_preflight_counts(&d->items, s, rv);
 			sbuf_putc(&d->items, '}');
 		}
 	}
 	sbuf_putc(&d->items, '}');
 	cons_ddl_free(ddl);
-	free(action);
 }
 
 /* ---- one file, one phase ---- */

@@ -55,6 +55,7 @@ enum status report_verify(struct phases *p, enum report_format fmt)
 	__attribute__((warn_unused_result));
 
 struct cons_ddl;
+struct cons_line;
 struct cons_run;
 struct cons_resolved;
 struct cspec;
@@ -68,15 +69,15 @@ bool report_as_data(void);
 
 /*
  * One plan or verify line of constraint spec s (resolved as rv) in run r,
- * text being what the line says after "kind "name" on table: ", taken as
- * data: an item of the constraint file's "constraints" (JSON), with ddl,
+ * taken as data: an item of the constraint file's "constraints" (JSON), with ddl,
  * the DDL converging s would run for the line (cons_kind.h), and, when its
  * pre-flight failed, the counts (read again on r's connection, in plan's
  * read-only transaction); or comments and that DDL (SQL).  Only while
- * report_as_data(); text is the caller's, ddl's statements are taken (ddl
+ * report_as_data(); line is the caller's, ddl's statements are taken (ddl
  * left empty).
  */
 void report_constraint(const struct cons_run *r, const struct cspec *s,
-		       const struct cons_resolved *rv, const char *text, struct cons_ddl *ddl);
+		       const struct cons_resolved *rv, const struct cons_line *line,
+		       struct cons_ddl *ddl);
 
 #endif

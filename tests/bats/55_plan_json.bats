@@ -135,6 +135,29 @@ fresh_db() {
     js_is '(d["result"], d["exit_code"])' '["ok", 0]'
 }
 
+@test "plan --json: drift and refusal are the item's flags; a validated not_null's pre-flight is not needed" {
+    sql "CREATE TABLE r (id int, c int, note text); CREATE UNIQUE INDEX r_id_u ON r (id);
+         CREATE TABLE f (r int REFERENCES r (id));
+         ALTER TABLE r ADD CONSTRAINT r_note_nn CHECK (note IS NOT NULL)"
+    printf '%s\n' '[unique r_id_c]' 'table = r' 'columns = id' 'where = c > 0' 'replaces = r_id_u' \
+        '[not_null r_note_nn]' 'table = r' 'column = note' | mig post 010.ini
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --json
+    assert_failure 7
+    items="($(file_expr 010.ini))['constraints']"
+    js_is "[(c['name'], c['action'], c['drift'], c['refused']) for c in $items]" \
+        '[["r_id_c", "create UNIQUE (\"id\") WHERE (c > 0)", false, false], ["r_id_c", "cannot run: foreign keys depend on \"r_id_u\"", false, true], ["r_id_c", "then drop \"r_id_u\" (replaced)", false, false], ["r_note_nn", "SET NOT NULL, drop the CHECK", false, false]]'
+    js_is "[c['preflight'] for c in $items]" \
+        '[{"result": "passed", "text": "no duplicates"}, null, null, {"result": "not-needed", "text": "not needed"}]'
+    js_is '(d["result"], d["exit_code"])' '["preflight-failed", 7]'
+    # the same unique, found with another definition
+    sql "DROP TABLE f; DROP INDEX r_id_u; CREATE UNIQUE INDEX r_id_c ON r (id, c)"
+    run --separate-stderr "$PGPRELUDE" -c "$CFG" plan --json
+    assert_failure 8
+    js_is "[(c['action'], c['drift'], c['refused'], c['preflight']) for c in $items if c['name'] == 'r_id_c']" \
+        '[["drift: exists with another definition", true, false, null]]'
+    js_is '(d["result"], d["exit_code"])' '["drift", 8]'
+}
+
 @test "plan --json: run steps say whether they will run and why" {
     mkdir -p "$W/snap"
     echo "version: 1" >"$W/snap/a.yaml"
