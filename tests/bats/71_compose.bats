@@ -165,8 +165,14 @@ show_logs() {
     # one name server: the network's (compose_network)
     run podman exec "$(container app)" grep -c '^nameserver' /etc/resolv.conf
     assert_output 1
-    # the database's container runs (podman-compose goes on when one does not start)
-    wait_until 30 state_is db running || { show_logs; false; }
+    # the database's container runs: podman-compose goes on when podman could not
+    # start one (after one more try of its own); say why, and start it once more
+    if ! wait_until 30 state_is db running; then
+        show_logs 2>&1 | sed 's/^/# /' >&3
+        echo "# the db container was not running after 30 s; starting it again" >&3
+        podman start "$(container db)" 2>&1 | sed 's/^/# /' >&3 || true
+        wait_until 30 state_is db running || { show_logs; false; }
+    fi
     # (or until the container ended: pgprelude stopped, its log says why)
     wait_until 60 over_or_exited app 1 || { show_logs; false; }
     wait_until 10 logged app '^app: started' || { show_logs; false; }
