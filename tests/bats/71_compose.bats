@@ -168,9 +168,11 @@ show_logs() {
     # the database's container runs: podman-compose goes on when podman could not
     # start one (after one more try of its own); say why, and start it once more
     if ! wait_until 30 state_is db running; then
-        show_logs 2>&1 | sed 's/^/# /' >&3
-        echo "# the db container was not running after 30 s; starting it again" >&3
-        podman start "$(container db)" 2>&1 | sed 's/^/# /' >&3 || true
+        {
+            show_logs
+            echo "the db container was not running after 30 s; starting it again"
+            podman start "$(container db)" || true
+        } 2>&1 | sed 's/^/# /' >&3
         wait_until 30 state_is db running || { show_logs; false; }
     fi
     # (or until the container ended: pgprelude stopped, its log says why)
